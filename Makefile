@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh Debian machine: `make test` and `make bench`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The torch + torchvision pair known to work together on the reference machine (x86_64, Python 3.11).
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+DATA_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: test test-fast bench lint data perf clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+.venv: $(VENV)/.installed
+
+# Debian's dataset-fashion-mnist package, when missing and we are root; elsewhere the data module
+# falls back to ABN_DATA_DIR or torchvision's download and explains what to do.
+data:
+	@if [ ! -f $(DATA_DIR)/t10k-images-idx3-ubyte.gz ] && [ -z "$$ABN_DATA_DIR" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+		else echo "note: Fashion-MNIST not in $(DATA_DIR); run 'sudo apt-get install dataset-fashion-mnist' or set ABN_DATA_DIR"; fi; \
+	fi
+
+test: .venv data
+	$(PY) -m pytest
+
+test-fast: .venv data
+	$(PY) -m pytest -m "not slow"
+
+bench: .venv data
+	$(VENV)/bin/abn-gym bench
+
+perf: .venv data
+	$(VENV)/bin/abn-gym perf
+
+lint: .venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check supernets abn_gym agents tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,60 @@
+"""Layer descriptors and BitOps (weight bits x activation bits x MACs) of a configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+FIXED_BITS = 8
+"""Bit-width of the layers that are not switchable (stem conv and classifier), as in ABN/HAQ."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Static description of one conv or linear layer, as HAQ-style controllers observe it."""
+
+    name: str
+    c_in: int
+    c_out: int
+    kernel: int
+    stride: int
+    h_out: int
+    w_out: int
+    groups: int = 1
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates: k * k * C_in * C_out * H_out * W_out / groups."""
+        return self.kernel * self.kernel * self.c_in * self.c_out * self.h_out * self.w_out // self.groups
+
+    def bitops(self, bits: int) -> int:
+        """BitOps of this layer with weights and activations both at ``bits``."""
+        return bits * bits * self.macs
+
+    def as_dict(self) -> dict:
+        """The descriptor plus its MACs, for JSON reports."""
+        return {**asdict(self), "macs": self.macs}
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output height or width of a convolution."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def total_bitops(
+    switchable: Sequence[LayerSpec],
+    fixed: Sequence[LayerSpec],
+    bits: Sequence[int],
+    extra: Sequence[tuple[int, LayerSpec]] = (),
+) -> int:
+    """BitOps of a whole network: switchable layer i at ``bits[i]``, fixed layers at 8x8.
+
+    ``extra`` lists (switchable index, layer) pairs for layers that follow another layer's
+    bit-width, such as the 1x1 downsample convs of ResNet-18.
+    """
+    if len(bits) != len(switchable):
+        raise ValueError(f"expected {len(switchable)} bit-widths, got {len(bits)}")
+    total = sum(spec.bitops(int(b)) for spec, b in zip(switchable, bits))
+    total += sum(spec.bitops(int(bits[i])) for i, spec in extra)
+    total += sum(spec.bitops(FIXED_BITS) for spec in fixed)
+    return int(total)

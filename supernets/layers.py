@@ -1,0 +1,181 @@
+"""Switchable quantized layers: one set of full-precision weights, one LSQ step and one
+BatchNorm per candidate bit-width, and a frozen integer-code inference path.
+
+Frozen inference computes ``conv(activation codes, weight codes)`` in float32 and then one
+per-channel affine (LSQ steps and BatchNorm folded together). The codes are small integers,
+so the convolution is exact integer arithmetic (every partial sum stays below 2**24 in
+practice): results are bit-identical whatever the batch size or grouping, which is what lets
+the batched vector env reproduce single-env episodes exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernets.quant import lsq_fake_quant, mse_optimal_step, quantize_codes, signed_range, unsigned_range
+
+
+@dataclass(frozen=True)
+class FrozenConv:
+    """Cached tensors for one (layer, bit-width): everything a frozen forward pass needs."""
+
+    weight_codes: torch.Tensor  # integer-valued float32, (C_out, C_in, k, k)
+    act_step: float
+    act_qmin: int
+    act_qmax: int
+    out_scale: torch.Tensor  # (1, C_out, 1, 1): weight step * activation step * BN scale
+    out_shift: torch.Tensor  # (1, C_out, 1, 1): BN shift
+
+
+class SwitchableConv2d(nn.Module):
+    """Conv + BatchNorm whose weights and input activation are quantized at a chosen bit-width.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: square kernel size.
+        stride: convolution stride.
+        bit_choices: the candidate bit-widths; one LSQ step pair and one BatchNorm each.
+        signed_input: quantize the input as signed (the network's input image) instead of
+            unsigned (a post-ReLU activation).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        bit_choices: Sequence[int],
+        signed_input: bool = False,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, kernel_size // 2
+        self.bit_choices = tuple(int(b) for b in bit_choices)
+        self.signed_input = signed_input
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+        self.weight_step = nn.Parameter(torch.full((len(self.bit_choices),), 0.01))
+        self.act_step = nn.Parameter(torch.full((len(self.bit_choices),), 0.05))
+        self.bns = nn.ModuleList(nn.BatchNorm2d(out_channels) for _ in self.bit_choices)
+        self._slot = {b: i for i, b in enumerate(self.bit_choices)}
+        self._frozen: dict[int, FrozenConv] | None = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, bit_choices={self.bit_choices}"
+        )
+
+    def _act_range(self, bits: int) -> tuple[int, int]:
+        return signed_range(bits) if self.signed_input else unsigned_range(bits)
+
+    def slot(self, bits: int) -> int:
+        """Index of ``bits`` in this layer's candidate list (KeyError if not trained)."""
+        return self._slot[bits]
+
+    def forward(self, x: torch.Tensor, bits: int) -> torch.Tensor:
+        """Fake-quantized conv + BN at ``bits`` (training and un-frozen evaluation)."""
+        i = self._slot[bits]
+        aq = lsq_fake_quant(x, self.act_step[i], *self._act_range(bits), numel=x[0].numel())
+        wq = lsq_fake_quant(self.weight, self.weight_step[i], *signed_range(bits), numel=self.weight.numel())
+        y = F.conv2d(aq, wq, stride=self.stride, padding=self.padding)
+        return self.bns[i](y)
+
+    @torch.no_grad()
+    def init_steps(self, x: torch.Tensor) -> None:
+        """Set every bit-width's steps to the MSE-optimal value for these weights and input ``x``."""
+        for i, b in enumerate(self.bit_choices):
+            self.weight_step[i] = mse_optimal_step(self.weight, *signed_range(b))
+            self.act_step[i] = mse_optimal_step(x, *self._act_range(b))
+
+    @torch.no_grad()
+    def load_float_bn(self, bn: nn.BatchNorm2d) -> None:
+        """Copy a full-precision BatchNorm into every per-bit BatchNorm (warm start)."""
+        for own in self.bns:
+            own.load_state_dict(bn.state_dict())
+
+    # Frozen inference -------------------------------------------------------------------
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    @torch.no_grad()
+    def freeze(self) -> None:
+        """Quantize the weights at every bit-width once and fold steps and BN into an affine."""
+        cache = {}
+        for i, b in enumerate(self.bit_choices):
+            w_step, a_step = float(self.weight_step[i].abs()), float(self.act_step[i].abs())
+            bn = self.bns[i]
+            bn_scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * bn_scale
+            qmin, qmax = self._act_range(b)
+            cache[b] = FrozenConv(
+                weight_codes=quantize_codes(self.weight, w_step, *signed_range(b)).contiguous(),
+                act_step=a_step,
+                act_qmin=qmin,
+                act_qmax=qmax,
+                out_scale=(bn_scale * (w_step * a_step)).view(1, -1, 1, 1).contiguous(),
+                out_shift=shift.view(1, -1, 1, 1).contiguous(),
+            )
+        self._frozen = cache
+
+    def unfreeze(self) -> None:
+        """Drop the inference cache (call before training again)."""
+        self._frozen = None
+
+    def run_frozen(self, x: torch.Tensor, bits: int) -> torch.Tensor:
+        """Inference at ``bits`` with the cached integer weights: codes -> conv -> affine."""
+        c = self._frozen[bits]  # type: ignore[index]
+        codes = torch.clamp(torch.round(x / c.act_step), c.act_qmin, c.act_qmax)
+        y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding)
+        return torch.addcmul(c.out_shift, y, c.out_scale)
+
+
+class QuantLinear(nn.Module):
+    """Linear classifier with weights and (unsigned) input quantized at a fixed bit-width."""
+
+    def __init__(self, in_features: int, out_features: int, bits: int = 8) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.bits = in_features, out_features, bits
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        self.weight_step = nn.Parameter(torch.tensor(0.01))
+        self.act_step = nn.Parameter(torch.tensor(0.05))
+        self._frozen: tuple[torch.Tensor, float, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fake-quantized linear layer (training path)."""
+        aq = lsq_fake_quant(x, self.act_step, *unsigned_range(self.bits), numel=x[0].numel())
+        wq = lsq_fake_quant(self.weight, self.weight_step, *signed_range(self.bits), numel=self.weight.numel())
+        return F.linear(aq, wq, self.bias)
+
+    @torch.no_grad()
+    def init_steps(self, x: torch.Tensor) -> None:
+        """MSE-optimal initial steps for these weights and input ``x``."""
+        self.weight_step.fill_(mse_optimal_step(self.weight, *signed_range(self.bits)))
+        self.act_step.fill_(mse_optimal_step(x, *unsigned_range(self.bits)))
+
+    @torch.no_grad()
+    def freeze(self) -> None:
+        """Cache integer weight codes and the output scale."""
+        w_step, a_step = float(self.weight_step.abs()), float(self.act_step.abs())
+        codes = quantize_codes(self.weight, w_step, *signed_range(self.bits))
+        self._frozen = (codes.t().contiguous(), a_step, torch.full((1,), w_step * a_step, device=codes.device))
+
+    def unfreeze(self) -> None:
+        """Drop the inference cache."""
+        self._frozen = None
+
+    def run_frozen(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer-code inference: exact integer matmul, then scale and bias."""
+        w_codes_t, a_step, scale = self._frozen  # type: ignore[misc]
+        codes = torch.clamp(torch.round(x / a_step), *unsigned_range(self.bits))
+        return torch.addcmul(self.bias, codes @ w_codes_t, scale)

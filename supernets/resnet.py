@@ -1,0 +1,251 @@
+"""Basic-block ResNet supernets with a step-wise inference API (stem -> layer i at b bits -> head).
+
+One class covers both shipped layouts: ResNet-20 for 28x28 grey images (parameter-free
+"option A" shortcuts) and the torchvision ResNet-18 ImageNet layout (1x1 conv shortcuts, see
+``supernets.convert``). Switchable layers are the 3x3 convs inside the blocks; the stem conv
+and the classifier are fixed at 8 bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernets.bitops import FIXED_BITS, LayerSpec, conv_out, total_bitops
+from supernets.layers import QuantLinear, SwitchableConv2d
+
+BIT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
+"""Every bit-width the shipped supernets are trained for."""
+
+
+class State(NamedTuple):
+    """Activations between two steps: the main path and, inside a block, its shortcut."""
+
+    x: torch.Tensor
+    shortcut: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """Architecture of a basic-block ResNet supernet; stored in checkpoints to detect mismatches."""
+
+    in_channels: int = 1
+    num_classes: int = 10
+    input_size: int = 28
+    stem_channels: int = 16
+    stem_kernel: int = 3
+    stem_stride: int = 1
+    stem_pool: bool = False
+    stage_channels: tuple[int, ...] = (16, 32, 64)
+    blocks_per_stage: tuple[int, ...] = (3, 3, 3)
+    stage_strides: tuple[int, ...] = (1, 2, 2)
+    shortcut: str = "A"  # "A": parameter-free (subsample + zero-pad); "B": 1x1 conv + BN
+    bit_choices: tuple[int, ...] = field(default=BIT_CHOICES)
+
+    def as_dict(self) -> dict:
+        """JSON-friendly form (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ResNetConfig:
+        """Inverse of :meth:`as_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class ResNetSupernet(nn.Module):
+    """Weight-shared, layer-wise quantizable ResNet: any bit-width per switchable layer.
+
+    Args:
+        config: the architecture (see :class:`ResNetConfig`).
+    """
+
+    def __init__(self, config: ResNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bit_choices: tuple[int, ...] = tuple(sorted(config.bit_choices))
+        self.stem = SwitchableConv2d(
+            config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, (FIXED_BITS,), True
+        )
+        convs: list[SwitchableConv2d] = []
+        downsample: dict[str, SwitchableConv2d] = {}
+        specs: list[LayerSpec] = []
+        self._shortcut_pad: list[int] = []  # option A: zero channels added on each side, per block
+        self._shortcut_stride: list[int] = []
+        size = conv_out(config.input_size, config.stem_kernel, config.stem_stride, config.stem_kernel // 2)
+        self.fixed_specs: list[LayerSpec] = [
+            LayerSpec("stem", config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, size, size)
+        ]
+        if config.stem_pool:
+            size = conv_out(size, 3, 2, 1)
+        c_in = config.stem_channels
+        block = 0
+        self.extra_specs: list[tuple[int, LayerSpec]] = []
+        for stage, (c_out, n_blocks, stage_stride) in enumerate(
+            zip(config.stage_channels, config.blocks_per_stage, config.stage_strides)
+        ):
+            for j in range(n_blocks):
+                stride = stage_stride if j == 0 else 1
+                out = conv_out(size, 3, stride, 1)
+                for k, (ci, s) in enumerate(((c_in, stride), (c_out, 1))):
+                    convs.append(SwitchableConv2d(ci, c_out, 3, s, self.bit_choices))
+                    specs.append(LayerSpec(f"stage{stage + 1}.block{j + 1}.conv{k + 1}", ci, c_out, 3, s, out, out))
+                needs_projection = stride != 1 or c_in != c_out
+                if needs_projection and config.shortcut == "B":
+                    downsample[str(block)] = SwitchableConv2d(c_in, c_out, 1, stride, self.bit_choices)
+                    spec = LayerSpec(f"stage{stage + 1}.block{j + 1}.downsample", c_in, c_out, 1, stride, out, out)
+                    self.extra_specs.append((len(convs) - 2, spec))
+                self._shortcut_stride.append(stride)
+                self._shortcut_pad.append((c_out - c_in) // 2 if needs_projection else 0)
+                c_in, size = c_out, out
+                block += 1
+        self.convs = nn.ModuleList(convs)
+        self.downsample = nn.ModuleDict(downsample)
+        self.fc = QuantLinear(c_in, config.num_classes, FIXED_BITS)
+        self.fixed_specs.append(LayerSpec("fc", c_in, config.num_classes, 1, 1, 1, 1))
+        self.layer_specs: list[LayerSpec] = specs
+        self.num_switchable: int = len(convs)
+        self._frozen = False
+        self._bitops8 = self.bitops([FIXED_BITS] * self.num_switchable)
+
+    # Configuration helpers ----------------------------------------------------------------
+    def validate_bits(self, bits: Sequence[int]) -> tuple[int, ...]:
+        """Return ``bits`` as a tuple of ints, or raise ValueError naming what is wrong."""
+        bits = tuple(int(b) for b in bits)
+        if len(bits) != self.num_switchable:
+            raise ValueError(
+                f"a configuration needs one bit-width per switchable layer: expected {self.num_switchable} "
+                f"values, got {len(bits)}"
+            )
+        bad = sorted({b for b in bits if b not in self.bit_choices})
+        if bad:
+            raise ValueError(f"bit-widths {bad} were not trained; choose each from {list(self.bit_choices)}")
+        return bits
+
+    def bitops(self, bits: Sequence[int]) -> float:
+        """Exact BitOps of configuration ``bits`` (stem and classifier counted at 8x8)."""
+        return float(total_bitops(self.layer_specs, self.fixed_specs, bits, self.extra_specs))
+
+    @property
+    def max_bitops(self) -> float:
+        """BitOps of the all-8-bit configuration (the normaliser used by the environments)."""
+        return self._bitops8
+
+    def layer_bitops(self, i: int, bits: int) -> float:
+        """BitOps spent by switchable layer ``i`` (and any layer tied to it) at ``bits``."""
+        total = self.layer_specs[i].bitops(bits)
+        total += sum(spec.bitops(bits) for j, spec in self.extra_specs if j == i)
+        return float(total)
+
+    # Step-wise inference ------------------------------------------------------------------
+    def stem_forward(self, x: torch.Tensor) -> State:
+        """Run the fixed 8-bit stem on a normalised image batch (N, C, H, W)."""
+        h = self.stem.run_frozen(x, FIXED_BITS) if self._frozen else self.stem(x, FIXED_BITS)
+        h = F.relu(h)
+        if self.config.stem_pool:
+            h = F.max_pool2d(h, 3, 2, 1)
+        return State(h, None)
+
+    def step(self, state: State, i: int, bits: int) -> State:
+        """Run switchable layer ``i`` at ``bits`` on ``state`` and return the next state."""
+        conv = self.convs[i]
+        block = i // 2
+        if i % 2 == 0:
+            h = F.relu(conv.run_frozen(state.x, bits) if self._frozen else conv(state.x, bits))
+            return State(h, self._shortcut(block, state.x, bits))
+        y = conv.run_frozen(state.x, bits) if self._frozen else conv(state.x, bits)
+        return State(F.relu(y + state.shortcut), None)
+
+    def _shortcut(self, block: int, x: torch.Tensor, bits: int) -> torch.Tensor:
+        key = str(block)
+        if key in self.downsample:
+            ds = self.downsample[key]
+            return ds.run_frozen(x, bits) if self._frozen else ds(x, bits)
+        stride, pad = self._shortcut_stride[block], self._shortcut_pad[block]
+        if stride != 1:
+            x = x[:, :, ::stride, ::stride]
+        if pad:
+            x = F.pad(x, (0, 0, 0, 0, pad, pad))
+        return x
+
+    def features(self, state: State) -> torch.Tensor:
+        """Global-average-pooled features of the final state (N, C)."""
+        return state.x.mean(dim=(2, 3))
+
+    def head(self, state: State) -> torch.Tensor:
+        """Run the fixed 8-bit classifier on the final state; returns logits (N, classes)."""
+        f = self.features(state)
+        return self.fc.run_frozen(f) if self._frozen else self.fc(f)
+
+    def run_layers(self, state: State, bits: Sequence[int], start: int = 0) -> torch.Tensor:
+        """Run layers ``start..`` at ``bits`` (one per remaining layer) and the head: logits."""
+        for i, b in enumerate(bits, start):
+            state = self.step(state, i, b)
+        return self.head(state)
+
+    def forward(self, x: torch.Tensor, bits: Sequence[int]) -> torch.Tensor:
+        """Logits of batch ``x`` with switchable layer i at ``bits[i]``."""
+        bits = self.validate_bits(bits)
+        if self._frozen:
+            with torch.inference_mode():
+                return self.run_layers(self.stem_forward(x), bits)
+        return self.run_layers(self.stem_forward(x), bits)
+
+    # Freezing -----------------------------------------------------------------------------
+    @property
+    def frozen(self) -> bool:
+        """True when inference uses the cached integer weights."""
+        return self._frozen
+
+    def _quant_modules(self):
+        yield self.stem
+        yield from self.convs
+        yield from self.downsample.values()
+        yield self.fc
+
+    @torch.no_grad()
+    def freeze(self) -> ResNetSupernet:
+        """Eval mode, no gradients, and every (layer, bit) weight quantized once and cached."""
+        self.eval()
+        self.requires_grad_(False)
+        for m in self._quant_modules():
+            m.freeze()
+        self._frozen = True
+        return self
+
+    def unfreeze(self) -> ResNetSupernet:
+        """Back to the trainable fake-quant path (caches dropped)."""
+        for m in self._quant_modules():
+            m.unfreeze()
+        self.requires_grad_(True)
+        self._frozen = False
+        return self
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to(), .cuda(), .double() ... move parameters; rebuild the caches on the new device.
+        out = super()._apply(fn, *args, **kwargs)
+        if getattr(self, "_frozen", False):
+            for m in self._quant_modules():
+                m.freeze()
+        return out
+
+    @torch.no_grad()
+    def init_quantizers(self, x: torch.Tensor) -> None:
+        """Set every LSQ step to its MSE-optimal value, propagating ``x`` at 8 bits (warm start)."""
+        self.stem.init_steps(x)
+        state = self.stem_forward(x)
+        for i, conv in enumerate(self.convs):
+            conv.init_steps(state.x)
+            if str(i // 2) in self.downsample and i % 2 == 0:
+                self.downsample[str(i // 2)].init_steps(state.x)
+            state = self.step(state, i, max(self.bit_choices))
+        self.fc.init_steps(self.features(state))
+
+
+def resnet20(bit_choices: Sequence[int] = BIT_CHOICES, num_classes: int = 10) -> ResNetSupernet:
+    """ResNet-20 supernet for 28x28 grey images (Fashion-MNIST): 18 switchable 3x3 convs."""
+    return ResNetSupernet(ResNetConfig(num_classes=num_classes, bit_choices=tuple(bit_choices)))

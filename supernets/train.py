@@ -1,0 +1,201 @@
+"""Train the full-precision reference ResNet or the weight-shared supernet; resumable.
+
+Supernet recipe, every batch: the all-8-bit configuration with the label loss, then the
+all-2-bit configuration and ``num_random`` random layer-wise configurations, each distilled
+from the 8-bit network's detached soft outputs (sandwich rule + in-place distillation).
+
+Everything random is derived from (seed, epoch, step), so a run resumed from its last
+checkpoint continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from supernets.cliargs import arg
+from supernets.checkpoint import atomic_torch_save, safe_load
+from supernets.data import Split, load_split, normalize
+from supernets.evaluate import accuracy
+from supernets.float_resnet import FloatResNet, warm_start
+from supernets.resnet import BIT_CHOICES, ResNetConfig, ResNetSupernet
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of ``abn-gym supernet train``."""
+
+    mode: str = arg("supernet", "'float' trains the plain full-precision reference, 'supernet' the switchable one")
+    out: str = arg("runs/resnet20-fashionmnist", "run directory: last.pt (resume state), final.pt, log.csv")
+    epochs: int = arg(4, "epochs over the 55,000-image train split")
+    batch_size: int = arg(128, "images per batch")
+    lr: float = arg(0.01, "peak learning rate of SGD (cosine decay after a short linear warm-up)")
+    weight_decay: float = arg(5e-5, "weight decay on conv/linear weights (never on steps or BN)")
+    seed: int = arg(0, "seed for data order, augmentation and sampled configurations")
+    warm_start: str | None = arg(None, "float checkpoint (final.pt of a float run) to initialise the supernet from")
+    num_random: int = arg(2, "random layer-wise configurations distilled per batch")
+    ckpt_every: int = arg(100, "also save the resume state every this many steps (and at every epoch end)")
+    eval_limit: int | None = arg(None, "images of the val split evaluated after each epoch (all when None)")
+    train_limit: int | None = arg(None, "use only the first N training images (smoke tests)")
+    data_dir: str | None = arg(None, "Fashion-MNIST directory (default: ABN_DATA_DIR, the Debian package, torchvision)")
+    threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
+
+
+def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2) -> torch.Tensor:
+    """Random crop with ``pad`` pixels of zero padding and random horizontal flip (uint8 in, float out)."""
+    n, _, h, w = images.shape
+    padded = F.pad(images.float(), (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]
+    out = padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(-1)
+    return normalize(out.to(torch.uint8))
+
+
+def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.03) -> float:
+    """Linear warm-up then cosine decay to zero, as a function of the global step."""
+    warm = max(1, int(total * warmup_frac))
+    if step < warm:
+        return peak * (step + 1) / warm
+    return 0.5 * peak * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if name.endswith("weight") and p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def random_config(num_layers: int, gen: torch.Generator) -> list[int]:
+    """A uniformly random layer-wise configuration."""
+    idx = torch.randint(0, len(BIT_CHOICES), (num_layers,), generator=gen)
+    return [BIT_CHOICES[i] for i in idx.tolist()]
+
+
+def build_model(args: TrainArgs) -> torch.nn.Module:
+    """The model the run trains, warm-started when asked."""
+    config = ResNetConfig()
+    if args.mode == "float":
+        return FloatResNet(config)
+    if args.mode != "supernet":
+        raise ValueError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
+    net = ResNetSupernet(config)
+    if args.warm_start:
+        ckpt = safe_load(args.warm_start)
+        ref = FloatResNet(config)
+        ref.load_state_dict(ckpt["model"])
+        warm_start(net, ref)
+    calib = load_split("train", args.data_dir)
+    net.init_quantizers(calib.inputs(slice(0, 512)))
+    return net
+
+
+def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
+    """Val accuracies logged after each epoch (uniform 8/4/2 for a supernet)."""
+    if isinstance(model, FloatResNet):
+        model.eval()
+        n = len(split) if args.eval_limit is None else min(args.eval_limit, len(split))
+        with torch.inference_mode():
+            pred = torch.cat([model(split.inputs(slice(s, min(s + 2000, n)))).argmax(1) for s in range(0, n, 2000)])
+        model.train()
+        return {"val_acc": float((pred == split.labels[:n]).float().mean())}
+    model.freeze()
+    out = {f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit) for b in (8, 4, 2)}
+    model.unfreeze()
+    model.train()
+    return out
+
+
+def train(args: TrainArgs) -> Path:
+    """Run (or resume) training; returns the path of ``final.pt``."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    train_split, val_split = load_split("train", args.data_dir), load_split("val", args.data_dir)
+    n = len(train_split) if args.train_limit is None else min(args.train_limit, len(train_split))
+    steps_per_epoch = n // args.batch_size
+    total_steps = steps_per_epoch * args.epochs
+
+    model = build_model(args)
+    opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9, nesterov=True)
+    epoch, step = 0, 0
+    last = out / "last.pt"
+    if last.exists():
+        state = safe_load(last)
+        if state["args"]["mode"] != args.mode:
+            raise ValueError(f"{last} belongs to a {state['args']['mode']!r} run; use another --out")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        epoch, step = state["epoch"], state["step"]
+        print(f"resuming {out} at epoch {epoch}, step {step}")
+    log_path = out / "log.csv"
+    fields = ["epoch", "step", "lr", "loss", "seconds", "val_acc", "val_acc_w8", "val_acc_w4", "val_acc_w2"]
+    if not log_path.exists():
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    def save_state(e: int, s: int) -> None:
+        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": e, "step": s,
+                           "args": asdict(args)}, last)
+
+    model.train()
+    while epoch < args.epochs:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed * 10_007 + epoch))
+        bar = tqdm(range(step, steps_per_epoch), desc=f"{args.mode} epoch {epoch + 1}/{args.epochs}",
+                   initial=step, total=steps_per_epoch, dynamic_ncols=True)
+        running, t0 = 0.0, time.time()
+        for s in bar:
+            gen = torch.Generator().manual_seed((args.seed * 1_000_003 + epoch) * 100_003 + s)
+            idx = order[s * args.batch_size : (s + 1) * args.batch_size]
+            x, y = augment(train_split.images[idx], gen), train_split.labels[idx]
+            lr = lr_at(epoch * steps_per_epoch + s, total_steps, args.lr)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+            if isinstance(model, FloatResNet):
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+            else:
+                logits8 = model(x, [8] * model.num_switchable)
+                loss = F.cross_entropy(logits8, y)
+                loss.backward()
+                soft = logits8.detach().softmax(-1)
+                configs = [[2] * model.num_switchable]
+                configs += [random_config(model.num_switchable, gen) for _ in range(args.num_random)]
+                for cfg in configs:
+                    kd = -(soft * model(x, cfg).log_softmax(-1)).sum(-1).mean()
+                    kd.backward()
+                    loss = loss + kd.detach()
+            opt.step()
+            running = 0.98 * running + 0.02 * loss.item() if s > step else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.4f}")
+            if (s + 1) % args.ckpt_every == 0 and s + 1 < steps_per_epoch:
+                save_state(epoch, s + 1)
+        bar.close()
+        metrics = evaluate(model, val_split, args)
+        row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": lr, "loss": round(running, 5),
+               "seconds": round(time.time() - t0, 1), **metrics}
+        with open(log_path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(k, "") for k in fields])
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+        epoch, step = epoch + 1, 0
+        save_state(epoch, 0)
+    final = out / "final.pt"
+    config = ResNetConfig()
+    atomic_torch_save({"model": model.state_dict(), "config": config.as_dict(), "kind": args.mode,
+                       "args": asdict(args)}, final)
+    return final

@@ -1,0 +1,33 @@
+"""abn-gym: Gymnasium environments for per-input, layer-wise bit-width control (ABN).
+
+``import abn_gym`` registers the environment ids; ``gymnasium.make("abn_gym:ABN-ResNet-v0")``
+imports it for you.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from abn_gym.config import DEFAULT_COST_COEF, ENV_KWARGS, EnvConfig, make_config
+
+__version__ = "0.1.0"
+
+DEFAULT_BUDGET = 0.25
+"""BitOps budget of ABN-ResNet-Budget-v0, as a fraction of the all-8 configuration (uniform-4 is 0.253)."""
+
+ENV_IDS: dict[str, dict] = {
+    "ABN-ResNet-v0": {},
+    "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
+}
+"""Every registered id with the keyword arguments it fixes."""
+
+for _id, _kwargs in ENV_IDS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(
+            id=_id,
+            entry_point="abn_gym.env:ABNEnv",
+            vector_entry_point="abn_gym.vector:ABNVectorEnv",
+            kwargs=dict(_kwargs),
+        )
+
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_COST_COEF", "ENV_IDS", "ENV_KWARGS", "EnvConfig", "make_config"]

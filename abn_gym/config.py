@@ -1,0 +1,147 @@
+"""Keyword arguments of every abn-gym environment: defaults, validation, and building the engine."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+
+from abn_gym.engine import EpisodeEngine
+from abn_gym.observations import OBS_MODES
+from abn_gym.rewards import REWARDS, RewardFn
+from supernets.data import SPLITS, load_split
+from supernets.registry import available_supernets, load_supernet, read_card
+from supernets.resnet import ResNetConfig, ResNetSupernet
+
+SAMPLING = ("random", "sequential")
+DEFAULT_COST_COEF = 0.1
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Validated environment arguments (see the env docstring for their meaning)."""
+
+    supernet: str = "resnet20-fashionmnist"
+    split: str = "train"
+    sampling: str = "random"
+    bit_choices: tuple[int, ...] | None = None
+    reward: str = "default"
+    cost_coef: float = DEFAULT_COST_COEF
+    gamma: float = 0.5
+    budget: float | tuple[float, float] | None = None
+    obs_mode: str = "vector"
+    device: str = "cpu"
+    data_dir: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """The arguments as a plain dict (what pickling and the vector env pass on)."""
+        return dataclasses.asdict(self)
+
+
+ENV_KWARGS = tuple(f.name for f in dataclasses.fields(EnvConfig))
+
+
+@lru_cache(maxsize=8)
+def architecture(name: str) -> ResNetSupernet:
+    """The supernet's architecture (untrained weights) from its model card: spaces without loading."""
+    if name not in available_supernets():
+        raise ValueError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
+    return ResNetSupernet(ResNetConfig.from_dict(read_card(name)["architecture"]))
+
+
+def _fail(name: str, value: Any, expected: str) -> None:
+    raise ValueError(f"invalid {name}={value!r}: expected {expected}")
+
+
+def make_config(**kwargs: Any) -> EnvConfig:
+    """Validate environment keyword arguments; every mistake gets a message that says the fix."""
+    unknown = sorted(set(kwargs) - set(ENV_KWARGS))
+    if unknown:
+        raise TypeError(f"unknown environment argument(s) {unknown}; valid arguments are {list(ENV_KWARGS)}")
+    cfg = EnvConfig(**kwargs)
+    arch = architecture(cfg.supernet)
+    if cfg.split not in SPLITS:
+        _fail("split", cfg.split, f"one of {list(SPLITS)}")
+    if cfg.sampling not in SAMPLING:
+        _fail("sampling", cfg.sampling, f"one of {list(SAMPLING)}")
+    if cfg.reward not in REWARDS:
+        _fail("reward", cfg.reward, f"one of {list(REWARDS)}")
+    if cfg.obs_mode not in OBS_MODES:
+        _fail("obs_mode", cfg.obs_mode, f"one of {list(OBS_MODES)}")
+    bits = arch.bit_choices if cfg.bit_choices is None else cfg.bit_choices
+    if isinstance(bits, (int, str)) or not isinstance(bits, Sequence) or len(bits) == 0:
+        _fail("bit_choices", cfg.bit_choices, f"a non-empty sequence of ints from {list(arch.bit_choices)}")
+    if any(isinstance(b, bool) or int(b) != b or int(b) not in arch.bit_choices for b in bits):
+        _fail("bit_choices", cfg.bit_choices, f"a subset of the trained bit-widths {list(arch.bit_choices)}")
+    bits = tuple(sorted({int(b) for b in bits}))
+    try:
+        RewardFn(cfg.reward, float(cfg.cost_coef), float(cfg.gamma))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid reward settings: {exc}") from None
+    budget = cfg.budget
+    if budget is not None:
+        lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops
+        vals = (budget,) if np.isscalar(budget) else tuple(budget)
+        if len(vals) not in (1, 2) or not all(isinstance(v, (int, float)) and lo_frac <= v <= 1 for v in vals):
+            _fail("budget", budget, f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
+                                    "(the cheapest configuration's fraction up to 1), or a (low, high) range of them")
+        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))
+    if not isinstance(cfg.device, str) or not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        _fail("device", cfg.device, "'cpu' or 'cuda' (or 'cuda:N')")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        _fail("device", cfg.device, "'cpu': torch sees no CUDA GPU on this machine")
+    return dataclasses.replace(cfg, bit_choices=bits, budget=budget, cost_coef=float(cfg.cost_coef),
+                               gamma=float(cfg.gamma))
+
+
+def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
+    """Load the supernet and the split (both shared within a process) and build an engine."""
+    net = load_supernet(cfg.supernet, device=cfg.device)
+    split = load_split(cfg.split, cfg.data_dir)
+    reward = RewardFn(cfg.reward, cfg.cost_coef, cfg.gamma)
+    return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device)
+
+
+class EpisodeSampler:
+    """Chooses each episode's input (and budget) for one env or one sub-env of a vector env.
+
+    Random mode draws the image index, then the budget when it is a range, from ``rng``: the
+    single env passes its ``np_random``, sub-env i of a vector env a generator seeded with
+    ``seed + i``, so both draw identical sequences. Sequential mode visits images
+    ``start, start + stride, ...`` (stride = number of sub-envs), covering the split once.
+
+    Args:
+        cfg: the validated environment arguments.
+        size: number of images in the split.
+        start: first image of the sequential order.
+        stride: step between consecutive sequential images.
+    """
+
+    def __init__(self, cfg: EnvConfig, size: int, start: int = 0, stride: int = 1) -> None:
+        self.cfg, self.size, self.start, self.stride = cfg, size, start, stride
+        self.position = start
+
+    def restart(self) -> None:
+        """Go back to the beginning of the sequential order (on reset with a seed)."""
+        self.position = self.start
+
+    def draw(self, rng: np.random.Generator, index: int | None = None) -> tuple[int, float | None]:
+        """(image index, budget) for the next episode; ``index`` overrides the image."""
+        if index is None:
+            if self.cfg.sampling == "sequential":
+                index = self.position % self.size
+                self.position += self.stride
+            else:
+                index = int(rng.integers(self.size))
+        elif not (isinstance(index, (int, np.integer)) and 0 <= index < self.size):
+            raise ValueError(f"options['index']={index!r} is not an image of the {self.cfg.split!r} split: "
+                             f"expected an int in [0, {self.size})")
+        budget = self.cfg.budget
+        if isinstance(budget, tuple):
+            budget = float(rng.uniform(*budget))
+        return int(index), budget

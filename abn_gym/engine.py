@@ -1,0 +1,254 @@
+"""The batched episode engine shared by the single env, the vector env and the SB3 adapter.
+
+N episodes advance together, one switchable layer per step (every episode has exactly
+``num_layers`` steps, so a batch never falls out of step). Each step runs the layer once per
+distinct bit-width chosen in the batch, on the rows that chose it, and writes the results back
+in place. Because the supernet's frozen path is exact integer arithmetic, a row's result does
+not depend on which other rows share its batch: one engine of N rows reproduces N engines of
+one row bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from abn_gym.observations import ObservationLayout, activation_stats
+from abn_gym.rewards import RewardFn
+from supernets.bitops import FIXED_BITS
+from supernets.data import Split, normalize
+from supernets.quant import unsigned_range
+from supernets.resnet import ResNetSupernet, State
+
+
+@dataclass
+class StepResult:
+    """What one batched step produced (arrays of length N)."""
+
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: bool
+    layer: int
+    bits: np.ndarray
+    bitops_step: np.ndarray
+    clipped: np.ndarray
+    # Only on the last step:
+    prediction: np.ndarray | None = None
+    correct: np.ndarray | None = None
+    logits: np.ndarray | None = None
+
+
+class EpisodeEngine:
+    """N synchronised episodes over one frozen supernet.
+
+    Args:
+        net: frozen supernet (shared, read-only).
+        split: the data split episodes draw their inputs from.
+        bit_choices: the action set, a sorted subset of ``net.bit_choices``.
+        reward: the reward function.
+        num_envs: N, the number of episodes run together.
+        device: torch device of the supernet.
+    """
+
+    def __init__(self, net: ResNetSupernet, split: Split, bit_choices: Sequence[int], reward: RewardFn,
+                 num_envs: int, device: str | torch.device = "cpu") -> None:
+        self.net, self.split, self.reward_fn = net, split, reward
+        self.num_envs, self.device = int(num_envs), torch.device(device)
+        self.bit_choices = np.asarray(bit_choices, dtype=np.int64)
+        self.num_layers = net.num_switchable
+        self.layout = ObservationLayout(net)
+        self.max_bitops = net.max_bitops
+        # cost[t, a]: BitOps of layer t at bit_choices[a] / BitOps of the all-8 configuration.
+        self.cost = np.array([[net.layer_bitops(t, int(b)) / self.max_bitops for b in self.bit_choices]
+                              for t in range(self.num_layers)])
+        self.fixed_fraction = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs) / self.max_bitops
+        # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0.
+        self.min_rest = np.concatenate([np.cumsum(self.cost[::-1, 0])[::-1], [0.0]])
+        layer_macs = [s.macs + sum(e.macs for j, e in net.extra_specs if j == t) for t, s in enumerate(net.layer_specs)]
+        self.rest_macs = np.concatenate([np.cumsum(layer_macs[::-1])[::-1], [0]]) + net.fixed_specs[-1].macs
+        # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
+        # next quantizer can represent at most), so they land in [0, 1].
+        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in net.convs]
+        ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
+        self._inv_range = [1.0 / r for r in ranges]
+        self._table = self.layout.layer_table
+        self._budget_enabled = False
+        self._allocate()
+
+    def _allocate(self) -> None:
+        n, lay = self.num_envs, self.layout
+        self.t = 0
+        self.state: State | None = None
+        self.indices = np.zeros(n, dtype=np.int64)
+        self.labels = np.zeros(n, dtype=np.int64)
+        self.chosen = np.zeros((n, self.num_layers), dtype=np.int64)
+        self.spent = np.zeros(n, dtype=np.float64)
+        self.budgets = np.ones(n, dtype=np.float64)
+        self.lookahead_macs = np.zeros(n, dtype=np.int64)
+        self._obs = np.zeros((n, lay.size), dtype=np.float32)
+
+    # Episode control -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def reset(self, indices: np.ndarray, budgets: np.ndarray | None = None) -> np.ndarray:
+        """Start N new episodes on images ``indices`` of the split; returns the first observations."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(self.num_envs)
+        self.indices[:] = indices
+        self.labels[:] = self.split.labels.numpy()[indices]
+        self._budget_enabled = budgets is not None
+        self.budgets[:] = 1.0 if budgets is None else budgets
+        self.chosen[:] = 0
+        self.spent[:] = 0.0
+        self.lookahead_macs[:] = 0
+        self.t = 0
+        x = normalize(self.split.images[torch.from_numpy(indices)].to(self.device))
+        self.state = self.net.stem_forward(x)
+        return self._observe()
+
+    @property
+    def done(self) -> bool:
+        """True once every layer has run (the batch needs a reset)."""
+        return self.t >= self.num_layers
+
+    def action_masks(self) -> np.ndarray:
+        """(N, K) bool: actions that keep each episode within its BitOps budget (all True without one)."""
+        if self.done:
+            return np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
+        mask = np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
+        if self._budget_enabled:
+            total = self.fixed_fraction + self.spent[:, None] + self.cost[self.t][None, :] + self.min_rest[self.t + 1]
+            mask = total <= self.budgets[:, None] + 1e-12
+            mask[:, 0] = True  # the cheapest action is always feasible (budgets are validated >= minimum)
+        return mask
+
+    @torch.inference_mode()
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Run the current layer for every episode at ``bit_choices[actions]``."""
+        t = self.t
+        actions = np.asarray(actions, dtype=np.int64)
+        clipped = np.zeros(self.num_envs, dtype=bool)
+        if self._budget_enabled:
+            mask = self.action_masks()
+            allowed_max = mask.sum(axis=1) - 1  # allowed actions are a prefix: cost rises with bits
+            clipped = actions > allowed_max
+            actions = np.minimum(actions, allowed_max)
+        bits = self.bit_choices[actions]
+        self.state = self._run_layer(self.state, t, bits)
+        cost = self.cost[t, actions]
+        self.chosen[:, t] = bits
+        self.spent += cost
+        reward = self.reward_fn.step(cost)
+        self.t = t + 1
+        result = StepResult(obs=self._observe(), reward=reward, terminated=self.done, layer=t, bits=bits,
+                            bitops_step=cost * self.max_bitops, clipped=clipped)
+        if self.done:
+            logits = self.net.head(self.state).float()
+            logp = torch.log_softmax(logits, dim=1).cpu().numpy()
+            pred = logp.argmax(axis=1)
+            correct = pred == self.labels
+            fraction = self.episode_bitops() / self.max_bitops
+            result.reward = reward + self.reward_fn.terminal(correct, logp[np.arange(self.num_envs), self.labels],
+                                                             fraction)
+            result.prediction, result.correct, result.logits = pred, correct, logits.cpu().numpy()
+        return result
+
+    def episode_bitops(self) -> np.ndarray:
+        """Total BitOps of each episode's configuration so far, fixed 8-bit layers included."""
+        return (self.spent + self.fixed_fraction) * self.max_bitops
+
+    # Shared compute ----------------------------------------------------------------------------
+    def _run_layer(self, state: State, t: int, bits: np.ndarray) -> State:
+        """Layer ``t`` on every row of ``state``, row r at ``bits[r]``: one call per distinct bit-width."""
+        first = int(bits[0])
+        if (bits == first).all():
+            return self.net.step(state, t, first)
+        out_x = out_sc = None
+        for b in np.unique(bits):
+            rows = torch.from_numpy(np.flatnonzero(bits == b)).to(self.device)
+            sub = State(state.x.index_select(0, rows),
+                        None if state.shortcut is None else state.shortcut.index_select(0, rows))
+            res = self.net.step(sub, t, int(b))
+            if out_x is None:
+                out_x = res.x.new_empty((len(bits), *res.x.shape[1:]))
+                if res.shortcut is not None:
+                    out_sc = res.shortcut.new_empty((len(bits), *res.shortcut.shape[1:]))
+            out_x.index_copy_(0, rows, res.x)
+            if out_sc is not None:
+                out_sc.index_copy_(0, rows, res.shortcut)
+        return State(out_x, out_sc)
+
+    def _observe(self) -> np.ndarray:
+        t, lay, obs = self.t, self.layout, self._obs
+        std, mean = activation_stats(self.state.x, self._inv_range[t])
+        c = mean.shape[1]
+        stats = torch.cat((mean, std), dim=1).cpu().numpy()
+        m, s = lay.slices["act_mean"], lay.slices["act_std"]
+        obs[:, m.start : m.start + c] = stats[:, :c]
+        obs[:, s.start : s.start + c] = stats[:, c:]
+        if c < lay.max_channels:
+            obs[:, m.start + c : m.stop] = 0.0
+            obs[:, s.start + c : s.stop] = 0.0
+        obs[:, lay.slices["layer"].start : lay.slices["layer_onehot"].stop] = self._table[t]
+        obs[:, lay.slices["bits_so_far"]] = self.chosen / FIXED_BITS
+        obs[:, lay.slices["bitops_spent"].start] = self.spent
+        obs[:, lay.slices["budget"].start] = self.budgets
+        return obs.copy()
+
+    # Look-ahead and snapshots -------------------------------------------------------------------
+    @torch.inference_mode()
+    def lookahead(self, rest_bits: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Logits if the remaining layers ran at ``rest_bits``; changes nothing in the episodes.
+
+        Args:
+            rest_bits: (M, L - t) bit-widths (values, not action indices) for layers t..L-1;
+                a 1-D array is used for every row.
+            rows: (M,) which episode each line continues (default: all N, in order).
+
+        Each evaluated line adds the MACs of the layers it runs to ``lookahead_macs`` of its
+        episode, so callers can report the decision cost honestly.
+        """
+        if self.done:
+            raise RuntimeError("the episode has ended: nothing is left to look ahead at; call reset()")
+        rows = np.arange(self.num_envs) if rows is None else np.asarray(rows, dtype=np.int64)
+        rest = np.asarray(rest_bits, dtype=np.int64)
+        if rest.ndim == 1:
+            rest = np.broadcast_to(rest, (len(rows), rest.shape[0]))
+        if rest.shape != (len(rows), self.num_layers - self.t):
+            raise ValueError(
+                f"rest_bits must have shape ({len(rows)}, {self.num_layers - self.t}) at layer {self.t}, "
+                f"got {rest.shape}"
+            )
+        bad = np.setdiff1d(np.unique(rest), self.net.bit_choices)
+        if bad.size:
+            raise ValueError(f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}")
+        idx = torch.from_numpy(rows).to(self.device)
+        state = State(self.state.x.index_select(0, idx),
+                      None if self.state.shortcut is None else self.state.shortcut.index_select(0, idx))
+        for j, t in enumerate(range(self.t, self.num_layers)):
+            state = self._run_layer(state, t, rest[:, j])
+        np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))
+        return self.net.head(state).float().cpu().numpy()
+
+    def get_state(self) -> dict:
+        """A snapshot of the episodes (tensors cloned): pass it to :meth:`set_state` to rewind."""
+        return {
+            "t": self.t,
+            "x": None if self.state is None else self.state.x.clone(),
+            "shortcut": None if self.state is None or self.state.shortcut is None else self.state.shortcut.clone(),
+            **{k: getattr(self, k).copy() for k in ("indices", "labels", "chosen", "spent", "budgets",
+                                                     "lookahead_macs")},
+            "budget_enabled": self._budget_enabled,
+        }
+
+    def set_state(self, snapshot: dict) -> None:
+        """Restore a snapshot taken by :meth:`get_state` (of an engine with the same N)."""
+        if snapshot["indices"].shape != (self.num_envs,):
+            raise ValueError(f"snapshot is for {snapshot['indices'].shape[0]} episodes, this engine runs {self.num_envs}")
+        self.t = snapshot["t"]
+        self.state = None if snapshot["x"] is None else State(
+            snapshot["x"].clone(), None if snapshot["shortcut"] is None else snapshot["shortcut"].clone())
+        for k in ("indices", "labels", "chosen", "spent", "budgets", "lookahead_macs"):
+            getattr(self, k)[:] = snapshot[k]
+        self._budget_enabled = snapshot["budget_enabled"]

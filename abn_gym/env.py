@@ -1,0 +1,246 @@
+"""ABN-ResNet: one episode per input image, one step per switchable layer of a frozen supernet."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
+from abn_gym.engine import EpisodeEngine, StepResult
+from abn_gym.observations import ObservationLayout
+
+
+def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
+    """The action as a Python int, or a ValueError naming it and the valid range."""
+    a = action
+    if isinstance(a, np.ndarray) and a.size == 1 and a.dtype.kind in "iu":
+        a = a.reshape(()).item()
+    if isinstance(a, np.integer):
+        a = int(a)
+    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n:
+        raise ValueError(
+            f"invalid action {action!r}: expected an integer in [0, {n - 1}], the index of a bit-width in "
+            f"bit_choices={bit_choices}"
+        )
+    return a
+
+
+def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
+    """The extra info of an episode's last step, for one row of the engine."""
+    bitops = float(engine.episode_bitops()[row])
+    return {
+        "correct": bool(res.correct[row]),
+        "prediction": int(res.prediction[row]),
+        "label": int(engine.labels[row]),
+        "index": int(engine.indices[row]),
+        "bits": [int(b) for b in engine.chosen[row]],
+        "bitops": bitops,
+        "bitops_fraction": bitops / engine.max_bitops,
+    }
+
+
+class ABNEnv(gym.Env):
+    """Per-input, layer-wise bit-width control of a weight-shared quantized supernet.
+
+    ## Description
+    Arbitrary Bit-width Networks (ABN, Tang et al., ACM MM 2022, arXiv 2204.09992) run every
+    layer of one weight-shared supernet at any of several bit-widths and choose the bit-widths
+    per input at run time. Here that choice is a Markov decision process: an episode is one
+    image of a data split; step i runs switchable layer i of the frozen supernet at the bit-width
+    the agent picks, on that image's activation; after the last layer the 8-bit classifier
+    predicts the class. The default supernet is ResNet-20 on Fashion-MNIST, with 18 switchable
+    3x3 convs trained at every bit-width from 2 to 8 (stem conv and classifier fixed at 8 bits).
+
+    ## Action Space
+    ``Discrete(len(bit_choices))``: action a runs the current layer with weights and input
+    activations at ``bit_choices[a]`` bits (``bit_choices`` = (2, 3, 4, 5, 6, 7, 8) by default).
+    In a budgeted env, an action that would make the episode's budget unreachable is lowered to
+    the highest bit-width that still fits (``info["clipped"]`` is True); ``action_masks()``
+    gives the allowed actions first, for MaskablePPO.
+
+    ## Observation Space
+    ``Box(0, 1, (172,), float32)`` for ResNet-20 (``obs_mode="vector"``), or a flat ``Dict``
+    of the same parts (``obs_mode="dict"``, for SB3's MultiInputPolicy). Nothing in it depends
+    on the label.
+
+    | part | size | meaning |
+    | --- | --- | --- |
+    | act_mean | 64 | per-channel mean of the next layer's input activation, over its 8-bit clip range, zero-padded |
+    | act_std | 64 | per-channel standard deviation, same scaling |
+    | layer | 6 | next layer: C_in/64, C_out/64, stride/2, kernel/3, share of the network's MACs, position |
+    | layer_onehot | 18 | one-hot index of the next layer (zeros after the last) |
+    | bits_so_far | 18 | bit-width chosen for each earlier layer / 8 (0 for layers to come) |
+    | bitops_spent | 1 | BitOps of the switchable layers so far / BitOps of the all-8 configuration |
+    | budget | 1 | this episode's BitOps budget as a fraction of all-8 (1 without a budget) |
+
+    ## Rewards
+    ``reward="default"``: every step costs ``-cost_coef * BitOps(layer, bits) / BitOps(all-8)``
+    and the last step adds +1 if the prediction is correct. With the default ``cost_coef=0.1``
+    the best uniform configuration is neither all-2 nor all-8 (mean return on the test split,
+    from ``python -m abn_gym.tables``; accuracy from ``abn-gym supernet eval``):
+
+    | uniform bits | 2 | 3 | 4 | 5 | 6 | 7 | 8 |
+    | --- | --- | --- | --- | --- | --- | --- | --- |
+    | mean return | RETURNS_TABLE |
+
+    Other rewards: ``"logprob"`` (same cost, plus the log-probability of the true class, clipped
+    at -10, instead of +1), ``"blockdrop"`` (no step cost; at the end ``1 - f**2`` if correct else
+    ``-gamma``, f = episode BitOps / all-8 BitOps) and ``"correct"`` (+1 if correct, nothing
+    else; used with a budget).
+
+    ## Starting State
+    ``reset`` picks an image of ``split``: seeded uniform random by default, the i-th image with
+    ``options={"index": i}``, or the split in order with ``sampling="sequential"``. The stem conv
+    has run; the agent chooses the bit-width of the first switchable layer.
+
+    ## Episode End
+    The episode terminates after the last switchable layer (18 steps for ResNet-20), when the
+    classifier runs. It is never truncated. Stepping before ``reset`` or after the end raises.
+
+    ## Info
+    Every step: ``layer``, ``bits`` (this layer's), ``bitops_step`` (and ``clipped`` with a
+    budget). Last step, in addition: ``correct``, ``prediction``, ``label``, ``index``, ``bits``
+    (the list of all layers'), ``bitops`` (episode total, fixed layers included) and
+    ``bitops_fraction``. Nothing wall-clock.
+
+    ## Look-ahead (for search agents)
+    ``lookahead(rest_bits)`` returns the logits the network would produce if the remaining
+    layers ran at ``rest_bits``, without changing the episode. ``get_state()`` /
+    ``set_state()`` snapshot and rewind an episode; ``fork()`` copies the env. The label is
+    available only as ``label`` on the unwrapped env, for agents that declare they use it.
+
+    ## Arguments
+    - ``supernet``: registered supernet name (default ``"resnet20-fashionmnist"``).
+    - ``split``: ``"train"`` (default), ``"val"`` or ``"test"``.
+    - ``sampling``: ``"random"`` (default) or ``"sequential"``.
+    - ``bit_choices``: the action set, a subset of the trained bit-widths, e.g. ``(2, 3, 4)``.
+    - ``reward``: ``"default"``, ``"logprob"``, ``"blockdrop"`` or ``"correct"``.
+    - ``cost_coef``: weight of the BitOps cost (default 0.1).
+    - ``gamma``: BlockDrop's penalty for a wrong prediction (default 0.5).
+    - ``budget``: BitOps budget as a fraction of all-8, or a (low, high) range drawn per episode.
+    - ``obs_mode``: ``"vector"`` (default) or ``"dict"``.
+    - ``device``: ``"cpu"`` (default) or ``"cuda"``.
+    - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = make_config(**kwargs)
+        arch = architecture(self.config.supernet)
+        self.layout = ObservationLayout(arch)
+        self.bit_choices: tuple[int, ...] = self.config.bit_choices
+        self.num_layers = arch.num_switchable
+        self.observation_space = self.layout.space(self.config.obs_mode)
+        self.action_space = spaces.Discrete(len(self.bit_choices))
+        self._engine: EpisodeEngine | None = None  # built lazily: the env pickles without weights
+        self._sampler: EpisodeSampler | None = None
+        self._started = False
+
+    # Pickling keeps the arguments only; the supernet is loaded again in the receiving process.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"kwargs": self.config.kwargs()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state["kwargs"])
+
+    @property
+    def engine(self) -> EpisodeEngine:
+        """The underlying one-row engine (loads the supernet and the split on first use)."""
+        if self._engine is None:
+            self._engine = build_engine(self.config, 1)
+            self._sampler = EpisodeSampler(self.config, len(self._engine.split))
+        return self._engine
+
+    def _format(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        if self.config.obs_mode == "dict":
+            return {k: v[0].copy() for k, v in self.layout.split(obs).items()}
+        return obs[0]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode on a new image (see Starting State)."""
+        super().reset(seed=seed)
+        engine = self.engine
+        if seed is not None:
+            self._sampler.restart()
+        unknown = set(options or {}) - {"index"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'index'")
+        index, budget = self._sampler.draw(self.np_random, (options or {}).get("index"))
+        obs = engine.reset(np.array([index]), None if budget is None else np.array([budget]))
+        self._started = True
+        return self._format(obs), {}
+
+    def step(self, action: Any):
+        """Run the current layer at ``bit_choices[action]`` (see Rewards and Info)."""
+        if not self._started:
+            raise RuntimeError("step() called before reset(): call env.reset() to start an episode")
+        engine = self.engine
+        if engine.done:
+            raise RuntimeError("step() called after the episode terminated: call env.reset() first")
+        a = check_action(action, len(self.bit_choices), self.bit_choices)
+        res = engine.step(np.array([a]))
+        info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]),
+                                "bitops_step": float(res.bitops_step[0])}
+        if self.config.budget is not None:
+            info["clipped"] = bool(res.clipped[0])
+        if res.terminated:
+            info.update(terminal_info(res, engine, 0))
+        return self._format(res.obs), float(res.reward[0]), bool(res.terminated), False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Allowed actions at this step (bool, one per bit choice); all True without a budget."""
+        if not self._started:
+            return np.ones(len(self.bit_choices), dtype=bool)
+        return self.engine.action_masks()[0]
+
+    # Look-ahead API --------------------------------------------------------------------------
+    @property
+    def layer(self) -> int:
+        """Index of the layer the next action decides (== num_layers once terminated)."""
+        return self.engine.t
+
+    @property
+    def label(self) -> int:
+        """The current image's label: only for agents that declare they use it (e.g. the oracle)."""
+        return int(self.engine.labels[0])
+
+    def lookahead(self, rest_bits: Any) -> np.ndarray:
+        """Logits if layers ``layer..`` ran at ``rest_bits`` (bit values); no side effects but cost counting.
+
+        ``rest_bits`` is one configuration (length ``num_layers - layer``; result shape (classes,))
+        or a 2-D array of several (result shape (M, classes)).
+        """
+        if not self._started:
+            raise RuntimeError("lookahead() called before reset()")
+        rest = np.asarray(rest_bits, dtype=np.int64)
+        if rest.ndim == 1:
+            return self.engine.lookahead(rest[None, :], np.zeros(1, dtype=np.int64))[0]
+        return self.engine.lookahead(rest, np.zeros(len(rest), dtype=np.int64))
+
+    def get_state(self) -> dict[str, Any]:
+        """Snapshot of the episode in progress (and the RNG), for :meth:`set_state`."""
+        return {"engine": self.engine.get_state(), "started": self._started,
+                "rng": copy.deepcopy(self.np_random.bit_generator.state), "position": self._sampler.position}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Rewind to a snapshot from :meth:`get_state`."""
+        self.engine.set_state(state["engine"])
+        self._started = state["started"]
+        self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
+        self._sampler.position = state["position"]
+
+    def fork(self) -> ABNEnv:
+        """An independent copy of this env in its current state (sharing the frozen supernet)."""
+        clone = ABNEnv(**self.config.kwargs())
+        _ = clone.engine
+        clone.reset()
+        clone.set_state(self.get_state())
+        return clone

@@ -1,0 +1,86 @@
+"""Observation layout: a fixed-size, bounded float32 vector, or the same parts as a flat Dict.
+
+| part | size | meaning | range |
+| --- | --- | --- | --- |
+| act_mean | C_max | per-channel mean of the layer's input activation / its 8-bit clip range, zero-padded | [0, 1] |
+| act_std | C_max | per-channel standard deviation, same scaling | [0, 1] |
+| layer | 6 | next layer: C_in, C_out, stride, kernel (each / network max), share of MACs, position | [0, 1] |
+| layer_onehot | L | one-hot of the next layer's index (all zero after the last layer) | {0, 1} |
+| bits_so_far | L | bit-width chosen for each earlier layer / 8 (0 for layers still to come) | [0, 1] |
+| bitops_spent | 1 | BitOps of the switchable layers so far / BitOps of the all-8 configuration | [0, 1] |
+| budget | 1 | the episode's BitOps budget as a fraction of all-8 (1 when there is none) | [0, 1] |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from supernets.resnet import ResNetSupernet
+
+OBS_MODES = ("vector", "dict")
+STAT_CLIP = 1.0
+
+
+class ObservationLayout:
+    """Offsets of each part inside the vector observation, plus the static per-layer table.
+
+    Args:
+        net: the supernet (architecture only is read; weights may be absent).
+    """
+
+    def __init__(self, net: ResNetSupernet) -> None:
+        specs = net.layer_specs
+        self.num_layers = len(specs)
+        self.max_channels = max(max(s.c_in, s.c_out) for s in specs)
+        sizes = {
+            "act_mean": self.max_channels,
+            "act_std": self.max_channels,
+            "layer": 6,
+            "layer_onehot": self.num_layers,
+            "bits_so_far": self.num_layers,
+            "bitops_spent": 1,
+            "budget": 1,
+        }
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for name, size in sizes.items():
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.size = start
+        max_c = float(self.max_channels)
+        max_stride = float(max(s.stride for s in specs))
+        max_kernel = float(max(s.kernel for s in specs))
+        total_macs = float(sum(s.macs for s in specs))
+        table = np.zeros((self.num_layers + 1, 6 + self.num_layers), dtype=np.float32)
+        for i, s in enumerate(specs):
+            table[i, :6] = [s.c_in / max_c, s.c_out / max_c, s.stride / max_stride, s.kernel / max_kernel,
+                            s.macs / total_macs, i / max(1, self.num_layers - 1)]
+            table[i, 6 + i] = 1.0
+        # Row L (after the last layer) stays zero: there is no next layer.
+        self.layer_table = table
+
+    def vector_space(self) -> spaces.Box:
+        """The observation space of ``obs_mode="vector"``."""
+        return spaces.Box(0.0, 1.0, (self.size,), np.float32)
+
+    def dict_space(self) -> spaces.Dict:
+        """The observation space of ``obs_mode="dict"`` (flat, for SB3's MultiInputPolicy)."""
+        return spaces.Dict(
+            {name: spaces.Box(0.0, 1.0, (sl.stop - sl.start,), np.float32) for name, sl in self.slices.items()}
+        )
+
+    def space(self, obs_mode: str) -> spaces.Space:
+        """Space for ``obs_mode``."""
+        return self.vector_space() if obs_mode == "vector" else self.dict_space()
+
+    def split(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Batched vector observations (N, size) -> dict of (N, part) arrays (views)."""
+        return {name: batch[:, sl] for name, sl in self.slices.items()}
+
+
+def activation_stats(x: torch.Tensor, inv_range: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (std, mean) of activations (N, C, H, W), scaled by ``inv_range`` and clipped to [0, 1]."""
+    std, mean = torch.std_mean(x, dim=(2, 3), correction=0)
+    return (std * inv_range).clamp_(0.0, STAT_CLIP), (mean * inv_range).clamp_(0.0, STAT_CLIP)

@@ -1,0 +1,130 @@
+"""The ``abn-gym`` console script: supernet train/eval/publish, agent training, bench, validate, perf."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+from supernets.checkpoint import CheckpointError
+from supernets.cliargs import add_dataclass_args, dataclass_from_args
+from supernets.data import DatasetNotFoundError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _command_line(argv: Sequence[str] | None) -> str:
+    return "abn-gym " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+
+# supernet ---------------------------------------------------------------------------------
+def cmd_supernet_train(ns: argparse.Namespace) -> int:
+    """abn-gym supernet train."""
+    from supernets.train import TrainArgs, train
+
+    final = train(dataclass_from_args(TrainArgs, ns))
+    print(f"wrote {final}")
+    return 0
+
+
+def cmd_supernet_eval(ns: argparse.Namespace) -> int:
+    """abn-gym supernet eval."""
+    from supernets.data import load_split
+    from supernets.registry import load_supernet, read_card
+    from supernets.report import eval_table, format_table
+
+    net = load_supernet(ns.name, device=ns.device, checkpoint=ns.checkpoint)
+    split = load_split(ns.split, ns.data_dir)
+    report = eval_table(net, split, ns.name, ns.limit, progress=not ns.no_progress)
+    if ns.json:
+        print(json.dumps(report))
+        return 0
+    reference = None
+    if ns.checkpoint is None and ns.split == "test" and ns.limit is None:
+        reference = read_card(ns.name).get("float_reference", {}).get("accuracy")
+    print(f"{ns.name} on {report['split']} ({report['n']} images)")
+    print(format_table(report, reference))
+    return 0
+
+
+def cmd_supernet_publish(ns: argparse.Namespace) -> int:
+    """abn-gym supernet publish."""
+    from supernets.data import load_split
+    from supernets.report import format_table, publish
+
+    card = publish(ns.run, ns.float_run, load_split("test", ns.data_dir), ns.name, ns.command, ns.float_command)
+    print(format_table(card["eval"], card["float_reference"]["accuracy"]))
+    print(f"sha256 {card['sha256']}")
+    return 0
+
+
+def _add_supernet(sub: argparse._SubParsersAction) -> None:
+    from supernets.registry import available_supernets
+    from supernets.train import TrainArgs
+
+    sp = sub.add_parser("supernet", help="train, evaluate and publish the weight-shared supernets")
+    ssub = sp.add_subparsers(dest="supernet_command", required=True, metavar="{train,eval,publish}")
+    p = ssub.add_parser("train", help="train the supernet (or its full-precision reference); resumable")
+    add_dataclass_args(p, TrainArgs)
+    p.set_defaults(func=cmd_supernet_train)
+
+    p = ssub.add_parser("eval", help="accuracy and BitOps of uniform and random configurations")
+    p.add_argument("--name", default="resnet20-fashionmnist", help=f"supernet, one of {available_supernets()}")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="data split (default: test)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--checkpoint", default=None, help="evaluate this checkpoint file instead of the shipped one")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: ABN_DATA_DIR, Debian package)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_supernet_eval)
+
+    p = ssub.add_parser("publish", help="ship a finished run: checkpoint + model card in supernets/checkpoints")
+    p.add_argument("--run", required=True, help="supernet run directory (holds final.pt)")
+    p.add_argument("--float-run", required=True, help="full-precision reference run directory (holds final.pt)")
+    p.add_argument("--name", default="resnet20-fashionmnist", help="registry name to publish as")
+    p.add_argument("--command", default="", help="the training command, recorded in the model card")
+    p.add_argument("--float-command", default="", help="the reference's training command, for the card")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory")
+    p.set_defaults(func=cmd_supernet_publish)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to document the CLI)."""
+    parser = argparse.ArgumentParser(
+        prog="abn-gym",
+        description="abn-gym: per-input, layer-wise bit-width control of quantized supernets as Gymnasium envs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_supernet(sub)
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+USER_ERRORS = (ValueError, KeyError, CheckpointError, DatasetNotFoundError, FileNotFoundError, PermissionError,
+               ImportError, TypeError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``abn-gym`` console script."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    ns.command_line = _command_line(argv)
+    try:
+        return ns.func(ns)
+    except USER_ERRORS as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"abn-gym: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("abn-gym: interrupted; finished work is saved (rerun the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

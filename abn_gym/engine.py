@@ -61,10 +61,12 @@ class EpisodeEngine:
         self.num_layers = net.num_switchable
         self.layout = ObservationLayout(net)
         self.max_bitops = net.max_bitops
-        # cost[t, a]: BitOps of layer t at bit_choices[a] / BitOps of the all-8 configuration.
-        self.cost = np.array([[net.layer_bitops(t, int(b)) / self.max_bitops for b in self.bit_choices]
-                              for t in range(self.num_layers)])
-        self.fixed_fraction = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs) / self.max_bitops
+        # Exact integer BitOps of layer t at bit_choices[a]; fractions of the all-8 configuration.
+        self.cost_ops = np.array([[int(net.layer_bitops(t, int(b))) for b in self.bit_choices]
+                                  for t in range(self.num_layers)], dtype=np.int64)
+        self.cost = self.cost_ops / self.max_bitops
+        self.fixed_ops = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs)
+        self.fixed_fraction = self.fixed_ops / self.max_bitops
         # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0.
         self.min_rest = np.concatenate([np.cumsum(self.cost[::-1, 0])[::-1], [0.0]])
         layer_macs = [s.macs + sum(e.macs for j, e in net.extra_specs if j == t) for t, s in enumerate(net.layer_specs)]
@@ -85,7 +87,7 @@ class EpisodeEngine:
         self.indices = np.zeros(n, dtype=np.int64)
         self.labels = np.zeros(n, dtype=np.int64)
         self.chosen = np.zeros((n, self.num_layers), dtype=np.int64)
-        self.spent = np.zeros(n, dtype=np.float64)
+        self.spent_ops = np.zeros(n, dtype=np.int64)
         self.budgets = np.ones(n, dtype=np.float64)
         self.lookahead_macs = np.zeros(n, dtype=np.int64)
         self._obs = np.zeros((n, lay.size), dtype=np.float32)
@@ -100,7 +102,7 @@ class EpisodeEngine:
         self._budget_enabled = budgets is not None
         self.budgets[:] = 1.0 if budgets is None else budgets
         self.chosen[:] = 0
-        self.spent[:] = 0.0
+        self.spent_ops[:] = 0
         self.lookahead_macs[:] = 0
         self.t = 0
         x = normalize(self.split.images[torch.from_numpy(indices)].to(self.device))
@@ -136,13 +138,13 @@ class EpisodeEngine:
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
         self.state = self._run_layer(self.state, t, bits)
-        cost = self.cost[t, actions]
+        cost_ops = self.cost_ops[t, actions]
         self.chosen[:, t] = bits
-        self.spent += cost
-        reward = self.reward_fn.step(cost)
+        self.spent_ops += cost_ops
+        reward = self.reward_fn.step(self.cost[t, actions])
         self.t = t + 1
         result = StepResult(obs=self._observe(), reward=reward, terminated=self.done, layer=t, bits=bits,
-                            bitops_step=cost * self.max_bitops, clipped=clipped)
+                            bitops_step=cost_ops.astype(np.float64), clipped=clipped)
         if self.done:
             logits = self.net.head(self.state).float()
             logp = torch.log_softmax(logits, dim=1).cpu().numpy()
@@ -154,9 +156,14 @@ class EpisodeEngine:
             result.prediction, result.correct, result.logits = pred, correct, logits.cpu().numpy()
         return result
 
+    @property
+    def spent(self) -> np.ndarray:
+        """BitOps of the switchable layers so far, as a fraction of the all-8 configuration."""
+        return self.spent_ops / self.max_bitops
+
     def episode_bitops(self) -> np.ndarray:
-        """Total BitOps of each episode's configuration so far, fixed 8-bit layers included."""
-        return (self.spent + self.fixed_fraction) * self.max_bitops
+        """Exact total BitOps of each episode's configuration so far, fixed 8-bit layers included."""
+        return (self.spent_ops + self.fixed_ops).astype(np.float64)
 
     # Shared compute ----------------------------------------------------------------------------
     def _run_layer(self, state: State, t: int, bits: np.ndarray) -> State:
@@ -237,7 +244,7 @@ class EpisodeEngine:
             "t": self.t,
             "x": None if self.state is None else self.state.x.clone(),
             "shortcut": None if self.state is None or self.state.shortcut is None else self.state.shortcut.clone(),
-            **{k: getattr(self, k).copy() for k in ("indices", "labels", "chosen", "spent", "budgets",
+            **{k: getattr(self, k).copy() for k in ("indices", "labels", "chosen", "spent_ops", "budgets",
                                                      "lookahead_macs")},
             "budget_enabled": self._budget_enabled,
         }
@@ -249,6 +256,6 @@ class EpisodeEngine:
         self.t = snapshot["t"]
         self.state = None if snapshot["x"] is None else State(
             snapshot["x"].clone(), None if snapshot["shortcut"] is None else snapshot["shortcut"].clone())
-        for k in ("indices", "labels", "chosen", "spent", "budgets", "lookahead_macs"):
+        for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs"):
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]

@@ -130,10 +130,17 @@ def split_indices(n_train: int = 60_000) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_split(name: str = "train", data_dir: str | os.PathLike | None = None) -> Split:
-    """Load ``train`` (55,000), ``val`` (5,000, from the official training set) or ``test`` (10,000)."""
+    """Load ``train`` (55,000), ``val`` (5,000, from the official training set) or ``test`` (10,000).
+
+    Splits are cached per process and shared: treat their tensors as read-only.
+    """
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; choose one of {list(SPLITS)}")
-    directory = find_data_dir(data_dir)
+    return _load_split(name, str(find_data_dir(data_dir)))
+
+
+@lru_cache(maxsize=8)
+def _load_split(name: str, directory: str) -> Split:
     raw = _load_raw(str(directory))
     if name == "test":
         images, labels = raw["test"]
@@ -143,7 +150,7 @@ def load_split(name: str = "train", data_dir: str | os.PathLike | None = None) -
         images, labels = images[idx], labels[idx]
     return Split(
         name=name,
-        images=torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1),
+        images=torch.from_numpy(np.array(images)).unsqueeze(1),
         labels=torch.from_numpy(labels.astype(np.int64)),
         source=str(directory),
     )

@@ -21,14 +21,35 @@ def unsigned_range(bits: int) -> tuple[int, int]:
     return 0, 2**bits - 1
 
 
+class _GradScale(torch.autograd.Function):
+    # Forward: x exactly. Backward: gradient multiplied by ``scale`` (LSQ's step-size scaling).
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.scale, None
+
+
+class _RoundSTE(torch.autograd.Function):
+    # Forward: round exactly. Backward: identity (straight-through estimator).
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
 def _grad_scale(x: torch.Tensor, scale: float) -> torch.Tensor:
-    # Forward: x. Backward: gradient multiplied by ``scale`` (LSQ's step-size gradient scaling).
-    return (x - x * scale).detach() + x * scale
+    return _GradScale.apply(x, scale)
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
-    # Forward: round. Backward: identity (straight-through estimator).
-    return (x.round() - x).detach() + x
+    return _RoundSTE.apply(x)
 
 
 def lsq_fake_quant(x: torch.Tensor, step: torch.Tensor, qmin: int, qmax: int, numel: int) -> torch.Tensor:

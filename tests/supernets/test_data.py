@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from supernets import data
+
+
+def test_split_sizes_disjoint_and_fixed():
+    train, val = data.split_indices()
+    assert len(train) == 55_000 and len(val) == 5_000
+    assert not set(train) & set(val)
+    assert np.array_equal(data.split_indices()[1], val)
+    s_val = data.load_split("val")
+    assert len(s_val) == 5_000 and s_val.images.shape == (5_000, 1, 28, 28)
+    assert len(data.load_split("test")) == 10_000
+    assert len(data.load_split("train")) == 55_000
+
+
+def test_real_files_look_like_fashion_mnist():
+    test = data.load_split("test")
+    assert test.images.dtype.name == "uint8" if hasattr(test.images.dtype, "name") else True
+    counts = np.bincount(test.labels.numpy(), minlength=10)
+    assert (counts == 1000).all()
+    x = test.inputs(slice(0, 1000))
+    assert abs(float(x.mean())) < 0.2 and 0.8 < float(x.std()) < 1.2
+
+
+def test_explicit_dir_wins_and_missing_files_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABN_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.DatasetNotFoundError, match="t10k-images-idx3-ubyte.gz"):
+        data.find_data_dir()
+
+
+def test_nothing_found_explains_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("ABN_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    with pytest.raises(data.DatasetNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+        data.find_data_dir(download=False)
+
+
+def test_unknown_split():
+    with pytest.raises(ValueError, match="choose one of"):
+        data.load_split("holdout")

@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from supernets import resnet20
+from supernets.convert import from_torchvision_resnet18
+
+
+def test_stepwise_equals_forward_exactly(net, test_split):
+    x = test_split.inputs(slice(0, 64))
+    bits = [2, 3, 4, 5, 6, 7, 8, 2, 8, 3, 7, 4, 6, 5, 5, 6, 4, 7]
+    with torch.inference_mode():
+        state = net.stem_forward(x)
+        for i, b in enumerate(bits):
+            state = net.step(state, i, b)
+        stepwise = net.head(state)
+    assert torch.equal(stepwise, net(x, bits))
+
+
+def test_frozen_path_matches_fake_quant_path(test_split):
+    from supernets import load_supernet
+
+    frozen = load_supernet("resnet20-fashionmnist")
+    fake = resnet20()
+    fake.load_state_dict(frozen.state_dict())
+    fake.eval()
+    x = test_split.inputs(slice(0, 256))
+    for b in (2, 4, 8):
+        with torch.no_grad():
+            ref = fake(x, [b] * 18)
+        out = frozen(x, [b] * 18)
+        # Same function up to float rounding: a value on a rounding boundary may take the
+        # neighbouring integer code, so compare predictions and typical differences.
+        assert (out.argmax(1) == ref.argmax(1)).float().mean() >= 0.98
+        assert (out - ref).abs().median() < 1e-3
+
+
+def test_batch_composition_does_not_change_results(net, test_split):
+    x = test_split.inputs(slice(0, 16))
+    full = net(x, [3] * 18)
+    singles = torch.cat([net(x[i : i + 1], [3] * 18) for i in range(16)])
+    assert torch.equal(full, singles)
+
+
+def test_weight_cache_is_used(net):
+    conv = net.convs[0]
+    assert conv.frozen and set(conv._frozen) == set(net.bit_choices)
+    codes = conv._frozen[2].weight_codes
+    assert set(codes.unique().tolist()) <= {-2.0, -1.0, 0.0, 1.0}
+
+
+@pytest.mark.parametrize("bits,needle", [([4] * 17, "expected 18 values"), ([4] * 17 + [9], "[9] were not trained"),
+                                         ([1] + [4] * 17, "[1] were not trained")])
+def test_bad_bits_are_refused(net, bits, needle):
+    with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        net(torch.zeros(1, 1, 28, 28), bits)
+
+
+def test_resnet18_supernet_random_weights_small_input():
+    net = from_torchvision_resnet18(calibration=torch.randn(2, 3, 64, 64))
+    assert net.num_switchable == 16 and len(net.downsample) == 3
+    net.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = net(x, [4] * 16)
+    net.freeze()
+    out = net(x, [4] * 16)
+    assert out.shape == (2, 1000)
+    assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4)
+    assert not torch.equal(net(x, [2] * 16), out)

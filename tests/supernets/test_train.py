@@ -1,0 +1,49 @@
+"""The trainer resumes exactly where an interruption left it."""
+
+import pytest
+import torch
+
+from supernets import train as train_mod
+from supernets.train import TrainArgs, augment, lr_at, train
+
+
+def test_augment_is_seeded_and_shape_preserving(test_split):
+    imgs = test_split.images[:8]
+    a = augment(imgs, torch.Generator().manual_seed(1))
+    b = augment(imgs, torch.Generator().manual_seed(1))
+    assert a.shape == (8, 1, 28, 28) and torch.equal(a, b)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    lrs = [lr_at(s, 100, 0.1) for s in range(100)]
+    assert lrs[0] < lrs[2] <= 0.1 + 1e-12 and lrs[-1] < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["float", "supernet"])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mode):
+    common = dict(mode=mode, epochs=1, batch_size=32, train_limit=160, eval_limit=64, ckpt_every=2, seed=3,
+                  lr=0.05, num_random=1, threads=1)
+    full = train(TrainArgs(out=str(tmp_path / "full"), **common))
+
+    calls = {"n": 0}
+    real_step = torch.optim.SGD.step
+
+    def flaky_step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", flaky_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainArgs(out=str(tmp_path / "resumed"), **common))
+    monkeypatch.setattr(torch.optim.SGD, "step", real_step)
+    assert (tmp_path / "resumed" / "last.pt").exists()
+    resumed = train(TrainArgs(out=str(tmp_path / "resumed"), **common))
+    a = torch.load(full, weights_only=True)["model"]
+    b = torch.load(resumed, weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert train_mod.Path(tmp_path / "resumed" / "log.csv").read_text().count("\n") == 2

@@ -104,10 +104,106 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+# agents ---------------------------------------------------------------------------------
+def cmd_train(ns: argparse.Namespace) -> int:
+    """abn-gym train."""
+    from agents.train import AgentTrainArgs, train_agent
+
+    path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(ns: argparse.Namespace) -> int:
+    """abn-gym bench."""
+    from agents.bench import BenchArgs, bench, format_markdown
+    from agents.registry import known_agent_names
+
+    if ns.list_agents:
+        print("\n".join(known_agent_names()))
+        return 0
+    args = BenchArgs(
+        env=ns.env,
+        agents=[a for a in (ns.agents or "").split(",") if a],
+        split=ns.split,
+        episodes=ns.episodes,
+        seeds=[int(s) for s in ns.seeds.split(",") if s != ""],
+        out=ns.out,
+        batch_size=ns.batch_size,
+        progress=not ns.no_progress,
+    )
+    result = bench(args)
+    if ns.json:
+        print(json.dumps(result))
+        return 0
+    import pandas as pd
+
+    print(format_markdown(pd.DataFrame(result["rows"])))
+    print(f"\nwrote {args.out}/results.json, leaderboard.csv, leaderboard.md, pareto.png")
+    return 0
+
+
+def cmd_validate(ns: argparse.Namespace) -> int:
+    """abn-gym validate."""
+    from agents.validate import validate
+
+    report = validate(ns.results, progress=not ns.no_progress)
+    if ns.json:
+        print(json.dumps(report))
+    else:
+        for e in report["errors"][:50]:
+            print(e)
+        print(f"{'OK' if report['ok'] else 'FAILED'}: {report['episodes']} episodes replayed, "
+              f"{len(report['errors'])} mismatches")
+    return 0 if report["ok"] else 1
+
+
+def cmd_perf(ns: argparse.Namespace) -> int:
+    """abn-gym perf."""
+    from benchmarks.throughput import PerfArgs, main as perf_main
+
+    return perf_main(PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench))
+
+
+def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
+    from agents.train import AgentTrainArgs
+
+    p = sub.add_parser("train", help="train an SB3 agent on the batched env (resumable)")
+    add_dataclass_args(p, AgentTrainArgs)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("bench", help="run agents on the same inputs and print the leaderboard")
+    p.add_argument("--env", default="ABN-ResNet-v0", help="environment id (default: ABN-ResNet-v0)")
+    p.add_argument("--agents", default=None,
+                   help="comma-separated agent names or package.module:Class (default: all baselines + ppo)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="data split (default: test)")
+    p.add_argument("--episodes", type=int, default=None, help="first N images of the split (default: all)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    p.add_argument("--out", default="results", help="output directory (default: results/)")
+    p.add_argument("--batch-size", type=int, default=2000, help="episodes computed together (default: 2000)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--list-agents", action="store_true", help="list the built-in agent names and exit")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("validate", help="replay a results.json through the supernet and check every figure")
+    p.add_argument("results", help="path to results.json")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("perf", help="throughput benchmark: raw forward vs native vector env vs Sync vs SB3")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (a smoke run)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--include-bench", action="store_true", help="also time `abn-gym bench` with its defaults (f)")
+    p.set_defaults(func=cmd_perf)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_agent_commands]
 
 USER_ERRORS = (ValueError, KeyError, CheckpointError, DatasetNotFoundError, FileNotFoundError, PermissionError,
-               ImportError, TypeError)
+               ImportError, TypeError, RuntimeError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

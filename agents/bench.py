@@ -1,0 +1,208 @@
+"""`abn-gym bench`: every agent on the same inputs, one leaderboard, results that can be replayed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from abn_gym.sb3 import env_kwargs
+from abn_gym.vector import ABNVectorEnv
+from agents.base import EnvView, check_agent
+from agents.registry import BenchContext, default_agent_names, make_agent
+from supernets.checkpoint import atomic_write_json, atomic_write_text
+from supernets.registry import read_card
+
+BATCH = 2000
+COLUMNS = ["agent", "accuracy", "accuracy_ci", "bitops", "decision_macs", "bitops_fraction", "reward", "reward_ci",
+           "episodes", "seeds", "wall_s"]
+
+
+@dataclass
+class BenchArgs:
+    """Arguments of ``abn-gym bench``."""
+
+    env: str = "ABN-ResNet-v0"
+    agents: list[str] = field(default_factory=list)
+    split: str = "test"
+    episodes: int | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: str = "results"
+    batch_size: int = BATCH
+    progress: bool = True
+
+
+def _check_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"--out {out} is not writable ({exc.strerror}); choose another directory") from None
+
+
+def run_agent(agent: Any, env_id: str, split: str, episodes: int | None, seed: int = 0,
+              env_overrides: dict | None = None, batch_size: int = BATCH, progress: bool = True) -> list[dict]:
+    """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
+
+    Returns one record per episode: index, bits, BitOps, correctness, reward and decision MACs.
+    """
+    check_agent(agent)
+    kwargs = env_kwargs(env_id, **(env_overrides or {}))
+    kwargs.update(split=split, sampling="sequential")
+    probe = ABNVectorEnv(1, **kwargs)
+    total = len(probe.engine.split) if episodes is None else min(int(episodes), len(probe.engine.split))
+    records: list[dict] = []
+    bar = tqdm(total=total, desc=agent.name, unit="ep", file=sys.stderr, disable=not progress, leave=False)
+    uses_label = bool(getattr(agent, "uses_label", False))
+    per_step = int(getattr(agent, "decision_macs_per_step", 0) or 0)
+    envs: dict[int, ABNVectorEnv] = {}
+    for batch_no, start in enumerate(range(0, total, batch_size)):
+        n = min(batch_size, total - start)
+        env = envs.setdefault(n, ABNVectorEnv(n, **kwargs))
+        indices = np.arange(start, start + n)
+        obs, _ = env.reset(seed=seed, options={"index": indices})
+        agent.reset(n, seed * 1_000_003 + batch_no)
+        view = EnvView(env, allow_labels=uses_label)
+        infos: dict[str, Any] = {"bit_choices": env.bit_choices}
+        returns = np.zeros(n)
+        for _ in range(env.num_layers):
+            infos.update(layer=env.engine.t, action_mask=env.action_masks(), view=view)
+            actions = np.asarray(agent.act(obs, infos), dtype=np.int64).reshape(-1)
+            if actions.shape != (n,):
+                raise ValueError(f"agent {agent.name!r} returned {actions.shape[0]} actions for {n} episodes")
+            obs, reward, terminated, _, info = env.step(actions)
+            returns += reward
+        lookahead = env.engine.lookahead_macs.copy()
+        for r in range(n):
+            records.append({
+                "agent": agent.name,
+                "seed": int(seed),
+                "index": int(info["index"][r]),
+                "bits": [int(b) for b in info["bits"][r]],
+                "bitops": float(info["bitops"][r]),
+                "bitops_fraction": float(info["bitops_fraction"][r]),
+                "correct": bool(info["correct"][r]),
+                "reward": float(returns[r]),
+                "decision_macs": int(lookahead[r] + per_step * env.num_layers),
+            })
+        bar.update(n)
+    bar.close()
+    return records
+
+
+def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitops: float) -> pd.DataFrame:
+    """One row per agent: accuracy and reward with 95% CIs, mean BitOps, decision cost, wall time."""
+    df = pd.DataFrame.from_records(records)
+    rows = []
+    for name, meta in agents_meta.items():
+        sub = df[df["agent"] == name]
+        seeds = sorted(sub["seed"].unique())
+        acc = [sub[sub["seed"] == s]["correct"].to_numpy(float) for s in seeds]
+        rew = [sub[sub["seed"] == s]["reward"].to_numpy(float) for s in seeds]
+        a, a_lo, a_hi = interval(acc)
+        r, r_lo, r_hi = interval(rew)
+        rows.append({
+            "agent": name + (" [uses labels: upper bound]" if meta.get("uses_label") else ""),
+            "accuracy": a,
+            "accuracy_ci": [a_lo, a_hi],
+            "bitops": float(sub["bitops"].mean()),
+            "decision_macs": float(sub["decision_macs"].mean()),
+            "bitops_fraction": float(sub["bitops"].mean()) / max_bitops,
+            "reward": r,
+            "reward_ci": [r_lo, r_hi],
+            "episodes": int(len(sub) // max(1, len(seeds))),
+            "seeds": len(seeds),
+            "wall_s": float(meta.get("wall_s", float("nan"))),
+            "uses_label": bool(meta.get("uses_label")),
+        })
+    return pd.DataFrame(rows)
+
+
+def interval(per_seed: list[np.ndarray]) -> tuple[float, float, float]:
+    """Point estimate and 95% bootstrap CI (see agents.stats)."""
+    from agents.stats import interval as _interval
+
+    return _interval(per_seed)
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs)."""
+    head = ("| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | reward (95% CI) "
+            "| episodes | seeds | wall s |")
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
+            f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} | "
+            f"{r['bitops_fraction']:.3f} | {r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
+            f"{r['episodes']} | {r['seeds']} | {r['wall_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _results_doc(args: BenchArgs, kwargs: dict, supernet: str, records: list[dict], meta: dict,
+                 table: pd.DataFrame, episodes: int) -> dict:
+    return {
+        "env": args.env,
+        "env_kwargs": kwargs,
+        "split": args.split,
+        "episodes": episodes,
+        "seeds": list(args.seeds),
+        "supernet": supernet,
+        "supernet_sha256": read_card(supernet)["sha256"],
+        "agents": meta,
+        "rows": json.loads(table.to_json(orient="records")),
+        "records": records,
+    }
+
+
+def bench(args: BenchArgs) -> dict:
+    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
+    out = Path(args.out)
+    _check_out(out)
+    kwargs = env_kwargs(args.env)
+    probe = ABNVectorEnv(1, **kwargs)
+    supernet = probe.config.supernet
+    ctx = BenchContext(args.env, supernet, probe.bit_choices)
+    names = list(args.agents) or default_agent_names()
+    agents = [make_agent(n, ctx, args.progress) for n in names]
+    total = len(probe.engine.split) if args.episodes is None else min(args.episodes, len(probe.engine.split))
+    records: list[dict] = []
+    meta: dict[str, dict] = {}
+    table = pd.DataFrame(columns=COLUMNS)
+    for agent in tqdm(agents, desc="bench", unit="agent", file=sys.stderr, disable=not args.progress):
+        # Agents without randomness give the same episodes for every seed: run them once.
+        seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
+        t0 = time.perf_counter()
+        for seed in seeds:
+            records += run_agent(agent, args.env, args.split, total, seed, batch_size=args.batch_size,
+                                 progress=args.progress)
+        meta[agent.name] = {"uses_label": bool(getattr(agent, "uses_label", False)),
+                            "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
+                            "wall_s": time.perf_counter() - t0, "seeds_run": seeds}
+        if hasattr(agent, "config"):
+            meta[agent.name]["config"] = list(agent.config)
+        table = leaderboard(records, meta, probe.engine.max_bitops)
+        # Rewrite everything finished so far, atomically: an interruption keeps whole agents.
+        atomic_write_json(out / "results.json", _results_doc(args, kwargs, supernet, records, meta, table, total))
+    atomic_write_text(out / "leaderboard.csv", table.to_csv(index=False))
+    atomic_write_text(out / "leaderboard.md", format_markdown(table) + "\n")
+    from agents.plots import heatmap_plot, pareto_plot
+
+    pareto_plot(table, out / "pareto.png", title=f"{args.env} on {args.split} ({total} images)")
+    adaptive = [n for n in ("ppo", "greedy", "oracle") if n in meta] + [n for n in meta if ":" in n]
+    if adaptive:
+        labels = probe.engine.split.labels.numpy()
+        heatmap_plot(records, adaptive[0], labels, out / f"heatmap-{adaptive[0]}.png")
+    return {"env": args.env, "split": args.split, "episodes": total,
+            "rows": json.loads(table.to_json(orient="records"))}

@@ -1,0 +1,80 @@
+"""Plug stable-baselines3 models into the agent protocol, with their decision cost counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from agents.base import BaseAgent, highest_allowed
+
+ALGOS = ("ppo", "a2c", "dqn", "maskable-ppo")
+
+
+def algo_class(algo: str) -> type:
+    """The SB3 class of an ``--algo`` name."""
+    if algo == "ppo":
+        from stable_baselines3 import PPO
+
+        return PPO
+    if algo == "a2c":
+        from stable_baselines3 import A2C
+
+        return A2C
+    if algo == "dqn":
+        from stable_baselines3 import DQN
+
+        return DQN
+    if algo == "maskable-ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    raise ValueError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
+
+
+def _linear_macs(module: nn.Module | None) -> int:
+    if module is None:
+        return 0
+    return sum(m.in_features * m.out_features for m in module.modules() if isinstance(m, nn.Linear))
+
+
+def policy_macs(model: Any) -> int:
+    """MACs of one action decision: the layers between observation and action (no value head)."""
+    policy = model.policy
+    if hasattr(policy, "q_net"):  # DQN
+        return _linear_macs(policy.q_net)
+    extractor = getattr(policy, "mlp_extractor", None)
+    return _linear_macs(getattr(extractor, "policy_net", None)) + _linear_macs(getattr(policy, "action_net", None))
+
+
+class SB3Agent(BaseAgent):
+    """A trained SB3 model as a leaderboard agent (deterministic actions by default).
+
+    Args:
+        model: an SB3 model (PPO, A2C, DQN or MaskablePPO).
+        name: leaderboard name.
+        deterministic: take the most likely action instead of sampling.
+    """
+
+    def __init__(self, model: Any, name: str = "ppo", deterministic: bool = True) -> None:
+        super().__init__()
+        self.model, self.name, self.deterministic = model, name, deterministic
+        self.stochastic = not deterministic
+        self.decision_macs_per_step = policy_macs(model)
+        self._maskable = type(model).__name__ == "MaskablePPO"
+
+    @classmethod
+    def load(cls, path: str | Path, algo: str = "ppo", name: str | None = None) -> SB3Agent:
+        """Load a saved model zip."""
+        model = algo_class(algo).load(str(path), device="cpu")
+        return cls(model, name or algo)
+
+    def act(self, obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
+        """The policy's action per episode, lowered to the allowed range."""
+        if self._maskable:
+            actions, _ = self.model.predict(obs, deterministic=self.deterministic, action_masks=infos["action_mask"])
+        else:
+            actions, _ = self.model.predict(obs, deterministic=self.deterministic)
+        return highest_allowed(np.asarray(actions, dtype=np.int64).reshape(len(obs)), infos["action_mask"])

@@ -1,0 +1,38 @@
+"""Aggregate scores with confidence intervals, the way careful RL papers report them.
+
+Across several seeds: rliable's interquartile mean with a percentile bootstrap over seeds.
+With one seed: the mean with a percentile bootstrap over episodes. Bootstraps are seeded so
+tables are reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rliable import metrics
+
+BOOTSTRAP_REPS = 2000
+
+
+def iqm(values: np.ndarray) -> float:
+    """rliable's interquartile mean of per-seed scores."""
+    return float(metrics.aggregate_iqm(np.asarray(values, dtype=np.float64).reshape(-1, 1)))
+
+
+def interval(per_seed: list[np.ndarray], reps: int = BOOTSTRAP_REPS, level: float = 0.95,
+             seed: int = 0) -> tuple[float, float, float]:
+    """(point estimate, low, high) of a score given its per-episode values for each seed."""
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    if len(per_seed) == 1:
+        x = np.asarray(per_seed[0], dtype=np.float64)
+        if x.size == 0:
+            return float("nan"), float("nan"), float("nan")
+        # Resample episodes in chunks to bound memory on 10k-episode splits.
+        means = np.empty(reps)
+        for start in range(0, reps, 250):
+            k = min(250, reps - start)
+            means[start : start + k] = x[rng.integers(0, x.size, (k, x.size))].mean(axis=1)
+        return float(x.mean()), float(np.percentile(means, lo_q)), float(np.percentile(means, hi_q))
+    scores = np.array([np.mean(s) for s in per_seed])
+    boot = np.array([iqm(scores[rng.integers(0, scores.size, scores.size)]) for _ in range(reps)])
+    return iqm(scores), float(np.percentile(boot, lo_q)), float(np.percentile(boot, hi_q))

@@ -1,0 +1,156 @@
+"""Train an SB3 agent on the batched vector env; resumable, with checkpoints and a model card.
+
+Reads top to bottom: arguments, environment, model (new or resumed), learning, evaluation on
+the val split, model card.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+from tqdm import tqdm
+
+from abn_gym.sb3 import env_kwargs, make_sb3_env
+from agents.sb3_agent import ALGOS, algo_class
+from supernets.checkpoint import atomic_write_json, sha256
+from supernets.cliargs import arg
+
+
+@dataclass
+class AgentTrainArgs:
+    """Arguments of ``abn-gym train``."""
+
+    algo: str = arg("ppo", f"SB3 algorithm, one of {list(ALGOS)}")
+    env: str = arg("ABN-ResNet-v0", "environment id")
+    timesteps: int = arg(200_000, "total environment steps to train for")
+    seed: int = arg(0, "seed of the model and the environments")
+    out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
+    num_envs: int = arg(64, "sub-envs of the native batched env")
+    learning_rate: float = arg(3e-4, "optimizer learning rate")
+    n_steps: int = arg(72, "rollout length per sub-env (PPO/A2C); a multiple of 18 keeps episodes whole")
+    batch_size: int = arg(1152, "minibatch size (PPO/DQN)")
+    n_epochs: int = arg(4, "PPO epochs per rollout")
+    ent_coef: float = arg(0.01, "entropy bonus (PPO/A2C)")
+    gamma: float = arg(1.0, "discount: episodes are 18 steps, so no discounting by default")
+    net_arch: str = arg("64,64", "hidden layer sizes of policy and value nets, comma-separated")
+    cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
+    checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
+    eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
+    device: str = arg("cpu", "torch device of the policy")
+
+
+class TqdmCallback(BaseCallback):
+    """A tqdm progress bar over environment steps (resumes from the model's step count)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+        self.bar: tqdm | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.total, initial=self.model.num_timesteps, unit="step", desc="train",
+                        file=sys.stderr, dynamic_ncols=True)
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The checkpoint with the most steps in ``out/checkpoints``."""
+    ckpts = list((out / "checkpoints").glob("model_*_steps.zip"))
+    if not ckpts:
+        return None
+    return max(ckpts, key=lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1)))
+
+
+def make_model(args: AgentTrainArgs, env):
+    """A new SB3 model with the arguments' hyper-parameters."""
+    cls = algo_class(args.algo)
+    arch = [int(x) for x in args.net_arch.split(",") if x]
+    common = dict(learning_rate=args.learning_rate, gamma=args.gamma, seed=args.seed, device=args.device, verbose=0,
+                  policy_kwargs={"net_arch": arch})
+    if args.algo in ("ppo", "maskable-ppo"):
+        common.update(n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs, ent_coef=args.ent_coef)
+    elif args.algo == "a2c":
+        common.update(n_steps=args.n_steps, ent_coef=args.ent_coef)
+    else:  # dqn
+        common.update(batch_size=min(args.batch_size, 256), buffer_size=200_000, learning_starts=1000,
+                      train_freq=1, gradient_steps=1, target_update_interval=2000, exploration_fraction=0.3)
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, dict) else "MlpPolicy"
+    return cls(policy, env, **common)
+
+
+def evaluate_on_val(model, args: AgentTrainArgs, episodes: int) -> dict:
+    """Accuracy, BitOps and return of the deterministic policy on the first val images."""
+    from agents.bench import run_agent
+    from agents.sb3_agent import SB3Agent
+
+    agent = SB3Agent(model, args.algo)
+    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}
+    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
+    return {
+        "split": "val",
+        "episodes": len(records),
+        "accuracy": float(np.mean([r["correct"] for r in records])),
+        "bitops": float(np.mean([r["bitops"] for r in records])),
+        "bitops_fraction": float(np.mean([r["bitops_fraction"] for r in records])),
+        "reward": float(np.mean([r["reward"] for r in records])),
+        "decision_macs": float(np.mean([r["decision_macs"] for r in records])),
+    }
+
+
+def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
+    """Train (or resume) and write model.zip and card.json into ``args.out``; returns model.zip."""
+    if args.algo not in ALGOS:
+        raise ValueError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}
+    env = make_sb3_env(args.env, num_envs=args.num_envs, seed=args.seed, **overrides)
+
+    resume = latest_checkpoint(out)
+    if resume is not None:
+        model = algo_class(args.algo).load(str(resume), env=env, device=args.device)
+        print(f"resuming from {resume} at {model.num_timesteps} steps", file=sys.stderr)
+    else:
+        model = make_model(args, env)
+    try:
+        import tensorboard  # noqa: F401
+
+        model.tensorboard_log = str(out / "tensorboard")
+    except ImportError:
+        pass
+    remaining = args.timesteps - model.num_timesteps
+    if remaining > 0:
+        callbacks = [TqdmCallback(args.timesteps),
+                     CheckpointCallback(max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"),
+                                        name_prefix="model")]
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=resume is None, tb_log_name=args.algo)
+    model_path = out / "model.zip"
+    tmp = out / "model.tmp.zip"
+    model.save(str(tmp))
+    tmp.replace(model_path)
+    card = {
+        "algo": args.algo,
+        "env": args.env,
+        "env_kwargs": env_kwargs(args.env, **overrides),
+        "seed": args.seed,
+        "timesteps": int(model.num_timesteps),
+        "args": asdict(args),
+        "command": command,
+        "sha256": sha256(model_path),
+        "val": evaluate_on_val(model, args, args.eval_episodes) if args.eval_episodes else None,
+    }
+    atomic_write_json(out / "card.json", card)
+    print(json.dumps(card["val"]), file=sys.stderr)
+    return model_path

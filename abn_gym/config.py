@@ -88,15 +88,20 @@ def make_config(**kwargs: Any) -> EnvConfig:
         lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops
         vals = (budget,) if np.isscalar(budget) else tuple(budget)
         if len(vals) not in (1, 2) or not all(isinstance(v, (int, float)) and lo_frac <= v <= 1 for v in vals):
-            _fail("budget", budget, f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
-                                    "(the cheapest configuration's fraction up to 1), or a (low, high) range of them")
+            _fail(
+                "budget",
+                budget,
+                f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
+                "(the cheapest configuration's fraction up to 1), or a (low, high) range of them",
+            )
         budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))
     if not isinstance(cfg.device, str) or not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         _fail("device", cfg.device, "'cpu' or 'cuda' (or 'cuda:N')")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         _fail("device", cfg.device, "'cpu': torch sees no CUDA GPU on this machine")
-    return dataclasses.replace(cfg, bit_choices=bits, budget=budget, cost_coef=float(cfg.cost_coef),
-                               gamma=float(cfg.gamma))
+    return dataclasses.replace(
+        cfg, bit_choices=bits, budget=budget, cost_coef=float(cfg.cost_coef), gamma=float(cfg.gamma)
+    )
 
 
 def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
@@ -139,8 +144,10 @@ class EpisodeSampler:
             else:
                 index = int(rng.integers(self.size))
         elif not (isinstance(index, (int, np.integer)) and 0 <= index < self.size):
-            raise ValueError(f"options['index']={index!r} is not an image of the {self.cfg.split!r} split: "
-                             f"expected an int in [0, {self.size})")
+            raise ValueError(
+                f"options['index']={index!r} is not an image of the {self.cfg.split!r} split: "
+                f"expected an int in [0, {self.size})"
+            )
         budget = self.cfg.budget
         if isinstance(budget, tuple):
             budget = float(rng.uniform(*budget))

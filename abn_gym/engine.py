@@ -53,8 +53,15 @@ class EpisodeEngine:
         device: torch device of the supernet.
     """
 
-    def __init__(self, net: ResNetSupernet, split: Split, bit_choices: Sequence[int], reward: RewardFn,
-                 num_envs: int, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        net: ResNetSupernet,
+        split: Split,
+        bit_choices: Sequence[int],
+        reward: RewardFn,
+        num_envs: int,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.net, self.split, self.reward_fn = net, split, reward
         self.num_envs, self.device = int(num_envs), torch.device(device)
         self.bit_choices = np.asarray(bit_choices, dtype=np.int64)
@@ -62,8 +69,10 @@ class EpisodeEngine:
         self.layout = ObservationLayout(net)
         self.max_bitops = net.max_bitops
         # Exact integer BitOps of layer t at bit_choices[a]; fractions of the all-8 configuration.
-        self.cost_ops = np.array([[int(net.layer_bitops(t, int(b))) for b in self.bit_choices]
-                                  for t in range(self.num_layers)], dtype=np.int64)
+        self.cost_ops = np.array(
+            [[int(net.layer_bitops(t, int(b))) for b in self.bit_choices] for t in range(self.num_layers)],
+            dtype=np.int64,
+        )
         self.cost = self.cost_ops / self.max_bitops
         self.fixed_ops = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs)
         self.fixed_fraction = self.fixed_ops / self.max_bitops
@@ -143,16 +152,24 @@ class EpisodeEngine:
         self.spent_ops += cost_ops
         reward = self.reward_fn.step(self.cost[t, actions])
         self.t = t + 1
-        result = StepResult(obs=self._observe(), reward=reward, terminated=self.done, layer=t, bits=bits,
-                            bitops_step=cost_ops.astype(np.float64), clipped=clipped)
+        result = StepResult(
+            obs=self._observe(),
+            reward=reward,
+            terminated=self.done,
+            layer=t,
+            bits=bits,
+            bitops_step=cost_ops.astype(np.float64),
+            clipped=clipped,
+        )
         if self.done:
             logits = self.net.head(self.state).float()
             logp = torch.log_softmax(logits, dim=1).cpu().numpy()
             pred = logp.argmax(axis=1)
             correct = pred == self.labels
             fraction = self.episode_bitops() / self.max_bitops
-            result.reward = reward + self.reward_fn.terminal(correct, logp[np.arange(self.num_envs), self.labels],
-                                                             fraction)
+            result.reward = reward + self.reward_fn.terminal(
+                correct, logp[np.arange(self.num_envs), self.labels], fraction
+            )
             result.prediction, result.correct, result.logits = pred, correct, logits.cpu().numpy()
         return result
 
@@ -174,8 +191,9 @@ class EpisodeEngine:
         out_x = out_sc = None
         for b in np.unique(bits):
             rows = torch.from_numpy(np.flatnonzero(bits == b)).to(self.device)
-            sub = State(state.x.index_select(0, rows),
-                        None if state.shortcut is None else state.shortcut.index_select(0, rows))
+            sub = State(
+                state.x.index_select(0, rows), None if state.shortcut is None else state.shortcut.index_select(0, rows)
+            )
             res = self.net.step(sub, t, int(b))
             if out_x is None:
                 out_x = res.x.new_empty((len(bits), *res.x.shape[1:]))
@@ -229,10 +247,14 @@ class EpisodeEngine:
             )
         bad = np.setdiff1d(np.unique(rest), self.net.bit_choices)
         if bad.size:
-            raise ValueError(f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}")
+            raise ValueError(
+                f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
+            )
         idx = torch.from_numpy(rows).to(self.device)
-        state = State(self.state.x.index_select(0, idx),
-                      None if self.state.shortcut is None else self.state.shortcut.index_select(0, idx))
+        state = State(
+            self.state.x.index_select(0, idx),
+            None if self.state.shortcut is None else self.state.shortcut.index_select(0, idx),
+        )
         for j, t in enumerate(range(self.t, self.num_layers)):
             state = self._run_layer(state, t, rest[:, j])
         np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))
@@ -244,18 +266,25 @@ class EpisodeEngine:
             "t": self.t,
             "x": None if self.state is None else self.state.x.clone(),
             "shortcut": None if self.state is None or self.state.shortcut is None else self.state.shortcut.clone(),
-            **{k: getattr(self, k).copy() for k in ("indices", "labels", "chosen", "spent_ops", "budgets",
-                                                     "lookahead_macs")},
+            **{
+                k: getattr(self, k).copy()
+                for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs")
+            },
             "budget_enabled": self._budget_enabled,
         }
 
     def set_state(self, snapshot: dict) -> None:
         """Restore a snapshot taken by :meth:`get_state` (of an engine with the same N)."""
         if snapshot["indices"].shape != (self.num_envs,):
-            raise ValueError(f"snapshot is for {snapshot['indices'].shape[0]} episodes, this engine runs {self.num_envs}")
+            raise ValueError(
+                f"snapshot is for {snapshot['indices'].shape[0]} episodes, this engine runs {self.num_envs}"
+            )
         self.t = snapshot["t"]
-        self.state = None if snapshot["x"] is None else State(
-            snapshot["x"].clone(), None if snapshot["shortcut"] is None else snapshot["shortcut"].clone())
+        self.state = (
+            None
+            if snapshot["x"] is None
+            else State(snapshot["x"].clone(), None if snapshot["shortcut"] is None else snapshot["shortcut"].clone())
+        )
         for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs"):
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -130,7 +130,7 @@ class ABNEnv(gym.Env):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
@@ -187,8 +187,7 @@ class ABNEnv(gym.Env):
             raise RuntimeError("step() called after the episode terminated: call env.reset() first")
         a = check_action(action, len(self.bit_choices), self.bit_choices)
         res = engine.step(np.array([a]))
-        info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]),
-                                "bitops_step": float(res.bitops_step[0])}
+        info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]), "bitops_step": float(res.bitops_step[0])}
         if self.config.budget is not None:
             info["clipped"] = bool(res.clipped[0])
         if res.terminated:
@@ -227,8 +226,12 @@ class ABNEnv(gym.Env):
 
     def get_state(self) -> dict[str, Any]:
         """Snapshot of the episode in progress (and the RNG), for :meth:`set_state`."""
-        return {"engine": self.engine.get_state(), "started": self._started,
-                "rng": copy.deepcopy(self.np_random.bit_generator.state), "position": self._sampler.position}
+        return {
+            "engine": self.engine.get_state(),
+            "started": self._started,
+            "rng": copy.deepcopy(self.np_random.bit_generator.state),
+            "position": self._sampler.position,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Rewind to a snapshot from :meth:`get_state`."""

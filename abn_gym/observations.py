@@ -55,8 +55,14 @@ class ObservationLayout:
         total_macs = float(sum(s.macs for s in specs))
         table = np.zeros((self.num_layers + 1, 6 + self.num_layers), dtype=np.float32)
         for i, s in enumerate(specs):
-            table[i, :6] = [s.c_in / max_c, s.c_out / max_c, s.stride / max_stride, s.kernel / max_kernel,
-                            s.macs / total_macs, i / max(1, self.num_layers - 1)]
+            table[i, :6] = [
+                s.c_in / max_c,
+                s.c_out / max_c,
+                s.stride / max_stride,
+                s.kernel / max_kernel,
+                s.macs / total_macs,
+                i / max(1, self.num_layers - 1),
+            ]
             table[i, 6 + i] = 1.0
         # Row L (after the last layer) stays zero: there is no next layer.
         self.layer_table = table

@@ -43,8 +43,9 @@ class SB3VecEnv(VecEnv):
         **kwargs: environment arguments, overriding the id's registered ones.
     """
 
-    def __init__(self, env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None, **kwargs: Any
+    ) -> None:
         self.env_id = env_id
         self.venv = ABNVectorEnv(num_envs, **env_kwargs(env_id, **kwargs))
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
@@ -106,8 +107,9 @@ class SB3VecEnv(VecEnv):
         """Set an attribute on the shared environment (it is shared by all sub-envs)."""
         setattr(self.venv, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
-                   **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any
+    ) -> list[Any]:
         """``action_masks`` per sub-env (for MaskablePPO); other methods run once on the batch."""
         idx = self._indices(indices)
         if method_name == "action_masks":
@@ -135,8 +137,9 @@ def _row(obs: VecEnvObs, i: int) -> Any:
     return obs[i]
 
 
-def make_sb3_env(env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None,
-                 monitor: bool = True, **kwargs: Any) -> VecEnv:
+def make_sb3_env(
+    env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None, monitor: bool = True, **kwargs: Any
+) -> VecEnv:
     """The native SB3 VecEnv, wrapped in ``VecMonitor`` by default (episode returns for logging)."""
     from stable_baselines3.common.vec_env import VecMonitor
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -30,7 +30,7 @@ class ABNVectorEnv(VectorEnv):
         **kwargs: the single env's arguments.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -85,8 +85,11 @@ class ABNVectorEnv(VectorEnv):
                 raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {self.num_envs} sub-envs")
         if self._rngs is None or seed is not None:
             fresh = [seeding.np_random(s)[0] for s in seeds]
-            self._rngs = fresh if self._rngs is None else [f if s is not None else r
-                                                           for f, s, r in zip(fresh, seeds, self._rngs)]
+            self._rngs = (
+                fresh
+                if self._rngs is None
+                else [f if s is not None else r for f, s, r in zip(fresh, seeds, self._rngs)]
+            )
             for s, sampler in zip(seeds, self._samplers):
                 if s is not None:
                     sampler.restart()
@@ -124,8 +127,14 @@ class ABNVectorEnv(VectorEnv):
         engine = self.engine
         res = engine.step(acts)
         ones = np.ones(n, dtype=bool)
-        info: dict[str, Any] = {"layer": np.full(n, res.layer), "_layer": ones, "bits": res.bits, "_bits": ones,
-                                "bitops_step": res.bitops_step, "_bitops_step": ones}
+        info: dict[str, Any] = {
+            "layer": np.full(n, res.layer),
+            "_layer": ones,
+            "bits": res.bits,
+            "_bits": ones,
+            "bitops_step": res.bitops_step,
+            "_bitops_step": ones,
+        }
         if self.config.budget is not None:
             info.update(clipped=res.clipped, _clipped=ones)
         if res.terminated:
@@ -147,9 +156,13 @@ class ABNVectorEnv(VectorEnv):
 
     def get_state(self) -> dict[str, Any]:
         """Snapshot of all N episodes and their generators."""
-        return {"engine": self.engine.get_state(), "autoreset": self._autoreset, "started": self._started,
-                "rngs": [r.bit_generator.state for r in (self._rngs or [])],
-                "positions": [s.position for s in self._samplers]}
+        return {
+            "engine": self.engine.get_state(),
+            "autoreset": self._autoreset,
+            "started": self._started,
+            "rngs": [r.bit_generator.state for r in (self._rngs or [])],
+            "positions": [s.position for s in self._samplers],
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Rewind to a snapshot from :meth:`get_state`."""

@@ -71,8 +71,7 @@ class StaticAgent(BaseAgent):
         return highest_allowed(np.full(len(obs), a, dtype=np.int64), infos["action_mask"])
 
 
-def lowest_accepted(view, bit_choices: Sequence[int], n: int, accept, num_candidates: int,
-                    fallback: int) -> np.ndarray:
+def lowest_accepted(view, bit_choices: Sequence[int], n: int, accept, num_candidates: int, fallback: int) -> np.ndarray:
     """Per episode, the lowest action whose look-ahead (this layer at its bit-width, the rest at
     the top bit-width) ``accept(logits, rows)`` approves; ``fallback`` where none of the first
     ``num_candidates`` actions is approved. Rows stop being evaluated once decided."""

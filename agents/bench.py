@@ -22,8 +22,19 @@ from supernets.checkpoint import atomic_write_json, atomic_write_text
 from supernets.registry import read_card
 
 BATCH = 2000
-COLUMNS = ["agent", "accuracy", "accuracy_ci", "bitops", "decision_macs", "bitops_fraction", "reward", "reward_ci",
-           "episodes", "seeds", "wall_s"]
+COLUMNS = [
+    "agent",
+    "accuracy",
+    "accuracy_ci",
+    "bitops",
+    "decision_macs",
+    "bitops_fraction",
+    "reward",
+    "reward_ci",
+    "episodes",
+    "seeds",
+    "wall_s",
+]
 
 
 @dataclass
@@ -50,8 +61,16 @@ def _check_out(out: Path) -> None:
         raise PermissionError(f"--out {out} is not writable ({exc.strerror}); choose another directory") from None
 
 
-def run_agent(agent: Any, env_id: str, split: str, episodes: int | None, seed: int = 0,
-              env_overrides: dict | None = None, batch_size: int = BATCH, progress: bool = True) -> list[dict]:
+def run_agent(
+    agent: Any,
+    env_id: str,
+    split: str,
+    episodes: int | None,
+    seed: int = 0,
+    env_overrides: dict | None = None,
+    batch_size: int = BATCH,
+    progress: bool = True,
+) -> list[dict]:
     """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
 
     Returns one record per episode: index, bits, BitOps, correctness, reward and decision MACs.
@@ -80,21 +99,23 @@ def run_agent(agent: Any, env_id: str, split: str, episodes: int | None, seed: i
             actions = np.asarray(agent.act(obs, infos), dtype=np.int64).reshape(-1)
             if actions.shape != (n,):
                 raise ValueError(f"agent {agent.name!r} returned {actions.shape[0]} actions for {n} episodes")
-            obs, reward, terminated, _, info = env.step(actions)
+            obs, reward, _, _, info = env.step(actions)
             returns += reward
         lookahead = env.engine.lookahead_macs.copy()
         for r in range(n):
-            records.append({
-                "agent": agent.name,
-                "seed": int(seed),
-                "index": int(info["index"][r]),
-                "bits": [int(b) for b in info["bits"][r]],
-                "bitops": float(info["bitops"][r]),
-                "bitops_fraction": float(info["bitops_fraction"][r]),
-                "correct": bool(info["correct"][r]),
-                "reward": float(returns[r]),
-                "decision_macs": int(lookahead[r] + per_step * env.num_layers),
-            })
+            records.append(
+                {
+                    "agent": agent.name,
+                    "seed": int(seed),
+                    "index": int(info["index"][r]),
+                    "bits": [int(b) for b in info["bits"][r]],
+                    "bitops": float(info["bitops"][r]),
+                    "bitops_fraction": float(info["bitops_fraction"][r]),
+                    "correct": bool(info["correct"][r]),
+                    "reward": float(returns[r]),
+                    "decision_macs": int(lookahead[r] + per_step * env.num_layers),
+                }
+            )
         bar.update(n)
     bar.close()
     return records
@@ -111,20 +132,22 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
         rew = [sub[sub["seed"] == s]["reward"].to_numpy(float) for s in seeds]
         a, a_lo, a_hi = interval(acc)
         r, r_lo, r_hi = interval(rew)
-        rows.append({
-            "agent": name + (" [uses labels: upper bound]" if meta.get("uses_label") else ""),
-            "accuracy": a,
-            "accuracy_ci": [a_lo, a_hi],
-            "bitops": float(sub["bitops"].mean()),
-            "decision_macs": float(sub["decision_macs"].mean()),
-            "bitops_fraction": float(sub["bitops"].mean()) / max_bitops,
-            "reward": r,
-            "reward_ci": [r_lo, r_hi],
-            "episodes": int(len(sub) // max(1, len(seeds))),
-            "seeds": len(seeds),
-            "wall_s": float(meta.get("wall_s", float("nan"))),
-            "uses_label": bool(meta.get("uses_label")),
-        })
+        rows.append(
+            {
+                "agent": name + (" [uses labels: upper bound]" if meta.get("uses_label") else ""),
+                "accuracy": a,
+                "accuracy_ci": [a_lo, a_hi],
+                "bitops": float(sub["bitops"].mean()),
+                "decision_macs": float(sub["decision_macs"].mean()),
+                "bitops_fraction": float(sub["bitops"].mean()) / max_bitops,
+                "reward": r,
+                "reward_ci": [r_lo, r_hi],
+                "episodes": int(len(sub) // max(1, len(seeds))),
+                "seeds": len(seeds),
+                "wall_s": float(meta.get("wall_s", float("nan"))),
+                "uses_label": bool(meta.get("uses_label")),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -137,8 +160,10 @@ def interval(per_seed: list[np.ndarray]) -> tuple[float, float, float]:
 
 def format_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs)."""
-    head = ("| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | reward (95% CI) "
-            "| episodes | seeds | wall s |")
+    head = (
+        "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | reward (95% CI) "
+        "| episodes | seeds | wall s |"
+    )
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for _, r in table.iterrows():
         lines.append(
@@ -150,8 +175,9 @@ def format_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _results_doc(args: BenchArgs, kwargs: dict, supernet: str, records: list[dict], meta: dict,
-                 table: pd.DataFrame, episodes: int) -> dict:
+def _results_doc(
+    args: BenchArgs, kwargs: dict, supernet: str, records: list[dict], meta: dict, table: pd.DataFrame, episodes: int
+) -> dict:
     return {
         "env": args.env,
         "env_kwargs": kwargs,
@@ -185,11 +211,15 @@ def bench(args: BenchArgs) -> dict:
         seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
         t0 = time.perf_counter()
         for seed in seeds:
-            records += run_agent(agent, args.env, args.split, total, seed, batch_size=args.batch_size,
-                                 progress=args.progress)
-        meta[agent.name] = {"uses_label": bool(getattr(agent, "uses_label", False)),
-                            "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-                            "wall_s": time.perf_counter() - t0, "seeds_run": seeds}
+            records += run_agent(
+                agent, args.env, args.split, total, seed, batch_size=args.batch_size, progress=args.progress
+            )
+        meta[agent.name] = {
+            "uses_label": bool(getattr(agent, "uses_label", False)),
+            "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
+            "wall_s": time.perf_counter() - t0,
+            "seeds_run": seeds,
+        }
         if hasattr(agent, "config"):
             meta[agent.name]["config"] = list(agent.config)
         table = leaderboard(records, meta, probe.engine.max_bitops)
@@ -204,5 +234,9 @@ def bench(args: BenchArgs) -> dict:
     if adaptive:
         labels = probe.engine.split.labels.numpy()
         heatmap_plot(records, adaptive[0], labels, out / f"heatmap-{adaptive[0]}.png")
-    return {"env": args.env, "split": args.split, "episodes": total,
-            "rows": json.loads(table.to_json(orient="records"))}
+    return {
+        "env": args.env,
+        "split": args.split,
+        "episodes": total,
+        "rows": json.loads(table.to_json(orient="records")),
+    }

@@ -153,14 +153,17 @@ def cmd_validate(ns: argparse.Namespace) -> int:
     else:
         for e in report["errors"][:50]:
             print(e)
-        print(f"{'OK' if report['ok'] else 'FAILED'}: {report['episodes']} episodes replayed, "
-              f"{len(report['errors'])} mismatches")
+        print(
+            f"{'OK' if report['ok'] else 'FAILED'}: {report['episodes']} episodes replayed, "
+            f"{len(report['errors'])} mismatches"
+        )
     return 0 if report["ok"] else 1
 
 
 def cmd_perf(ns: argparse.Namespace) -> int:
     """abn-gym perf."""
-    from benchmarks.throughput import PerfArgs, main as perf_main
+    from agents.perf import PerfArgs
+    from agents.perf import main as perf_main
 
     return perf_main(PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench))
 
@@ -174,8 +177,11 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="run agents on the same inputs and print the leaderboard")
     p.add_argument("--env", default="ABN-ResNet-v0", help="environment id (default: ABN-ResNet-v0)")
-    p.add_argument("--agents", default=None,
-                   help="comma-separated agent names or package.module:Class (default: all baselines + ppo)")
+    p.add_argument(
+        "--agents",
+        default=None,
+        help="comma-separated agent names or package.module:Class (default: all baselines + ppo)",
+    )
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="data split (default: test)")
     p.add_argument("--episodes", type=int, default=None, help="first N images of the split (default: all)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
@@ -202,8 +208,17 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
 
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_agent_commands]
 
-USER_ERRORS = (ValueError, KeyError, CheckpointError, DatasetNotFoundError, FileNotFoundError, PermissionError,
-               ImportError, TypeError, RuntimeError)
+USER_ERRORS = (
+    ValueError,
+    KeyError,
+    CheckpointError,
+    DatasetNotFoundError,
+    FileNotFoundError,
+    PermissionError,
+    ImportError,
+    TypeError,
+    RuntimeError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

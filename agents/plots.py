@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from supernets.data import CLASSES  # noqa: E402
+from supernets.data import CLASSES
 
 
 def _save(fig, path: Path) -> None:
@@ -32,18 +32,28 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     if len(fixed):
         ax.plot(fixed["bitops"] / 1e9, 100 * fixed["accuracy"], "o-", color="grey", label="fixed-b")
         for _, r in fixed.iterrows():
-            ax.annotate(r["agent"].split("-")[1], (r["bitops"] / 1e9, 100 * r["accuracy"]), fontsize=7,
-                        xytext=(3, -9), textcoords="offset points")
+            ax.annotate(
+                r["agent"].split("-")[1],
+                (r["bitops"] / 1e9, 100 * r["accuracy"]),
+                fontsize=7,
+                xytext=(3, -9),
+                textcoords="offset points",
+            )
     if len(static):
         ax.plot(static["bitops"] / 1e9, 100 * static["accuracy"], "s--", color="tab:blue", label="static (val search)")
     others = table[~base.str.startswith(("fixed-", "static-"))]
     markers = iter("D^v<>PX*ph")
     for _, r in others.iterrows():
         label = r["agent"]
-        ax.errorbar(r["bitops"] / 1e9, 100 * r["accuracy"],
-                    yerr=[[100 * (r["accuracy"] - r["accuracy_ci"][0])], [100 * (r["accuracy_ci"][1] - r["accuracy"])]],
-                    fmt=next(markers, "o"), label=label, capsize=3,
-                    color="tab:red" if r.get("uses_label") else None)
+        ax.errorbar(
+            r["bitops"] / 1e9,
+            100 * r["accuracy"],
+            yerr=[[100 * (r["accuracy"] - r["accuracy_ci"][0])], [100 * (r["accuracy_ci"][1] - r["accuracy"])]],
+            fmt=next(markers, "o"),
+            label=label,
+            capsize=3,
+            color="tab:red" if r.get("uses_label") else None,
+        )
     ax.set_xlabel("mean BitOps per input (G)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title or "accuracy vs BitOps")
@@ -58,8 +68,12 @@ def bit_matrix(records: Sequence[dict], agent: str, labels: np.ndarray, num_clas
     rows = [r for r in records if r["agent"] == agent]
     bits = np.array([r["bits"] for r in rows], dtype=float)
     cls = labels[np.array([r["index"] for r in rows])]
-    return np.stack([bits[cls == c].mean(axis=0) if (cls == c).any() else np.full(bits.shape[1], np.nan)
-                     for c in range(num_classes)])
+    return np.stack(
+        [
+            bits[cls == c].mean(axis=0) if (cls == c).any() else np.full(bits.shape[1], np.nan)
+            for c in range(num_classes)
+        ]
+    )
 
 
 def heatmap_plot(records: Sequence[dict], agent: str, labels: np.ndarray, path: str | Path) -> Path:

@@ -32,16 +32,28 @@ class BenchContext:
 
 def default_agent_names() -> list[str]:
     """The default leaderboard: every baseline plus the shipped PPO policy."""
-    names = ["random", *(f"fixed-{b}" for b in FIXED_BITS), *(f"static-{b}" for b in DEFAULT_TARGETS), "greedy",
-             "oracle"]
+    names = [
+        "random",
+        *(f"fixed-{b}" for b in FIXED_BITS),
+        *(f"static-{b}" for b in DEFAULT_TARGETS),
+        "greedy",
+        "oracle",
+    ]
     names += [n for n, (_, stem) in SHIPPED_POLICIES.items() if (POLICY_DIR / f"{stem}.zip").is_file()]
     return names
 
 
 def known_agent_names() -> list[str]:
     """Every built-in name (user classes are given as ``module:Class``)."""
-    return ["random", *(f"fixed-{b}" for b in FIXED_BITS), *(f"static-{b}" for b in DEFAULT_TARGETS), "greedy",
-            "greedy@<tau>", "oracle", *SHIPPED_POLICIES]
+    return [
+        "random",
+        *(f"fixed-{b}" for b in FIXED_BITS),
+        *(f"static-{b}" for b in DEFAULT_TARGETS),
+        "greedy",
+        "greedy@<tau>",
+        "oracle",
+        *SHIPPED_POLICIES,
+    ]
 
 
 _STATIC_CACHE: dict[tuple, dict] = {}
@@ -71,8 +83,10 @@ def verify_policy(path: Path, ctx: BenchContext) -> dict:
     trained_on = card.get("supernet_sha256")
     current = read_card(ctx.supernet)["sha256"]
     if trained_on is not None and trained_on != current:
-        raise CheckpointError(f"policy {path} was trained on another version of {ctx.supernet}; retrain it with "
-                              f"`{card.get('command') or 'abn-gym train'}`")
+        raise CheckpointError(
+            f"policy {path} was trained on another version of {ctx.supernet}; retrain it with "
+            f"`{card.get('command') or 'abn-gym train'}`"
+        )
     return card
 
 
@@ -118,5 +132,7 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
             raise ValueError(f"the shipped policy {path} is missing; train one with `abn-gym train` first")
         verify_policy(path, ctx)
         return SB3Agent.load(path, algo, name)
-    raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, "
-                     "or a class given as package.module:ClassName")
+    raise ValueError(
+        f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, "
+        "or a class given as package.module:ClassName"
+    )

@@ -37,8 +37,9 @@ def _prefix_states(net: ResNetSupernet, stem: State, config: Sequence[int], star
 
 
 @torch.inference_mode()
-def _accuracy_from(net: ResNetSupernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor,
-                   chunk: int = 1000) -> float:
+def _accuracy_from(
+    net: ResNetSupernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor, chunk: int = 1000
+) -> float:
     correct = 0
     n = labels.shape[0]
     for s in range(0, n, chunk):
@@ -49,9 +50,14 @@ def _accuracy_from(net: ResNetSupernet, state: State, config: Sequence[int], sta
     return correct / n
 
 
-def static_search(net: ResNetSupernet, split: Split, targets: Sequence[int] = DEFAULT_TARGETS,
-                  bit_choices: Sequence[int] | None = None, limit: int | None = DEFAULT_LIMIT,
-                  progress: bool = True) -> dict:
+def static_search(
+    net: ResNetSupernet,
+    split: Split,
+    targets: Sequence[int] = DEFAULT_TARGETS,
+    bit_choices: Sequence[int] | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+    progress: bool = True,
+) -> dict:
     """Configurations for BitOps targets "as cheap as uniform-b" for each b in ``targets``.
 
     Args:

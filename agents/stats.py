@@ -18,8 +18,9 @@ def iqm(values: np.ndarray) -> float:
     return float(metrics.aggregate_iqm(np.asarray(values, dtype=np.float64).reshape(-1, 1)))
 
 
-def interval(per_seed: list[np.ndarray], reps: int = BOOTSTRAP_REPS, level: float = 0.95,
-             seed: int = 0) -> tuple[float, float, float]:
+def interval(
+    per_seed: list[np.ndarray], reps: int = BOOTSTRAP_REPS, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(point estimate, low, high) of a score given its per-episode values for each seed."""
     rng = np.random.default_rng(seed)
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2

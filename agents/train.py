@@ -54,8 +54,14 @@ class TqdmCallback(BaseCallback):
         self.bar: tqdm | None = None
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.total, initial=self.model.num_timesteps, unit="step", desc="train",
-                        file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.total,
+            initial=self.model.num_timesteps,
+            unit="step",
+            desc="train",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
@@ -77,15 +83,28 @@ def make_model(args: AgentTrainArgs, env):
     """A new SB3 model with the arguments' hyper-parameters."""
     cls = algo_class(args.algo)
     arch = [int(x) for x in args.net_arch.split(",") if x]
-    common = dict(learning_rate=args.learning_rate, gamma=args.gamma, seed=args.seed, device=args.device, verbose=0,
-                  policy_kwargs={"net_arch": arch})
+    common = dict(
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        seed=args.seed,
+        device=args.device,
+        verbose=0,
+        policy_kwargs={"net_arch": arch},
+    )
     if args.algo in ("ppo", "maskable-ppo"):
         common.update(n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs, ent_coef=args.ent_coef)
     elif args.algo == "a2c":
         common.update(n_steps=args.n_steps, ent_coef=args.ent_coef)
     else:  # dqn
-        common.update(batch_size=min(args.batch_size, 256), buffer_size=200_000, learning_starts=1000,
-                      train_freq=1, gradient_steps=1, target_update_interval=2000, exploration_fraction=0.3)
+        common.update(
+            batch_size=min(args.batch_size, 256),
+            buffer_size=200_000,
+            learning_starts=1000,
+            train_freq=1,
+            gradient_steps=1,
+            target_update_interval=2000,
+            exploration_fraction=0.3,
+        )
     policy = "MultiInputPolicy" if isinstance(env.observation_space, dict) else "MlpPolicy"
     return cls(policy, env, **common)
 
@@ -132,9 +151,12 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
         pass
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
-        callbacks = [TqdmCallback(args.timesteps),
-                     CheckpointCallback(max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"),
-                                        name_prefix="model")]
+        callbacks = [
+            TqdmCallback(args.timesteps),
+            CheckpointCallback(
+                max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"), name_prefix="model"
+            ),
+        ]
         model.learn(remaining, callback=callbacks, reset_num_timesteps=resume is None, tb_log_name=args.algo)
     model_path = out / "model.zip"
     tmp = out / "model.tmp.zip"

@@ -80,7 +80,7 @@ def safe_load(path: str | os.PathLike, expected_sha256: str | None = None) -> An
             )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+    except Exception as exc:
         raise CheckpointError(
             f"checkpoint {path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
             "It is corrupt, truncated, or not a plain state-dict checkpoint."

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def arg(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's keyword
+def arg(default: Any, help: str) -> Any:
     """A dataclass field with a default and a one-line help text."""
     return dataclasses.field(default=default, metadata={"help": help})
 

@@ -31,8 +31,9 @@ RESNET18_CONFIG = ResNetConfig(
 
 
 @torch.no_grad()
-def from_torchvision_resnet18(model: nn.Module | None = None, bit_choices: Sequence[int] = BIT_CHOICES,
-                              calibration: torch.Tensor | None = None) -> ResNetSupernet:
+def from_torchvision_resnet18(
+    model: nn.Module | None = None, bit_choices: Sequence[int] = BIT_CHOICES, calibration: torch.Tensor | None = None
+) -> ResNetSupernet:
     """Supernet with the layout and weights of a torchvision ``resnet18`` (random weights when None).
 
     Args:
@@ -53,7 +54,10 @@ def from_torchvision_resnet18(model: nn.Module | None = None, bit_choices: Seque
     if len(blocks) * 2 != net.num_switchable:
         raise ValueError(f"expected a ResNet-18 with 8 basic blocks, got {len(blocks)} blocks")
     for k, block in enumerate(blocks):
-        for conv, bn, target in ((block.conv1, block.bn1, net.convs[2 * k]), (block.conv2, block.bn2, net.convs[2 * k + 1])):
+        for conv, bn, target in (
+            (block.conv1, block.bn1, net.convs[2 * k]),
+            (block.conv2, block.bn2, net.convs[2 * k + 1]),
+        ):
             target.weight.copy_(conv.weight)
             target.load_float_bn(bn)
         if block.downsample is not None:

@@ -81,7 +81,7 @@ def _torchvision_download() -> Path | None:
 
         FashionMNIST(str(CACHE_DIR), train=True, download=True)
         FashionMNIST(str(CACHE_DIR), train=False, download=True)
-    except Exception:  # noqa: BLE001 - any failure means "not available here"; the caller explains
+    except Exception:
         return None
     raw = CACHE_DIR / "FashionMNIST" / "raw"
     return raw if _has_files(raw) else None
@@ -110,7 +110,7 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = Tr
         "Fashion-MNIST was not found. Get it one of these ways:\n"
         "  * Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist\n"
         f"    (installs the IDX files into {DEBIAN_DIR});\n"
-        "  * any machine with internet access: python -c \"import supernets.data as d; d.find_data_dir()\"\n"
+        '  * any machine with internet access: python -c "import supernets.data as d; d.find_data_dir()"\n'
         "    (torchvision downloads it into ~/.cache/abn_gym);\n"
         "  * or set ABN_DATA_DIR (or pass --data-dir) to a folder holding train-images-idx3-ubyte.gz,\n"
         "    train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz."

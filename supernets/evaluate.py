@@ -11,8 +11,14 @@ from supernets.resnet import ResNetSupernet
 
 
 @torch.inference_mode()
-def predict(net: ResNetSupernet, split: Split, bits: Sequence[int], limit: int | None = None,
-            batch_size: int = 2000, device: str = "cpu") -> torch.Tensor:
+def predict(
+    net: ResNetSupernet,
+    split: Split,
+    bits: Sequence[int],
+    limit: int | None = None,
+    batch_size: int = 2000,
+    device: str = "cpu",
+) -> torch.Tensor:
     """Predicted classes of the first ``limit`` images of ``split`` (all when None)."""
     n = len(split) if limit is None else min(limit, len(split))
     bits = net.validate_bits(bits)
@@ -23,8 +29,9 @@ def predict(net: ResNetSupernet, split: Split, bits: Sequence[int], limit: int |
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
-def accuracy(net: ResNetSupernet, split: Split, bits: Sequence[int], limit: int | None = None,
-             device: str = "cpu") -> float:
+def accuracy(
+    net: ResNetSupernet, split: Split, bits: Sequence[int], limit: int | None = None, device: str = "cpu"
+) -> float:
     """Top-1 accuracy (0..1) of configuration ``bits`` on the first ``limit`` images."""
     pred = predict(net, split, bits, limit, device=device)
     return float((pred == split.labels[: len(pred)]).float().mean()) if len(pred) else float("nan")

@@ -22,16 +22,26 @@ class FloatResNet(nn.Module):
         # Borrow the supernet's shape bookkeeping so the two layouts cannot drift apart.
         ref = ResNetSupernet(config)
         self._shortcut_stride, self._shortcut_pad = ref._shortcut_stride, ref._shortcut_pad
-        self.stem = nn.Conv2d(config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride,
-                              config.stem_kernel // 2, bias=False)
+        self.stem = nn.Conv2d(
+            config.in_channels,
+            config.stem_channels,
+            config.stem_kernel,
+            config.stem_stride,
+            config.stem_kernel // 2,
+            bias=False,
+        )
         self.stem_bn = nn.BatchNorm2d(config.stem_channels)
         self.convs = nn.ModuleList(
             nn.Conv2d(c.in_channels, c.out_channels, 3, c.stride, 1, bias=False) for c in ref.convs
         )
         self.bns = nn.ModuleList(nn.BatchNorm2d(c.out_channels) for c in ref.convs)
         self.downsample = nn.ModuleDict(
-            {k: nn.Sequential(nn.Conv2d(d.in_channels, d.out_channels, 1, d.stride, bias=False),
-                              nn.BatchNorm2d(d.out_channels)) for k, d in ref.downsample.items()}
+            {
+                k: nn.Sequential(
+                    nn.Conv2d(d.in_channels, d.out_channels, 1, d.stride, bias=False), nn.BatchNorm2d(d.out_channels)
+                )
+                for k, d in ref.downsample.items()
+            }
         )
         self.fc = nn.Linear(ref.fc.in_features, ref.fc.out_features)
         for m in self.modules():

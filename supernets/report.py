@@ -28,8 +28,14 @@ def random_configs(net: ResNetSupernet, n: int = NUM_RANDOM, seed: int = RANDOM_
 
 
 @torch.inference_mode()
-def correct_matrix(net: ResNetSupernet, split: Split, configs: Sequence[Sequence[int]], limit: int | None = None,
-                   batch_size: int = 2500, progress: bool = True) -> np.ndarray:
+def correct_matrix(
+    net: ResNetSupernet,
+    split: Split,
+    configs: Sequence[Sequence[int]],
+    limit: int | None = None,
+    batch_size: int = 2500,
+    progress: bool = True,
+) -> np.ndarray:
     """Boolean (configs, images): whether each configuration classifies each image correctly.
 
     The stem runs once per batch and is shared by every configuration.
@@ -50,27 +56,42 @@ def correct_matrix(net: ResNetSupernet, split: Split, configs: Sequence[Sequence
     return out
 
 
-def eval_table(net: ResNetSupernet, split: Split, name: str, limit: int | None = None,
-               num_random: int = NUM_RANDOM, progress: bool = True) -> dict:
+def eval_table(
+    net: ResNetSupernet,
+    split: Split,
+    name: str,
+    limit: int | None = None,
+    num_random: int = NUM_RANDOM,
+    progress: bool = True,
+) -> dict:
     """The JSON object of `abn-gym supernet eval`: uniform rows per bit-width plus a random-mean row."""
     uniform = [[b] * net.num_switchable for b in net.bit_choices]
     randoms = random_configs(net, num_random)
     correct = correct_matrix(net, split, uniform + randoms, limit, progress=progress)
     acc = correct.mean(axis=1)
-    rows = [{"config": f"uniform-{b}", "bits": cfg, "accuracy": float(a), "bitops": net.bitops(cfg)}
-            for b, cfg, a in zip(net.bit_choices, uniform, acc)]
-    r_acc = acc[len(uniform):]
-    rows.append({
-        "config": f"random-mean-of-{num_random}",
-        "bits": None,
-        "accuracy": float(r_acc.mean()),
-        "accuracy_min": float(r_acc.min()),
-        "accuracy_max": float(r_acc.max()),
-        "bitops": float(np.mean([net.bitops(c) for c in randoms])),
-        "seed": RANDOM_SEED,
-    })
-    return {"supernet": name, "split": split.name, "n": int(correct.shape[1]), "bit_choices": list(net.bit_choices),
-            "rows": rows}
+    rows = [
+        {"config": f"uniform-{b}", "bits": cfg, "accuracy": float(a), "bitops": net.bitops(cfg)}
+        for b, cfg, a in zip(net.bit_choices, uniform, acc)
+    ]
+    r_acc = acc[len(uniform) :]
+    rows.append(
+        {
+            "config": f"random-mean-of-{num_random}",
+            "bits": None,
+            "accuracy": float(r_acc.mean()),
+            "accuracy_min": float(r_acc.min()),
+            "accuracy_max": float(r_acc.max()),
+            "bitops": float(np.mean([net.bitops(c) for c in randoms])),
+            "seed": RANDOM_SEED,
+        }
+    )
+    return {
+        "supernet": name,
+        "split": split.name,
+        "n": int(correct.shape[1]),
+        "bit_choices": list(net.bit_choices),
+        "rows": rows,
+    }
 
 
 def format_table(report: dict, reference: float | None = None) -> str:
@@ -90,12 +111,20 @@ def float_accuracy(checkpoint: str | Path, split: Split, batch_size: int = 2500)
     model = FloatResNet(ResNetConfig.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
-    pred = torch.cat([model(split.inputs(slice(s, s + batch_size))).argmax(1) for s in range(0, len(split), batch_size)])
+    pred = torch.cat(
+        [model(split.inputs(slice(s, s + batch_size))).argmax(1) for s in range(0, len(split), batch_size)]
+    )
     return float((pred == split.labels).float().mean())
 
 
-def publish(run_dir: str | Path, float_run_dir: str | Path, split: Split, name: str = "resnet20-fashionmnist",
-            command: str = "", float_command: str = "") -> dict:
+def publish(
+    run_dir: str | Path,
+    float_run_dir: str | Path,
+    split: Split,
+    name: str = "resnet20-fashionmnist",
+    command: str = "",
+    float_command: str = "",
+) -> dict:
     """Copy a finished supernet run into ``supernets/checkpoints`` with its model card.
 
     The shipped file holds weights and architecture only (no optimizer state); the card records
@@ -129,8 +158,13 @@ def publish(run_dir: str | Path, float_run_dir: str | Path, split: Split, name: 
         "epochs": state["args"]["epochs"],
         "seed": state["args"]["seed"],
         "command": command,
-        "float_reference": {"accuracy": reference, "split": split.name, "epochs": float_args["epochs"],
-                            "train_args": float_args, "command": float_command},
+        "float_reference": {
+            "accuracy": reference,
+            "split": split.name,
+            "epochs": float_args["epochs"],
+            "train_args": float_args,
+            "command": float_command,
+        },
         "eval": report,
         "eval_command": f"abn-gym supernet eval --name {name} --split {split.name} --json",
     }

@@ -78,7 +78,9 @@ class ResNetSupernet(nn.Module):
         self._shortcut_stride: list[int] = []
         size = conv_out(config.input_size, config.stem_kernel, config.stem_stride, config.stem_kernel // 2)
         self.fixed_specs: list[LayerSpec] = [
-            LayerSpec("stem", config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, size, size)
+            LayerSpec(
+                "stem", config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, size, size
+            )
         ]
         if config.stem_pool:
             size = conv_out(size, 3, 2, 1)

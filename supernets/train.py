@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from supernets.cliargs import arg
 from supernets.checkpoint import atomic_torch_save, safe_load
+from supernets.cliargs import arg
 from supernets.data import Split, load_split, normalize
 from supernets.evaluate import accuracy
 from supernets.float_resnet import FloatResNet, warm_start
@@ -149,14 +149,21 @@ def train(args: TrainArgs) -> Path:
             csv.writer(f).writerow(fields)
 
     def save_state(e: int, s: int) -> None:
-        atomic_torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": e, "step": s,
-                           "args": asdict(args)}, last)
+        atomic_torch_save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": e, "step": s, "args": asdict(args)},
+            last,
+        )
 
     model.train()
     while epoch < args.epochs:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed * 10_007 + epoch))
-        bar = tqdm(range(step, steps_per_epoch), desc=f"{args.mode} epoch {epoch + 1}/{args.epochs}",
-                   initial=step, total=steps_per_epoch, dynamic_ncols=True)
+        bar = tqdm(
+            range(step, steps_per_epoch),
+            desc=f"{args.mode} epoch {epoch + 1}/{args.epochs}",
+            initial=step,
+            total=steps_per_epoch,
+            dynamic_ncols=True,
+        )
         running, t0 = 0.0, time.time()
         for s in bar:
             gen = torch.Generator().manual_seed((args.seed * 1_000_003 + epoch) * 100_003 + s)
@@ -187,8 +194,14 @@ def train(args: TrainArgs) -> Path:
                 save_state(epoch, s + 1)
         bar.close()
         metrics = evaluate(model, val_split, args)
-        row = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "lr": lr, "loss": round(running, 5),
-               "seconds": round(time.time() - t0, 1), **metrics}
+        row = {
+            "epoch": epoch + 1,
+            "step": (epoch + 1) * steps_per_epoch,
+            "lr": lr,
+            "loss": round(running, 5),
+            "seconds": round(time.time() - t0, 1),
+            **metrics,
+        }
         with open(log_path, "a", newline="") as f:
             csv.writer(f).writerow([row.get(k, "") for k in fields])
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -196,6 +209,7 @@ def train(args: TrainArgs) -> Path:
         save_state(epoch, 0)
     final = out / "final.pt"
     config = ResNetConfig()
-    atomic_torch_save({"model": model.state_dict(), "config": config.as_dict(), "kind": args.mode,
-                       "args": asdict(args)}, final)
+    atomic_torch_save(
+        {"model": model.state_dict(), "config": config.as_dict(), "kind": args.mode, "args": asdict(args)}, final
+    )
     return final

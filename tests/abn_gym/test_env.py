@@ -167,7 +167,7 @@ def test_budget_env_keeps_every_episode_within_budget():
         for _ in range(18):
             mask = e.action_masks()
             assert mask[0] and mask.dtype == bool
-            _, r, term, _, info = env.step(6)
+            _, r, _, _, info = env.step(6)
             clipped |= info["clipped"]
         assert info["bitops_fraction"] <= abn_gym.DEFAULT_BUDGET + 1e-9
         assert clipped and r in (0.0, 1.0)

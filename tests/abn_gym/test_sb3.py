@@ -7,7 +7,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
-import abn_gym  # noqa: F401
+import abn_gym
 from abn_gym.sb3 import SB3VecEnv, make_sb3_env
 
 
@@ -15,7 +15,7 @@ def test_adapter_semantics_same_step_reset():
     env = SB3VecEnv("ABN-ResNet-v0", num_envs=4, seed=3)
     obs = env.reset()
     assert obs.shape == (4, 172)
-    for t in range(18):
+    for _ in range(18):
         env.step_async(np.full(4, 2))
         obs, rew, done, infos = env.step_wait()
         assert rew.dtype == np.float32
@@ -31,7 +31,7 @@ def test_ppo_trains_and_evaluates_on_the_adapter():
     env = make_sb3_env("ABN-ResNet-v0", num_envs=8, seed=0)
     model = PPO("MlpPolicy", env, n_steps=18, batch_size=48, n_epochs=1, seed=0, verbose=0, device="cpu")
     model.learn(18 * 8 * 2)
-    mean, std = evaluate_policy(model, env, n_eval_episodes=8)
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=8)
     assert np.isfinite(mean) and -1.0 <= mean <= 1.0
 
 

@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import abn_gym  # noqa: F401
+import abn_gym
 from abn_gym.vector import ABNVectorEnv
 
 
@@ -18,7 +18,7 @@ def test_vector_matches_single_envs_bit_for_bit(env_id):
     obs, _ = envs.reset(seed=seed)
     v_obs, v_rew, v_info = [obs], [], []
     for a in actions:
-        obs, r, term, trunc, info = envs.step(a)
+        obs, r, _, _, info = envs.step(a)
         v_obs.append(obs)
         v_rew.append(r)
         v_info.append(info)

@@ -34,7 +34,7 @@ def test_nothing_found_explains_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.delenv("ABN_DATA_DIR", raising=False)
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
     monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
-    with pytest.raises(data.DatasetNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+    with pytest.raises(data.DatasetNotFoundError, match=r"apt-get install -y dataset-fashion-mnist"):
         data.find_data_dir(download=False)
 
 

@@ -3,8 +3,7 @@ import shutil
 import pytest
 import torch
 
-from supernets import CheckpointError, load_supernet, read_card
-from supernets import registry
+from supernets import CheckpointError, load_supernet, read_card, registry
 from supernets.checkpoint import atomic_torch_save, sha256
 from supernets.float_resnet import FloatResNet
 from supernets.resnet import ResNetConfig

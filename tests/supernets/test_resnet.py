@@ -48,8 +48,14 @@ def test_weight_cache_is_used(net):
     assert set(codes.unique().tolist()) <= {-2.0, -1.0, 0.0, 1.0}
 
 
-@pytest.mark.parametrize("bits,needle", [([4] * 17, "expected 18 values"), ([4] * 17 + [9], "[9] were not trained"),
-                                         ([1] + [4] * 17, "[1] were not trained")])
+@pytest.mark.parametrize(
+    "bits,needle",
+    [
+        ([4] * 17, "expected 18 values"),
+        ([4] * 17 + [9], "[9] were not trained"),
+        ([1] + [4] * 17, "[1] were not trained"),
+    ],
+)
 def test_bad_bits_are_refused(net, bits, needle):
     with pytest.raises(ValueError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         net(torch.zeros(1, 1, 28, 28), bits)

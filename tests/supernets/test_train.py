@@ -22,8 +22,18 @@ def test_lr_schedule_warms_up_then_decays():
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["float", "supernet"])
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mode):
-    common = dict(mode=mode, epochs=1, batch_size=32, train_limit=160, eval_limit=64, ckpt_every=2, seed=3,
-                  lr=0.05, num_random=1, threads=1)
+    common = dict(
+        mode=mode,
+        epochs=1,
+        batch_size=32,
+        train_limit=160,
+        eval_limit=64,
+        ckpt_every=2,
+        seed=3,
+        lr=0.05,
+        num_random=1,
+        threads=1,
+    )
     full = train(TrainArgs(out=str(tmp_path / "full"), **common))
 
     calls = {"n": 0}

@@ -1,0 +1,286 @@
+"""Throughput of the environments against the network they wrap (`abn-gym perf`).
+
+Everything is measured in one run on one machine, warm-up excluded, median of repetitions:
+
+(a) raw: ``net(x, bits)`` at uniform 4-bit, batch N - the physical limit;
+(b) native vector env: reset + 18 steps with random bit-widths, N in {1, 16, 256, 1024};
+(c) gymnasium's SyncVectorEnv over single envs, same actions;
+(d) single env: steps per second, and Python overhead per step beyond the layer's compute;
+(e) SB3 PPO training steps per second: native adapter vs DummyVecEnv vs SubprocVecEnv;
+(f) optionally, the wall time of ``abn-gym bench`` with its defaults.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import abn_gym  # noqa: F401
+from supernets.registry import load_supernet
+
+ENV_ID = "ABN-ResNet-v0"
+
+
+@dataclass
+class PerfArgs:
+    """Options of ``abn-gym perf``."""
+
+    json: bool = False
+    quick: bool = False
+    device: str = "cpu"
+    include_bench: bool = False
+
+
+def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def hardware() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def raw_forward(n: int, reps: int, device: str) -> float:
+    """(a) seconds for one batched forward pass at uniform 4-bit."""
+    net = load_supernet("resnet20-fashionmnist", device=device)
+    x = torch.randn(n, 1, 28, 28, device=device)
+    bits = [4] * net.num_switchable
+    return _median_time(lambda: net(x, bits), reps)
+
+
+def _episode_runner(envs, actions: np.ndarray) -> Callable[[], None]:
+    def run() -> None:
+        envs.reset(seed=0)
+        for a in actions:
+            envs.step(a)
+
+    return run
+
+
+def native_vector(n: int, reps: int, device: str) -> float:
+    """(b) seconds for reset + 18 steps of the native vector env with random bit-widths."""
+    envs = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", device=device)
+    actions = np.random.default_rng(0).integers(0, 7, (18, n))
+    return _median_time(_episode_runner(envs, actions), reps)
+
+
+def sync_vector(n: int, reps: int, device: str) -> float:
+    """(c) the same episode through gymnasium's SyncVectorEnv over single envs."""
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, device=device) for _ in range(n)])
+    actions = np.random.default_rng(0).integers(0, 7, (18, n))
+    return _median_time(_episode_runner(envs, actions), reps)
+
+
+def single_env_overhead(episodes: int, device: str) -> dict:
+    """(d) single-env step time and its overhead beyond the bare layer compute at batch 1."""
+    env = gym.make(ENV_ID, device=device).unwrapped
+    net = env.engine.net
+    actions = np.random.default_rng(0).integers(0, 7, (episodes, 18))
+    bits = np.array(env.bit_choices)[actions]
+
+    def run_env() -> None:
+        for ep in range(episodes):
+            env.reset(seed=ep)
+            for a in actions[ep]:
+                env.step(int(a))
+
+    x = env.engine.split.inputs(slice(0, 1), device)
+
+    def run_bare() -> None:
+        with torch.inference_mode():
+            for ep in range(episodes):
+                state = net.stem_forward(x)
+                for i, b in enumerate(bits[ep]):
+                    state = net.step(state, i, int(b))
+                net.head(state)
+
+    t_env = _median_time(run_env, 3)
+    t_bare = _median_time(run_bare, 3)
+    steps = episodes * 18
+    return {
+        "steps_per_s": steps / t_env,
+        "step_us": 1e6 * t_env / steps,
+        "bare_layer_us": 1e6 * t_bare / steps,
+        "overhead_us": 1e6 * (t_env - t_bare) / steps,
+    }
+
+
+def sb3_ppo(n_envs: int, timesteps: int) -> dict:
+    """(e) PPO training steps per second: native adapter vs DummyVecEnv vs SubprocVecEnv."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from abn_gym.sb3 import SB3VecEnv
+
+    def rate(env) -> float:
+        n = env.num_envs
+        model = PPO("MlpPolicy", env, n_steps=36, batch_size=max(36, 36 * n // 4), n_epochs=2, seed=0, device="cpu")
+        model.learn(36 * n)  # warm-up rollout + update
+        t0 = time.perf_counter()
+        model.learn(timesteps, reset_num_timesteps=False)
+        dt = time.perf_counter() - t0
+        env.close()
+        return timesteps / dt
+
+    out = {"native": rate(SB3VecEnv(ENV_ID, num_envs=n_envs, seed=0))}
+    out["dummy"] = rate(DummyVecEnv([lambda: gym.make(ENV_ID) for _ in range(n_envs)]))
+    # One process per sub-env is SubprocVecEnv's design; more processes than cores only thrash.
+    procs = max(2, min(os.cpu_count() or 2, 4))
+    out["subproc"] = rate(SubprocVecEnv([lambda: gym.make(ENV_ID) for _ in range(procs)], start_method="fork"))
+    out["subproc_processes"] = procs
+    return out
+
+
+def memory(n: int, vector_steps: int, device: str) -> dict:
+    """Resident memory of an N-env native vector env, and its growth over many steps."""
+    gc.collect()
+    before = _rss_mb()
+    envs = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", device=device)
+    rng = np.random.default_rng(0)
+    envs.reset(seed=0)
+    for _ in range(38):
+        envs.step(rng.integers(0, 7, n))
+    warm = _rss_mb()
+    for _ in range(vector_steps):
+        envs.step(rng.integers(0, 7, n))
+    end = _rss_mb()
+    return {
+        "num_envs": n,
+        "env_steps": vector_steps * n,
+        "rss_mb_after_warmup": warm,
+        "rss_mb_end": end,
+        "growth_mb": end - warm,
+        "process_rss_before_mb": before,
+    }
+
+
+def bench_wall_time() -> float:
+    """(f) wall seconds of `abn-gym bench` with its defaults, in a fresh process."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "agents.cli", "bench", "--no-progress", "--out", "results/perf-bench"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
+
+
+def run(args: PerfArgs) -> dict:
+    """Measure everything; returns the JSON report."""
+    reps = 3 if args.quick else 7
+    sizes = (1, 16, 256) if args.quick else (1, 16, 256, 1024)
+    report: dict = {"hardware": hardware(), "rows": [], "ratios": {}}
+    for n in sizes:
+        t_raw = raw_forward(n, reps, args.device)
+        t_vec = native_vector(n, reps, args.device)
+        row = {
+            "num_envs": n,
+            "raw_s": t_raw,
+            "native_s": t_vec,
+            "native_samples_per_s": 18 * n / t_vec,
+            "native_vs_raw": t_raw / t_vec,
+        }
+        if n <= 256:
+            t_sync = sync_vector(n, max(1, reps // 2), args.device)
+            row.update(sync_s=t_sync, sync_samples_per_s=18 * n / t_sync, native_vs_sync=t_sync / t_vec)
+        report["rows"].append(row)
+    by_n = {r["num_envs"]: r for r in report["rows"]}
+    report["ratios"]["native_vs_raw_at_256"] = by_n[256]["native_vs_raw"]
+    report["ratios"]["native_vs_sync_at_256"] = by_n[256]["native_vs_sync"]
+    report["single_env"] = single_env_overhead(20 if args.quick else 100, args.device)
+    report["sb3_ppo"] = sb3_ppo(16 if args.quick else 64, 36 * 16 * 2 if args.quick else 36 * 64 * 4)
+    report["ratios"]["sb3_native_vs_dummy"] = report["sb3_ppo"]["native"] / report["sb3_ppo"]["dummy"]
+    report["memory"] = memory(256 if args.quick else 1024, 50 if args.quick else 1000, args.device)
+    if args.include_bench:
+        report["bench_wall_s"] = bench_wall_time()
+    return report
+
+
+def format_report(report: dict) -> str:
+    """Markdown tables of a perf report."""
+    hw = report["hardware"]
+    lines = [
+        f"hardware: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} with {hw['torch_threads']} threads"
+        + (f", GPU {hw['gpu']}" if hw["gpu"] else ""),
+        "",
+        "| N | (a) raw forward ms | (b) native env episode ms | (b)/(a) | native samples/s | (c) Sync samples/s "
+        "| native/Sync |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report["rows"]:
+        sync = f"{r['sync_samples_per_s']:.0f} | {r['native_vs_sync']:.1f}x" if "sync_s" in r else "- | -"
+        lines.append(
+            f"| {r['num_envs']} | {1e3 * r['raw_s']:.2f} | {1e3 * r['native_s']:.2f} | "
+            f"{r['native_vs_raw']:.2f} | {r['native_samples_per_s']:.0f} | {sync} |"
+        )
+    s = report["single_env"]
+    lines += [
+        "",
+        f"(d) single env: {s['steps_per_s']:.0f} steps/s, {s['step_us']:.0f} us/step, of which "
+        f"{s['bare_layer_us']:.0f} us is the layer's compute: overhead {s['overhead_us']:.0f} us/step",
+    ]
+    p = report["sb3_ppo"]
+    lines.append(
+        f"(e) SB3 PPO steps/s: native {p['native']:.0f}, DummyVecEnv {p['dummy']:.0f}, SubprocVecEnv "
+        f"{p['subproc']:.0f} (native/Dummy {report['ratios']['sb3_native_vs_dummy']:.1f}x)"
+    )
+    m = report["memory"]
+    lines.append(
+        f"memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up, "
+        f"{m['growth_mb']:+.1f} MB over {m['env_steps']:,} more env steps"
+    )
+    if "bench_wall_s" in report:
+        lines.append(f"(f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
+    return "\n".join(lines)
+
+
+def main(args: PerfArgs) -> int:
+    """Run and print (a table, or one JSON object with ``json``)."""
+    report = run(args)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0

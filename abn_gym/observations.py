@@ -88,5 +88,7 @@ class ObservationLayout:
 
 def activation_stats(x: torch.Tensor, inv_range: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel (std, mean) of activations (N, C, H, W), scaled by ``inv_range`` and clipped to [0, 1]."""
-    std, mean = torch.std_mean(x, dim=(2, 3), correction=0)
-    return (std * inv_range).clamp_(0.0, STAT_CLIP), (mean * inv_range).clamp_(0.0, STAT_CLIP)
+    # E[x^2] - E[x]^2 with two plain means: about 10x faster on CPU than torch.std_mean here.
+    mean = x.mean(dim=(2, 3))
+    std = (x * x).mean(dim=(2, 3)).sub_(mean * mean).clamp_(min=0.0).sqrt_()
+    return std.mul_(inv_range).clamp_(0.0, STAT_CLIP), mean.mul_(inv_range).clamp_(0.0, STAT_CLIP)

@@ -70,16 +70,23 @@ def run_agent(
     env_overrides: dict | None = None,
     batch_size: int = BATCH,
     progress: bool = True,
+    indices: Sequence[int] | None = None,
 ) -> list[dict]:
     """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
 
-    Returns one record per episode: index, bits, BitOps, correctness, reward and decision MACs.
+    ``indices`` picks the images explicitly instead. Returns one record per episode: index,
+    bits, BitOps, correctness, reward and decision MACs.
     """
     check_agent(agent)
     kwargs = env_kwargs(env_id, **(env_overrides or {}))
     kwargs.update(split=split, sampling="sequential")
-    probe = ABNVectorEnv(1, **kwargs)
-    total = len(probe.engine.split) if episodes is None else min(int(episodes), len(probe.engine.split))
+    size = len(ABNVectorEnv(1, **kwargs).engine.split)
+    if indices is None:
+        total = size if episodes is None else min(int(episodes), size)
+        order = np.arange(total)
+    else:
+        order = np.asarray(indices, dtype=np.int64).reshape(-1)
+        total = len(order)
     records: list[dict] = []
     bar = tqdm(total=total, desc=agent.name, unit="ep", file=sys.stderr, disable=not progress, leave=False)
     uses_label = bool(getattr(agent, "uses_label", False))
@@ -88,8 +95,7 @@ def run_agent(
     for batch_no, start in enumerate(range(0, total, batch_size)):
         n = min(batch_size, total - start)
         env = envs.setdefault(n, ABNVectorEnv(n, **kwargs))
-        indices = np.arange(start, start + n)
-        obs, _ = env.reset(seed=seed, options={"index": indices})
+        obs, _ = env.reset(seed=seed, options={"index": order[start : start + n]})
         agent.reset(n, seed * 1_000_003 + batch_no)
         view = EnvView(env, allow_labels=uses_label)
         infos: dict[str, Any] = {"bit_choices": env.bit_choices}

@@ -26,7 +26,7 @@ def test_real_files_look_like_fashion_mnist():
 
 def test_explicit_dir_wins_and_missing_files_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("ABN_DATA_DIR", str(tmp_path))
-    with pytest.raises(data.DatasetNotFoundError, match="t10k-images-idx3-ubyte.gz"):
+    with pytest.raises(data.DatasetNotFoundError, match=r"t10k-images-idx3-ubyte\.gz"):
         data.find_data_dir()
 
 

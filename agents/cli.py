@@ -114,6 +114,22 @@ def cmd_train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_static_search(ns: argparse.Namespace) -> int:
+    """abn-gym static-search."""
+    from agents.static_search import save_shipped, static_search
+    from supernets.data import load_split
+    from supernets.registry import load_supernet, read_card
+
+    net = load_supernet(ns.supernet)
+    result = static_search(net, load_split("val"), limit=ns.limit, progress=not ns.no_progress)
+    path = save_shipped(result, ns.supernet, read_card(ns.supernet)["sha256"], ns.command_line)
+    for b, cfg in result["configs"].items():
+        print(f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  "
+              f"{result['bitops'][b] / 1e9:.4f} GBitOps (target {result['targets'][b] / 1e9:.4f})")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(ns: argparse.Namespace) -> int:
     """abn-gym bench."""
     from agents.bench import BenchArgs, bench, format_markdown
@@ -191,6 +207,12 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--list-agents", action="store_true", help="list the built-in agent names and exit")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("static-search", help="find the static-<b> configurations on the val split and ship them")
+    p.add_argument("--supernet", default="resnet20-fashionmnist", help="supernet name")
+    p.add_argument("--limit", type=int, default=2000, help="val images used by the search (default: 2000)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_static_search)
 
     p = sub.add_parser("validate", help="replay a results.json through the supernet and check every figure")
     p.add_argument("results", help="path to results.json")

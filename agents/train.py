@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,8 +19,10 @@ from tqdm import tqdm
 
 from abn_gym.sb3 import env_kwargs, make_sb3_env
 from agents.sb3_agent import ALGOS, algo_class
+from agents.static_search import POLICY_DIR
 from supernets.checkpoint import atomic_write_json, sha256
 from supernets.cliargs import arg
+from supernets.registry import read_card
 
 
 @dataclass
@@ -43,6 +46,7 @@ class AgentTrainArgs:
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
     device: str = arg("cpu", "torch device of the policy")
+    publish: bool = arg(False, "also copy model and card into agents/policies/ as the shipped <algo>-<env> policy")
 
 
 class TqdmCallback(BaseCallback):
@@ -162,10 +166,13 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
     tmp = out / "model.tmp.zip"
     model.save(str(tmp))
     tmp.replace(model_path)
+    kwargs = env_kwargs(args.env, **overrides)
     card = {
         "algo": args.algo,
         "env": args.env,
-        "env_kwargs": env_kwargs(args.env, **overrides),
+        "env_kwargs": kwargs,
+        "supernet": kwargs.get("supernet", "resnet20-fashionmnist"),
+        "supernet_sha256": read_card(kwargs.get("supernet", "resnet20-fashionmnist"))["sha256"],
         "seed": args.seed,
         "timesteps": int(model.num_timesteps),
         "args": asdict(args),
@@ -175,4 +182,19 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
     }
     atomic_write_json(out / "card.json", card)
     print(json.dumps(card["val"]), file=sys.stderr)
+    if args.publish:
+        publish_policy(out, f"{args.algo}-{args.env}")
     return model_path
+
+
+def publish_policy(run_dir: str | Path, stem: str) -> Path:
+    """Copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
+    run_dir = Path(run_dir)
+    POLICY_DIR.mkdir(parents=True, exist_ok=True)
+    target = POLICY_DIR / f"{stem}.zip"
+    shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
+    target.with_suffix(".zip.tmp").replace(target)
+    card = json.loads((run_dir / "card.json").read_text())
+    card["file"] = target.name
+    atomic_write_json(target.with_suffix(".json"), card)
+    return target

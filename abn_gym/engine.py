@@ -146,7 +146,7 @@ class EpisodeEngine:
             clipped = actions > allowed_max
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
-        self.state = self._run_layer(self.state, t, bits)
+        self.state = self.net.step(self.state, t, bits)  # grouped by bit-width inside
         cost_ops = self.cost_ops[t, actions]
         self.chosen[:, t] = bits
         self.spent_ops += cost_ops
@@ -183,27 +183,6 @@ class EpisodeEngine:
         return (self.spent_ops + self.fixed_ops).astype(np.float64)
 
     # Shared compute ----------------------------------------------------------------------------
-    def _run_layer(self, state: State, t: int, bits: np.ndarray) -> State:
-        """Layer ``t`` on every row of ``state``, row r at ``bits[r]``: one call per distinct bit-width."""
-        first = int(bits[0])
-        if (bits == first).all():
-            return self.net.step(state, t, first)
-        out_x = out_sc = None
-        for b in np.unique(bits):
-            rows = torch.from_numpy(np.flatnonzero(bits == b)).to(self.device)
-            sub = State(
-                state.x.index_select(0, rows), None if state.shortcut is None else state.shortcut.index_select(0, rows)
-            )
-            res = self.net.step(sub, t, int(b))
-            if out_x is None:
-                out_x = res.x.new_empty((len(bits), *res.x.shape[1:]))
-                if res.shortcut is not None:
-                    out_sc = res.shortcut.new_empty((len(bits), *res.shortcut.shape[1:]))
-            out_x.index_copy_(0, rows, res.x)
-            if out_sc is not None:
-                out_sc.index_copy_(0, rows, res.shortcut)
-        return State(out_x, out_sc)
-
     def _observe(self) -> np.ndarray:
         t, lay, obs = self.t, self.layout, self._obs
         std, mean = activation_stats(self.state.x, self._inv_range[t])
@@ -256,7 +235,7 @@ class EpisodeEngine:
             None if self.state.shortcut is None else self.state.shortcut.index_select(0, idx),
         )
         for j, t in enumerate(range(self.t, self.num_layers)):
-            state = self._run_layer(state, t, rest[:, j])
+            state = self.net.step(state, t, rest[:, j])
         np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))
         return self.net.head(state).float().cpu().numpy()
 

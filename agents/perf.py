@@ -7,7 +7,8 @@ Everything is measured in one run on one machine, warm-up excluded, median of re
 (c) gymnasium's SyncVectorEnv over single envs, same actions;
 (d) single env: steps per second, and Python overhead per step beyond the layer's compute;
 (e) SB3 PPO training steps per second: native adapter vs DummyVecEnv vs SubprocVecEnv;
-(f) optionally, the wall time of ``abn-gym bench`` with its defaults.
+(f) optionally, the wall time of ``abn-gym bench`` with its defaults;
+and the time of ``supernet eval`` for one configuration over the test split, and memory.
 """
 
 from __future__ import annotations
@@ -199,6 +200,16 @@ def memory(n: int, vector_steps: int, device: str) -> dict:
     }
 
 
+def supernet_eval_time(device: str) -> float:
+    """Seconds to evaluate one configuration (uniform-4) over the whole test split, data loading excluded."""
+    from supernets.data import load_split
+    from supernets.evaluate import accuracy
+
+    net = load_supernet("resnet20-fashionmnist", device=device)
+    split = load_split("test")
+    return _median_time(lambda: accuracy(net, split, [4] * net.num_switchable, device=device), 3)
+
+
 def bench_wall_time() -> float:
     """(f) wall seconds of `abn-gym bench` with its defaults, in a fresh process."""
     t0 = time.perf_counter()
@@ -235,6 +246,7 @@ def run(args: PerfArgs) -> dict:
     report["single_env"] = single_env_overhead(20 if args.quick else 100, args.device)
     report["sb3_ppo"] = sb3_ppo(16 if args.quick else 64, 36 * 16 * 2 if args.quick else 36 * 64 * 4)
     report["ratios"]["sb3_native_vs_dummy"] = report["sb3_ppo"]["native"] / report["sb3_ppo"]["dummy"]
+    report["supernet_eval_s"] = supernet_eval_time(args.device)
     report["memory"] = memory(256 if args.quick else 1024, 50 if args.quick else 1000, args.device)
     if args.include_bench:
         report["bench_wall_s"] = bench_wall_time()
@@ -269,6 +281,7 @@ def format_report(report: dict) -> str:
         f"(e) SB3 PPO steps/s: native {p['native']:.0f}, DummyVecEnv {p['dummy']:.0f}, SubprocVecEnv "
         f"{p['subproc']:.0f} (native/Dummy {report['ratios']['sb3_native_vs_dummy']:.1f}x)"
     )
+    lines.append(f"supernet eval, one configuration over the 10,000 test images: {report['supernet_eval_s']:.1f} s")
     m = report["memory"]
     lines.append(
         f"memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up, "

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -152,21 +153,40 @@ class ResNetSupernet(nn.Module):
             h = F.max_pool2d(h, 3, 2, 1)
         return State(h, None)
 
-    def step(self, state: State, i: int, bits: int) -> State:
-        """Run switchable layer ``i`` at ``bits`` on ``state`` and return the next state."""
+    def step(self, state: State, i: int, bits: int | np.ndarray) -> State:
+        """Run switchable layer ``i`` on ``state`` and return the next state.
+
+        ``bits`` is one bit-width for the whole batch, or an int array with one per row: rows
+        are then grouped by bit-width, one convolution per group, and written back in place.
+        Only the convolutions are grouped; shortcuts, residual adds and ReLUs run once.
+        """
+        if not isinstance(bits, (int, np.integer)):
+            bits = np.asarray(bits)
+            if (bits == bits[0]).all():
+                bits = int(bits[0])
         conv = self.convs[i]
         block = i // 2
         if i % 2 == 0:
-            h = F.relu(conv.run_frozen(state.x, bits) if self._frozen else conv(state.x, bits))
+            h = F.relu(self._conv(conv, state.x, bits))
             return State(h, self._shortcut(block, state.x, bits))
-        y = conv.run_frozen(state.x, bits) if self._frozen else conv(state.x, bits)
-        return State(F.relu(y + state.shortcut), None)
+        return State(F.relu(self._conv(conv, state.x, bits) + state.shortcut), None)
 
-    def _shortcut(self, block: int, x: torch.Tensor, bits: int) -> torch.Tensor:
+    def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
+        if isinstance(bits, (int, np.integer)):
+            return conv.run_frozen(x, int(bits)) if self._frozen else conv(x, int(bits))
+        out = None
+        for b in np.unique(bits):
+            rows = torch.from_numpy(np.flatnonzero(bits == b)).to(x.device)
+            y = self._conv(conv, x.index_select(0, rows), int(b))
+            if out is None:
+                out = y.new_empty((x.shape[0], *y.shape[1:]))
+            out.index_copy_(0, rows, y)
+        return out
+
+    def _shortcut(self, block: int, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
         key = str(block)
         if key in self.downsample:
-            ds = self.downsample[key]
-            return ds.run_frozen(x, bits) if self._frozen else ds(x, bits)
+            return self._conv(self.downsample[key], x, bits)
         stride, pad = self._shortcut_stride[block], self._shortcut_pad[block]
         if stride != 1:
             x = x[:, :, ::stride, ::stride]

@@ -73,3 +73,17 @@ def test_resnet18_supernet_random_weights_small_input():
     assert out.shape == (2, 1000)
     assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4)
     assert not torch.equal(net(x, [2] * 16), out)
+
+
+def test_grouped_step_equals_rows_run_alone(net, test_split):
+    import numpy as np
+
+    x = test_split.inputs(slice(0, 12))
+    per_row = np.random.default_rng(0).choice(net.bit_choices, (18, 12))
+    with torch.inference_mode():
+        state = net.stem_forward(x)
+        for i in range(18):
+            state = net.step(state, i, per_row[i])
+        grouped = net.head(state)
+    alone = torch.cat([net(x[r : r + 1], per_row[:, r].tolist()) for r in range(12)])
+    assert torch.equal(grouped, alone)

@@ -8,24 +8,17 @@ from agents.bench import run_agent
 from agents.sb3_agent import ALGOS, SB3Agent, policy_macs
 from agents.train import AgentTrainArgs, train_agent
 
+# Two rollouts of 8 sub-envs x 18 steps, a one-layer policy: enough to exercise every path.
+TINY = dict(
+    timesteps=18 * 8 * 2, num_envs=8, n_steps=18, batch_size=72, n_epochs=1, checkpoint_every=18 * 8, net_arch="16"
+)
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ALGOS)
 def test_train_save_load_round_trip(algo, tmp_path):
     env = "ABN-ResNet-Budget-v0" if algo == "maskable-ppo" else "ABN-ResNet-v0"
-    args = AgentTrainArgs(
-        algo=algo,
-        env=env,
-        timesteps=18 * 8 * 2,
-        num_envs=8,
-        n_steps=18,
-        batch_size=72,
-        n_epochs=1,
-        out=str(tmp_path),
-        checkpoint_every=18 * 8,
-        eval_episodes=16,
-        net_arch="16",
-    )
+    args = AgentTrainArgs(**{**TINY, "algo": algo, "env": env, "out": str(tmp_path), "eval_episodes": 16})
     path = train_agent(args, command="test")
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["algo"] == algo and card["timesteps"] >= 18 * 8 * 2 and card["val"]["episodes"] == 16
@@ -39,18 +32,7 @@ def test_train_save_load_round_trip(algo, tmp_path):
 
 @pytest.mark.slow
 def test_training_resumes_from_last_checkpoint(tmp_path):
-    base = dict(
-        algo="ppo",
-        timesteps=18 * 8 * 2,
-        num_envs=8,
-        n_steps=18,
-        batch_size=72,
-        n_epochs=1,
-        out=str(tmp_path),
-        checkpoint_every=18 * 8,
-        eval_episodes=0,
-        net_arch="16",
-    )
+    base = {**TINY, "algo": "ppo", "out": str(tmp_path), "eval_episodes": 0}
     train_agent(AgentTrainArgs(**base))
     assert list((tmp_path / "checkpoints").glob("model_*_steps.zip"))
     train_agent(AgentTrainArgs(**{**base, "timesteps": 18 * 8 * 3}))

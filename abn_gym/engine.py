@@ -100,6 +100,8 @@ class EpisodeEngine:
         self.budgets = np.ones(n, dtype=np.float64)
         self.lookahead_macs = np.zeros(n, dtype=np.int64)
         self._obs = np.zeros((n, lay.size), dtype=np.float32)
+        self._no_clip = np.zeros(n, dtype=bool)
+        self._no_clip.flags.writeable = False
 
     # Episode control -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -139,14 +141,15 @@ class EpisodeEngine:
         """Run the current layer for every episode at ``bit_choices[actions]``."""
         t = self.t
         actions = np.asarray(actions, dtype=np.int64)
-        clipped = np.zeros(self.num_envs, dtype=bool)
+        clipped = self._no_clip
         if self._budget_enabled:
             mask = self.action_masks()
             allowed_max = mask.sum(axis=1) - 1  # allowed actions are a prefix: cost rises with bits
             clipped = actions > allowed_max
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
-        self.state = self.net.step(self.state, t, bits)  # grouped by bit-width inside
+        # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
+        self.state = self.net.step(self.state, t, int(bits[0]) if self.num_envs == 1 else bits)
         cost_ops = self.cost_ops[t, actions]
         self.chosen[:, t] = bits
         self.spent_ops += cost_ops
@@ -185,12 +188,11 @@ class EpisodeEngine:
     # Shared compute ----------------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
         t, lay, obs = self.t, self.layout, self._obs
-        std, mean = activation_stats(self.state.x, self._inv_range[t])
+        mean, std = activation_stats(self.state.x, self._inv_range[t])
         c = mean.shape[1]
-        stats = torch.cat((mean, std), dim=1).cpu().numpy()
         m, s = lay.slices["act_mean"], lay.slices["act_std"]
-        obs[:, m.start : m.start + c] = stats[:, :c]
-        obs[:, s.start : s.start + c] = stats[:, c:]
+        obs[:, m.start : m.start + c] = mean
+        obs[:, s.start : s.start + c] = std
         if c < lay.max_channels:
             obs[:, m.start + c : m.stop] = 0.0
             obs[:, s.start + c : s.stop] = 0.0

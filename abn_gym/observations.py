@@ -86,9 +86,14 @@ class ObservationLayout:
         return {name: batch[:, sl] for name, sl in self.slices.items()}
 
 
-def activation_stats(x: torch.Tensor, inv_range: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (std, mean) of activations (N, C, H, W), scaled by ``inv_range`` and clipped to [0, 1]."""
-    # E[x^2] - E[x]^2 with two plain means: about 10x faster on CPU than torch.std_mean here.
-    mean = x.mean(dim=(2, 3))
-    std = (x * x).mean(dim=(2, 3)).sub_(mean * mean).clamp_(min=0.0).sqrt_()
-    return std.mul_(inv_range).clamp_(0.0, STAT_CLIP), mean.mul_(inv_range).clamp_(0.0, STAT_CLIP)
+def activation_stats(x: torch.Tensor, inv_range: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (mean, std) of activations (N, C, H, W), scaled by ``inv_range``, clipped to [0, 1]."""
+    # Two plain means (E[x], E[x^2]) are about 10x faster on CPU than torch.std_mean, and the
+    # small (N, C) post-processing is cheaper in numpy than as more torch kernel launches.
+    mean = x.mean(dim=(2, 3)).cpu().numpy()
+    sq = (x * x).mean(dim=(2, 3)).cpu().numpy()
+    std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    # Inputs follow a ReLU, so both statistics are >= 0: only the upper bound needs clipping.
+    mean *= inv_range
+    std *= inv_range
+    return np.minimum(mean, STAT_CLIP, out=mean), np.minimum(std, STAT_CLIP, out=std)

@@ -32,9 +32,11 @@ def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 
             returns.append(total)
             correct.append(info["correct"])
             frac.append(info["bitops_fraction"])
-        out[bits] = {"accuracy": float(np.concatenate(correct).mean()),
-                     "bitops_fraction": float(np.concatenate(frac).mean()),
-                     "return": float(np.concatenate(returns).mean())}
+        out[bits] = {
+            "accuracy": float(np.concatenate(correct).mean()),
+            "bitops_fraction": float(np.concatenate(frac).mean()),
+            "return": float(np.concatenate(returns).mean()),
+        }
     return out
 
 

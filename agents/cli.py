@@ -124,8 +124,10 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     result = static_search(net, load_split("val"), limit=ns.limit, progress=not ns.no_progress)
     path = save_shipped(result, ns.supernet, read_card(ns.supernet)["sha256"], ns.command_line)
     for b, cfg in result["configs"].items():
-        print(f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  "
-              f"{result['bitops'][b] / 1e9:.4f} GBitOps (target {result['targets'][b] / 1e9:.4f})")
+        print(
+            f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  "
+            f"{result['bitops'][b] / 1e9:.4f} GBitOps (target {result['targets'][b] / 1e9:.4f})"
+        )
     print(f"wrote {path}")
     return 0
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supernets.quant import lsq_fake_quant, mse_optimal_step, quantize_codes, signed_range, unsigned_range
+from supernets.quant import lsq_fake_quant, mse_optimal_step, quantize_codes, signed_range, subsample, unsigned_range
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,9 @@ class SwitchableConv2d(nn.Module):
     @torch.no_grad()
     def init_steps(self, x: torch.Tensor) -> None:
         """Set every bit-width's steps to the MSE-optimal value for these weights and input ``x``."""
+        w, x = subsample(self.weight), subsample(x)  # once, shared by every bit-width
         for i, b in enumerate(self.bit_choices):
-            self.weight_step[i] = mse_optimal_step(self.weight, *signed_range(b))
+            self.weight_step[i] = mse_optimal_step(w, *signed_range(b))
             self.act_step[i] = mse_optimal_step(x, *self._act_range(b))
 
     @torch.no_grad()

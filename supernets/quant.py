@@ -69,15 +69,22 @@ def quantize_codes(x: torch.Tensor, step: torch.Tensor | float, qmin: int, qmax:
 
 
 @torch.no_grad()
-def mse_optimal_step(x: torch.Tensor, qmin: int, qmax: int, grid: int = 100) -> float:
+def subsample(x: torch.Tensor, max_samples: int = 50_000) -> torch.Tensor:
+    """A fixed, seeded sample of at most ``max_samples`` values of ``x`` (flattened, float)."""
+    x = x.detach().float().flatten()
+    if x.numel() <= max_samples:
+        return x
+    return x[torch.randint(0, x.numel(), (max_samples,), generator=torch.Generator().manual_seed(0))]
+
+
+@torch.no_grad()
+def mse_optimal_step(x: torch.Tensor, qmin: int, qmax: int, grid: int = 64, max_samples: int = 50_000) -> float:
     """Step size that minimises the quantization MSE of ``x``: an initial value for LSQ.
 
     LSQ's own initial value (2 mean|x| / sqrt(qmax)) clips far too much at 6 to 8 bits when
     warm-starting from a trained model, so the step is searched over fractions of the range.
     """
-    x = x.detach().float().flatten()
-    if x.numel() > 200_000:
-        x = x[torch.randperm(x.numel(), generator=torch.Generator().manual_seed(0))[:200_000]]
+    x = subsample(x, max_samples)
     hi = max(float(x.max()), 0.0) / qmax if qmin == 0 else float(x.abs().max()) / max(qmax, 1)
     if hi <= 0:
         return 1e-3

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf clean
+.PHONY: test test-fast bench lint data perf figures clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: .venv data
 
 perf: .venv data
 	$(VENV)/bin/abn-gym perf
+
+# The README's figures: the leaderboard plots of `make bench`, copied next to the README.
+figures: bench
+	mkdir -p docs && cp results/pareto.png results/heatmap-*.png results/leaderboard.md docs/
 
 lint: .venv
 	$(VENV)/bin/ruff check .

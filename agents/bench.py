@@ -236,10 +236,11 @@ def bench(args: BenchArgs) -> dict:
     from agents.plots import heatmap_plot, pareto_plot
 
     pareto_plot(table, out / "pareto.png", title=f"{args.env} on {args.split} ({total} images)")
-    adaptive = [n for n in ("ppo", "greedy", "oracle") if n in meta] + [n for n in meta if ":" in n]
+    # The heatmap shows an adaptive agent: the learned one when present, else the first other.
+    adaptive = [n for n in meta if n != "random" and not n.startswith(("fixed-", "static-"))]
     if adaptive:
-        labels = probe.engine.split.labels.numpy()
-        heatmap_plot(records, adaptive[0], labels, out / f"heatmap-{adaptive[0]}.png")
+        pick = "ppo" if "ppo" in adaptive else adaptive[0]
+        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{pick}.png")
     return {
         "env": args.env,
         "split": args.split,

@@ -107,7 +107,7 @@ def test_custom_agent_from_module_path(tmp_path, capsys):
     assert rc == 0
     payload = json.loads(capsys.readouterr().out)
     assert [r["agent"] for r in payload["rows"]] == ["threshold", "fixed-4"]
-    assert (tmp_path / "heatmap-threshold.png").exists() or (tmp_path / "pareto.png").exists()
+    assert (tmp_path / "heatmap-threshold.png").stat().st_size > 0
 
 
 def test_interrupted_bench_keeps_finished_agents(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 from abn_gym.vector import ABNVectorEnv
 
 
-def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 2500, **env_kwargs) -> dict:
+def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 256, **env_kwargs) -> dict:
     """{bits: {"accuracy", "bitops_fraction", "return"}} for every action, on the first ``limit`` images."""
     probe = ABNVectorEnv(1, split=split, **env_kwargs)
     n = len(probe.engine.split) if limit is None else min(limit, len(probe.engine.split))

@@ -21,7 +21,7 @@ from agents.registry import BenchContext, default_agent_names, make_agent
 from supernets.checkpoint import atomic_write_json, atomic_write_text
 from supernets.registry import read_card
 
-BATCH = 2000
+BATCH = 256
 COLUMNS = [
     "agent",
     "accuracy",

@@ -204,7 +204,7 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=None, help="first N images of the split (default: all)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     p.add_argument("--out", default="results", help="output directory (default: results/)")
-    p.add_argument("--batch-size", type=int, default=2000, help="episodes computed together (default: 2000)")
+    p.add_argument("--batch-size", type=int, default=256, help="episodes computed together (default: 256)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--list-agents", action="store_true", help="list the built-in agent names and exit")

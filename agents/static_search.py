@@ -38,7 +38,7 @@ def _prefix_states(net: ResNetSupernet, stem: State, config: Sequence[int], star
 
 @torch.inference_mode()
 def _accuracy_from(
-    net: ResNetSupernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor, chunk: int = 1000
+    net: ResNetSupernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor, chunk: int = 256
 ) -> float:
     correct = 0
     n = labels.shape[0]

@@ -19,7 +19,7 @@ from abn_gym.rewards import RewardFn
 from supernets.data import load_split
 from supernets.registry import load_supernet, read_card
 
-CHUNK = 2000
+CHUNK = 512
 
 
 class ResultsMismatchError(ValueError):

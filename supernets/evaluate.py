@@ -16,7 +16,7 @@ def predict(
     split: Split,
     bits: Sequence[int],
     limit: int | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 256,
     device: str = "cpu",
 ) -> torch.Tensor:
     """Predicted classes of the first ``limit`` images of ``split`` (all when None)."""

@@ -134,9 +134,10 @@ class SwitchableConv2d(nn.Module):
     def run_frozen(self, x: torch.Tensor, bits: int) -> torch.Tensor:
         """Inference at ``bits`` with the cached integer weights: codes -> conv -> affine."""
         c = self._frozen[bits]  # type: ignore[index]
-        codes = torch.clamp(torch.round(x / c.act_step), c.act_qmin, c.act_qmax)
+        # One temporary, modified in place: these tensors are memory-bound at large batches.
+        codes = x.div(c.act_step).round_().clamp_(c.act_qmin, c.act_qmax)
         y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding)
-        return torch.addcmul(c.out_shift, y, c.out_scale)
+        return y.mul_(c.out_scale).add_(c.out_shift)
 
 
 class QuantLinear(nn.Module):

@@ -33,7 +33,7 @@ def correct_matrix(
     split: Split,
     configs: Sequence[Sequence[int]],
     limit: int | None = None,
-    batch_size: int = 2500,
+    batch_size: int = 256,
     progress: bool = True,
 ) -> np.ndarray:
     """Boolean (configs, images): whether each configuration classifies each image correctly.
@@ -105,7 +105,7 @@ def format_table(report: dict, reference: float | None = None) -> str:
 
 
 @torch.inference_mode()
-def float_accuracy(checkpoint: str | Path, split: Split, batch_size: int = 2500) -> float:
+def float_accuracy(checkpoint: str | Path, split: Split, batch_size: int = 256) -> float:
     """Test accuracy of a full-precision run's ``final.pt``."""
     state = safe_load(checkpoint)
     model = FloatResNet(ResNetConfig.from_dict(state["config"]))

@@ -148,7 +148,7 @@ class ResNetSupernet(nn.Module):
     def stem_forward(self, x: torch.Tensor) -> State:
         """Run the fixed 8-bit stem on a normalised image batch (N, C, H, W)."""
         h = self.stem.run_frozen(x, FIXED_BITS) if self._frozen else self.stem(x, FIXED_BITS)
-        h = F.relu(h)
+        h = F.relu(h, inplace=self._frozen)
         if self.config.stem_pool:
             h = F.max_pool2d(h, 3, 2, 1)
         return State(h, None)
@@ -167,9 +167,12 @@ class ResNetSupernet(nn.Module):
         conv = self.convs[i]
         block = i // 2
         if i % 2 == 0:
-            h = F.relu(self._conv(conv, state.x, bits))
+            h = F.relu(self._conv(conv, state.x, bits), inplace=self._frozen)
             return State(h, self._shortcut(block, state.x, bits))
-        return State(F.relu(self._conv(conv, state.x, bits) + state.shortcut), None)
+        y = self._conv(conv, state.x, bits)
+        # Frozen: the conv output is a fresh tensor, so the residual add and ReLU can reuse it.
+        y = y.add_(state.shortcut).relu_() if self._frozen else F.relu(y + state.shortcut)
+        return State(y, None)
 
     def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
         if isinstance(bits, (int, np.integer)):

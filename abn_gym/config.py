@@ -19,7 +19,7 @@ from supernets.registry import available_supernets, load_supernet, read_card
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 SAMPLING = ("random", "sequential")
-DEFAULT_COST_COEF = 0.1
+DEFAULT_COST_COEF = 0.04
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class RewardFn:
     """
 
     kind: str = "default"
-    cost_coef: float = 0.1
+    cost_coef: float = 0.04
     gamma: float = 0.5
     logprob_clip: float = 10.0
 

@@ -202,8 +202,8 @@ def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
     out = Path(args.out)
     _check_out(out)
-    kwargs = env_kwargs(args.env)
-    probe = ABNVectorEnv(1, **kwargs)
+    probe = ABNVectorEnv(1, **env_kwargs(args.env))
+    kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(args.env, supernet, probe.bit_choices)
     names = list(args.agents) or default_agent_names()

@@ -43,6 +43,7 @@ class AgentTrainArgs:
     gamma: float = arg(1.0, "discount: episodes are 18 steps, so no discounting by default")
     net_arch: str = arg("64,64", "hidden layer sizes of policy and value nets, comma-separated")
     cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
+    reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
     device: str = arg("cpu", "torch device of the policy")
@@ -73,6 +74,16 @@ class TqdmCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         self.bar.close()
+
+
+def train_overrides(args: AgentTrainArgs) -> dict:
+    """Environment arguments the training run changes from the id's registered ones."""
+    out: dict = {}
+    if args.cost_coef is not None:
+        out["cost_coef"] = args.cost_coef
+    if args.reward is not None:
+        out["reward"] = args.reward
+    return out
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -119,7 +130,7 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int) -> dict:
     from agents.sb3_agent import SB3Agent
 
     agent = SB3Agent(model, args.algo)
-    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}
+    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
     records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
     return {
         "split": "val",
@@ -138,7 +149,7 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
         raise ValueError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}
+    overrides = train_overrides(args)
     env = make_sb3_env(args.env, num_envs=args.num_envs, seed=args.seed, **overrides)
 
     resume = latest_checkpoint(out)

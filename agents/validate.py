@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from abn_gym.config import make_config
 from abn_gym.engine import EpisodeEngine
 from abn_gym.rewards import RewardFn
 from supernets.data import load_split
@@ -44,8 +45,8 @@ def validate(path: str | Path, progress: bool = True) -> dict:
         )
     net = load_supernet(doc["supernet"])
     split = load_split(doc["split"])
-    kw = doc["env_kwargs"]
-    reward = RewardFn(kw.get("reward", "default"), kw.get("cost_coef", 0.1), kw.get("gamma", 0.5))
+    cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc["env_kwargs"].items()})
+    reward = RewardFn(cfg.reward, cfg.cost_coef, cfg.gamma)
     records = doc["records"]
     errors: list[str] = []
     bar = tqdm(total=len(records), desc="validate", unit="ep", file=sys.stderr, disable=not progress)
@@ -65,7 +66,7 @@ def validate(path: str | Path, progress: bool = True) -> dict:
                 errors.append(f"{where}: recorded correct={r['correct']}, replay gives {bool(res.correct[k])}")
             if ops[k] != r["bitops"]:
                 errors.append(f"{where}: recorded {r['bitops']:.0f} BitOps, replay gives {ops[k]:.0f}")
-            if kw.get("budget") is None and not np.isclose(total[k], r["reward"], atol=1e-6):
+            if cfg.budget is None and not np.isclose(total[k], r["reward"], atol=1e-6):
                 errors.append(f"{where}: recorded reward {r['reward']:.6f}, replay gives {total[k]:.6f}")
         bar.update(len(chunk))
     bar.close()

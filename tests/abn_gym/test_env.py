@@ -70,8 +70,10 @@ def test_default_reward_is_cost_plus_correctness():
     _, rewards, infos, _ = run_episode(env, [2] * 18, seed=1)
     e = env.unwrapped
     frac = sum(e.engine.net.layer_bitops(i, 4) for i in range(18)) / e.engine.max_bitops
-    assert sum(rewards) == pytest.approx(float(infos[-1]["correct"]) - 0.1 * frac, abs=1e-9)
-    assert rewards[0] == pytest.approx(-0.1 * e.engine.net.layer_bitops(0, 4) / e.engine.max_bitops)
+    c = abn_gym.DEFAULT_COST_COEF
+    assert e.config.cost_coef == c
+    assert sum(rewards) == pytest.approx(float(infos[-1]["correct"]) - c * frac, abs=1e-9)
+    assert rewards[0] == pytest.approx(-c * e.engine.net.layer_bitops(0, 4) / e.engine.max_bitops)
 
 
 @pytest.mark.parametrize("reward", ["logprob", "blockdrop"])
@@ -205,3 +207,13 @@ def test_pickle_round_trip_keeps_arguments_not_weights():
     o1, _ = clone.reset(seed=4)
     o2, _ = env.reset(seed=4)
     assert np.array_equal(o1, o2)
+
+
+@pytest.mark.slow
+def test_default_cost_coef_makes_the_trade_off_real():
+    """Under the default reward the best uniform configuration is neither all-2 nor all-8 on val."""
+    from abn_gym.tables import uniform_returns
+
+    table = uniform_returns("val")
+    best = max(table, key=lambda b: table[b]["return"])
+    assert best not in (2, 8), table

@@ -202,7 +202,7 @@ def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
     out = Path(args.out)
     _check_out(out)
-    probe = ABNVectorEnv(1, **env_kwargs(args.env))
+    probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split))
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(args.env, supernet, probe.bit_choices)

@@ -18,6 +18,7 @@ from abn_gym.sb3 import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.base import EnvView, check_agent
 from agents.registry import BenchContext, default_agent_names, make_agent
+from agents.stats import interval
 from supernets.checkpoint import atomic_write_json, atomic_write_text
 from supernets.registry import read_card
 
@@ -155,13 +156,6 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
             }
         )
     return pd.DataFrame(rows)
-
-
-def interval(per_seed: list[np.ndarray]) -> tuple[float, float, float]:
-    """Point estimate and 95% bootstrap CI (see agents.stats)."""
-    from agents.stats import interval as _interval
-
-    return _interval(per_seed)
 
 
 def format_markdown(table: pd.DataFrame) -> str:

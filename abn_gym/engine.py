@@ -10,13 +10,13 @@ one row bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from abn_gym.observations import ObservationLayout, activation_stats
+from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
 from supernets.data import Split, normalize
@@ -85,7 +85,14 @@ class EpisodeEngine:
         ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in net.convs]
         ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
         self._inv_range = [1.0 / r for r in ranges]
+        self._stats_scale: list[np.ndarray | None] = [None] * (self.num_layers + 1)
+        self._scratch: dict[tuple[int, ...], torch.Tensor] = {}  # reused buffers for the squares
         self._table = self.layout.layer_table
+        self._spent_col = self.layout.slices["bitops_spent"].start
+        self._table_cols = slice(self.layout.slices["layer"].start, self.layout.slices["layer_onehot"].stop)
+        # Per-step reward of every (layer, action): one lookup per step instead of arithmetic.
+        self._step_reward = reward.step(self.cost)
+        self._cost_ops_float = self.cost_ops.astype(np.float64)
         self._budget_enabled = False
         self._allocate()
 
@@ -100,6 +107,17 @@ class EpisodeEngine:
         self.budgets = np.ones(n, dtype=np.float64)
         self.lookahead_macs = np.zeros(n, dtype=np.int64)
         self._obs = np.zeros((n, lay.size), dtype=np.float32)
+        # act_mean and act_std are adjacent: one (N, 2, C_max) view receives both statistics.
+        m = lay.slices["act_mean"]
+        assert lay.slices["act_std"].start == m.stop
+        self._obs_stats = self._obs[:, m.start : m.start + 2 * lay.max_channels].reshape(n, 2, lay.max_channels)
+        # (N, 2, C_max) channel sums of the current activations; on CPU, a numpy view shares them.
+        self._sums = torch.zeros((n, 2, lay.max_channels), device=self.device)
+        self._group_sums = torch.zeros((n, 2, lay.max_channels), device=self.device)
+        self._sums_host = self._sums.numpy() if self._sums.device.type == "cpu" else None
+        self._writers = [self._stats_writer(t) for t in range(self.num_layers + 1)]
+        self._stats_width = lay.max_channels  # channels written by the last observation
+        self._obs_full = True  # the next observation rewrites every part, not only what a step changed
         self._no_clip = np.zeros(n, dtype=bool)
         self._no_clip.flags.writeable = False
 
@@ -118,6 +136,7 @@ class EpisodeEngine:
         self.t = 0
         x = normalize(self.split.images[torch.from_numpy(indices)].to(self.device))
         self.state = self.net.stem_forward(x)
+        self._obs_full = True
         return self._observe()
 
     @property
@@ -149,19 +168,20 @@ class EpisodeEngine:
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
-        self.state = self.net.step(self.state, t, int(bits[0]) if self.num_envs == 1 else bits)
-        cost_ops = self.cost_ops[t, actions]
+        self.state = self.net.step(
+            self.state, t, int(bits[0]) if self.num_envs == 1 else bits, observe=self._writers[t + 1]
+        )
         self.chosen[:, t] = bits
-        self.spent_ops += cost_ops
-        reward = self.reward_fn.step(self.cost[t, actions])
+        self.spent_ops += self.cost_ops[t, actions]
+        reward = self._step_reward[t, actions]
         self.t = t + 1
         result = StepResult(
-            obs=self._observe(),
+            obs=self._observe(stats_written=True),
             reward=reward,
             terminated=self.done,
             layer=t,
             bits=bits,
-            bitops_step=cost_ops.astype(np.float64),
+            bitops_step=self._cost_ops_float[t, actions],
             clipped=clipped,
         )
         if self.done:
@@ -186,20 +206,59 @@ class EpisodeEngine:
         return (self.spent_ops + self.fixed_ops).astype(np.float64)
 
     # Shared compute ----------------------------------------------------------------------------
-    def _observe(self) -> np.ndarray:
+    def _clear_stats(self, channels: int) -> None:
+        # Zero the statistics of channels the next layer does not have (C varies between layers).
+        if channels < self._stats_width or self._obs_full:
+            self._obs_stats[:, :, channels:] = 0.0
+        self._stats_width = channels
+
+    def _stats_writer(self, t: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
+        """Sums layer ``t``'s input over H x W into ``self._sums``: a whole batch, or one row group."""
+        views: list = []  # built on first use: output views, scratch, scale (shapes come from x)
+
+        def write(x: torch.Tensor, rows: torch.Tensor | None) -> None:
+            c = x.shape[1]
+            if not views:
+                shape = (self.num_envs, x.shape[2] * x.shape[3], c)
+                if shape not in self._scratch:
+                    self._scratch[shape] = torch.empty(shape, device=x.device, dtype=x.dtype)
+                views.extend([self._sums[:, 0, :c], self._sums[:, 1, :c], self._scratch[shape]])
+                self._stats_scale[t] = stats_scale(self._inv_range[t], x.shape[2], x.shape[3])
+            sums, squares, scratch = views
+            if rows is None:
+                channel_sums(x, sums, squares, scratch)
+                return
+            n = x.shape[0]
+            part = self._group_sums[:n, :, :c]
+            channel_sums(x, part[:, 0], part[:, 1], scratch[:n])
+            self._sums[:, :, :c].index_copy_(0, rows, part)
+
+        return write
+
+    def _write_stats(self, x: torch.Tensor) -> None:
+        # Turn the sums of the last layer run into the observation's (mean, std) part.
+        c = x.shape[1]
+        self._clear_stats(c)
+        sums = self._sums_host if self._sums_host is not None else self._sums.cpu().numpy()
+        write_stats(sums[:, :, :c], self._stats_scale[self.t], self._obs_stats)
+
+    def _observe(self, stats_written: bool = False) -> np.ndarray:
+        # A step changes the activation statistics (written during the step, see _stats_writer),
+        # the layer columns, one bits_so_far column and bitops_spent; reset and set_state
+        # rewrite everything (_obs_full).
         t, lay, obs = self.t, self.layout, self._obs
-        mean, std = activation_stats(self.state.x, self._inv_range[t])
-        c = mean.shape[1]
-        m, s = lay.slices["act_mean"], lay.slices["act_std"]
-        obs[:, m.start : m.start + c] = mean
-        obs[:, s.start : s.start + c] = std
-        if c < lay.max_channels:
-            obs[:, m.start + c : m.stop] = 0.0
-            obs[:, s.start + c : s.stop] = 0.0
-        obs[:, lay.slices["layer"].start : lay.slices["layer_onehot"].stop] = self._table[t]
-        obs[:, lay.slices["bits_so_far"]] = self.chosen / FIXED_BITS
-        obs[:, lay.slices["bitops_spent"].start] = self.spent
-        obs[:, lay.slices["budget"].start] = self.budgets
+        if not stats_written:
+            self._writers[t](self.state.x, None)
+        self._write_stats(self.state.x)
+        obs[:, self._table_cols] = self._table[t]
+        bits_col = lay.slices["bits_so_far"].start
+        if self._obs_full:
+            obs[:, lay.slices["bits_so_far"]] = self.chosen / FIXED_BITS
+            obs[:, lay.slices["budget"].start] = self.budgets
+            self._obs_full = False
+        elif t > 0:
+            obs[:, bits_col + t - 1] = self.chosen[:, t - 1] * (1.0 / FIXED_BITS)
+        np.divide(self.spent_ops, self.max_bitops, out=obs[:, self._spent_col])
         return obs.copy()
 
     # Look-ahead and snapshots -------------------------------------------------------------------
@@ -232,10 +291,8 @@ class EpisodeEngine:
                 f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
             )
         idx = torch.from_numpy(rows).to(self.device)
-        state = State(
-            self.state.x.index_select(0, idx),
-            None if self.state.shortcut is None else self.state.shortcut.index_select(0, idx),
-        )
+        # Advanced indexing keeps the channels-last layout of the frozen activations.
+        state = State(self.state.x[idx], None if self.state.shortcut is None else self.state.shortcut[idx])
         for j, t in enumerate(range(self.t, self.num_layers)):
             state = self.net.step(state, t, rest[:, j])
         np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))
@@ -269,3 +326,4 @@ class EpisodeEngine:
         for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs"):
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]
+        self._obs_full = True

@@ -4,15 +4,18 @@ BatchNorm per candidate bit-width, and a frozen integer-code inference path.
 Frozen inference computes ``conv(activation codes, weight codes)`` in float32 and then one
 per-channel affine (LSQ steps and BatchNorm folded together). The codes are small integers,
 so the convolution is exact integer arithmetic (every partial sum stays below 2**24 in
-practice): results are bit-identical whatever the batch size or grouping, which is what lets
-the batched vector env reproduce single-env episodes exactly.
+practice): results are bit-identical whatever the batch size, grouping or memory layout, which
+is what lets the batched vector env reproduce single-env episodes exactly, and lets the frozen
+path keep activations in channels-last layout (2-3x faster convolutions on CPU).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -118,7 +121,10 @@ class SwitchableConv2d(nn.Module):
             shift = bn.bias - bn.running_mean * bn_scale
             qmin, qmax = self._act_range(b)
             cache[b] = FrozenConv(
-                weight_codes=quantize_codes(self.weight, w_step, *signed_range(b)).contiguous(),
+                # Channels-last like the frozen activations, so convolutions don't convert it per call.
+                weight_codes=quantize_codes(self.weight, w_step, *signed_range(b)).contiguous(
+                    memory_format=torch.channels_last
+                ),
                 act_step=a_step,
                 act_qmin=qmin,
                 act_qmax=qmax,
@@ -131,13 +137,51 @@ class SwitchableConv2d(nn.Module):
         """Drop the inference cache (call before training again)."""
         self._frozen = None
 
-    def run_frozen(self, x: torch.Tensor, bits: int) -> torch.Tensor:
-        """Inference at ``bits`` with the cached integer weights: codes -> conv -> affine."""
+    def run_frozen(self, x: torch.Tensor, bits: int, inplace: bool = False) -> torch.Tensor:
+        """Inference at ``bits`` with the cached integer weights: codes -> conv -> affine.
+
+        ``inplace`` lets the quantization overwrite ``x`` (a temporary the caller owns).
+        """
         c = self._frozen[bits]  # type: ignore[index]
         # One temporary, modified in place: these tensors are memory-bound at large batches.
-        codes = x.div(c.act_step).round_().clamp_(c.act_qmin, c.act_qmax)
+        codes = (x.div_(c.act_step) if inplace else x.div(c.act_step)).round_().clamp_(c.act_qmin, c.act_qmax)
         y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding)
         return y.mul_(c.out_scale).add_(c.out_shift)
+
+    def run_frozen_rows(
+        self,
+        x: torch.Tensor,
+        bits: np.ndarray,
+        epilogue: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Inference with one bit-width per row (channels-last ``x``); rows equal :meth:`run_frozen` alone.
+
+        Each bit-width group gathers its rows, runs the scalar frozen path on them in place and
+        scatters the result back: the same IEEE operations as a uniform batch, on a working set
+        small enough to stay in cache from the gather to the scatter. ``epilogue(y, rows)``, if
+        given, post-processes each group's output (rows: their batch indices) in that window.
+        """
+        order = np.argsort(bits, kind="stable")
+        sorted_bits = bits[order]
+        bounds = [*np.flatnonzero(np.diff(sorted_bits, prepend=-1)).tolist(), len(bits)]
+        perm = torch.from_numpy(order).to(x.device)
+        out_rows = None
+        for a, b in itertools.pairwise(bounds):
+            group = perm[a:b]
+            y = self.run_frozen(take_rows(x, group), int(sorted_bits[a]), inplace=True)
+            if epilogue is not None:
+                y = epilogue(y, group)
+            if out_rows is None:
+                out_rows = y.new_empty((len(bits), y.shape[2], y.shape[3], y.shape[1]))
+            out_rows.index_copy_(0, group, y.permute(0, 2, 3, 1))
+        return out_rows.permute(0, 3, 1, 2)
+
+
+def take_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``x[rows]`` along the batch, channels-last out: one contiguous copy per row."""
+    # index_select on the (N, H, W, C) view moves whole rows and keeps the channels-last layout;
+    # on NCHW strides it would not, and advanced indexing is about 3x slower.
+    return x.permute(0, 2, 3, 1).index_select(0, rows).permute(0, 3, 1, 2)
 
 
 class QuantLinear(nn.Module):

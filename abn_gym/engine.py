@@ -89,6 +89,7 @@ class EpisodeEngine:
         self._scratch: dict[tuple[int, ...], torch.Tensor] = {}  # reused buffers for the squares
         self._table = self.layout.layer_table
         self._spent_col = self.layout.slices["bitops_spent"].start
+        self._bits_col = self.layout.slices["bits_so_far"].start
         self._table_cols = slice(self.layout.slices["layer"].start, self.layout.slices["layer_onehot"].stop)
         # Per-step reward of every (layer, action): one lookup per step instead of arithmetic.
         self._step_reward = reward.step(self.cost)
@@ -172,6 +173,7 @@ class EpisodeEngine:
             self.state, t, int(bits[0]) if self.num_envs == 1 else bits, observe=self._writers[t + 1]
         )
         self.chosen[:, t] = bits
+        np.multiply(bits, 1.0 / FIXED_BITS, out=self._obs[:, self._bits_col + t])
         self.spent_ops += self.cost_ops[t, actions]
         reward = self._step_reward[t, actions]
         self.t = t + 1
@@ -244,20 +246,17 @@ class EpisodeEngine:
 
     def _observe(self, stats_written: bool = False) -> np.ndarray:
         # A step changes the activation statistics (written during the step, see _stats_writer),
-        # the layer columns, one bits_so_far column and bitops_spent; reset and set_state
+        # the layer columns, one bits_so_far column (written in step) and bitops_spent; reset and set_state
         # rewrite everything (_obs_full).
         t, lay, obs = self.t, self.layout, self._obs
         if not stats_written:
             self._writers[t](self.state.x, None)
         self._write_stats(self.state.x)
         obs[:, self._table_cols] = self._table[t]
-        bits_col = lay.slices["bits_so_far"].start
         if self._obs_full:
             obs[:, lay.slices["bits_so_far"]] = self.chosen / FIXED_BITS
             obs[:, lay.slices["budget"].start] = self.budgets
             self._obs_full = False
-        elif t > 0:
-            obs[:, bits_col + t - 1] = self.chosen[:, t - 1] * (1.0 / FIXED_BITS)
         np.divide(self.spent_ops, self.max_bitops, out=obs[:, self._spent_col])
         return obs.copy()
 

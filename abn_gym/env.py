@@ -17,6 +17,8 @@ from abn_gym.observations import ObservationLayout
 def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
     """The action as a Python int, or a ValueError naming it and the valid range."""
     a = action
+    if type(a) is int and 0 <= a < n:  # the common case, checked first: this runs every step
+        return a
     if isinstance(a, np.ndarray) and a.size == 1 and a.dtype.kind in "iu":
         a = a.reshape(()).item()
     if isinstance(a, np.integer):

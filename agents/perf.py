@@ -47,16 +47,22 @@ class PerfArgs:
 def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
+    return float(np.median([_timed(fn) for _ in range(reps)]))
+
+
+def _timed(fn: Callable[[], object]) -> float:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    t0 = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def _progress(msg: str) -> None:
+    # Progress goes to stderr so that --json output stays one clean object on stdout.
+    print(f"[perf {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def _rss_mb() -> float:
@@ -86,47 +92,63 @@ def hardware() -> dict:
     }
 
 
-def raw_forward(n: int, reps: int, device: str) -> float:
-    """(a) seconds for one batched forward pass at uniform 4-bit."""
-    net = load_supernet("resnet20-fashionmnist", device=device)
-    x = torch.randn(n, 1, 28, 28, device=device)
-    bits = [4] * net.num_switchable
-    return _median_time(lambda: net(x, bits), reps)
-
-
 def _episode_runner(envs, actions: np.ndarray) -> Callable[[], None]:
     def run() -> None:
-        envs.reset(seed=0)
+        envs.reset()  # seeded once before timing, as a training loop would
         for a in actions:
             envs.step(a)
 
     return run
 
 
-def native_vector(n: int, reps: int, device: str) -> float:
-    """(b) seconds for reset + 18 steps of the native vector env with random bit-widths."""
+def raw_vs_native(n: int, reps: int, device: str) -> dict:
+    """(a) ``net(x, bits)`` at uniform 4-bit and (b) the native vector env's episode, interleaved.
+
+    Each repetition times one of each back to back, so both see the same machine load; the
+    ratio is the median of the per-repetition ratios.
+    """
+    net = load_supernet("resnet20-fashionmnist", device=device)
+    x = torch.randn(n, 1, 28, 28, device=device)
+    bits = [4] * net.num_switchable
     envs = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", device=device)
+    envs.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 7, (18, n))
-    return _median_time(_episode_runner(envs, actions), reps)
+    episode = _episode_runner(envs, actions)
+    episode(), net(x, bits)  # warm-up
+    raw, native = [], []
+    for _ in range(reps):
+        raw.append(_timed(lambda: net(x, bits)))
+        native.append(_timed(episode))
+    envs.close()
+    return {
+        "raw_s": float(np.median(raw)),
+        "native_s": float(np.median(native)),
+        "native_vs_raw": float(np.median(np.array(raw) / np.array(native))),
+    }
 
 
 def sync_vector(n: int, reps: int, device: str) -> float:
     """(c) the same episode through gymnasium's SyncVectorEnv over single envs."""
     envs = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, device=device) for _ in range(n)])
+    envs.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 7, (18, n))
-    return _median_time(_episode_runner(envs, actions), reps)
+    t = _median_time(_episode_runner(envs, actions), reps)
+    envs.close()
+    return t
 
 
-def single_env_overhead(episodes: int, device: str) -> dict:
+def single_env_overhead(episodes: int, device: str, rounds: int = 9) -> dict:
     """(d) single-env step time and its overhead beyond the bare layer compute at batch 1."""
     env = gym.make(ENV_ID, device=device).unwrapped
     net = env.engine.net
     actions = np.random.default_rng(0).integers(0, 7, (episodes, 18))
     bits = np.array(env.bit_choices)[actions]
 
+    env.reset(seed=0)
+
     def run_env() -> None:
         for ep in range(episodes):
-            env.reset(seed=ep)
+            env.reset()
             for a in actions[ep]:
                 env.step(int(a))
 
@@ -140,43 +162,66 @@ def single_env_overhead(episodes: int, device: str) -> dict:
                     state = net.step(state, i, int(b))
                 net.head(state)
 
-    # Interleave the two and keep each one's fastest run: the least disturbed by other processes.
-    t_env = t_bare = float("inf")
-    for _ in range(5):
-        t_env = min(t_env, _median_time(run_env, 1, warmup=0))
-        t_bare = min(t_bare, _median_time(run_bare, 1, warmup=0))
+    # Interleave the two: each pair sees the same machine load, and the median of the paired
+    # differences resists the slow drifts of a shared machine.
+    run_env(), run_bare()  # warm-up
+    pairs = np.array([(_timed(run_env), _timed(run_bare)) for _ in range(rounds)])
+    t_env, t_bare = np.median(pairs, axis=0)
     steps = episodes * 18
     return {
         "steps_per_s": steps / t_env,
         "step_us": 1e6 * t_env / steps,
         "bare_layer_us": 1e6 * t_bare / steps,
-        "overhead_us": 1e6 * (t_env - t_bare) / steps,
+        "overhead_us": 1e6 * float(np.median(pairs[:, 0] - pairs[:, 1])) / steps,
     }
 
 
-def sb3_ppo(n_envs: int, timesteps: int) -> dict:
-    """(e) PPO training steps per second: native adapter vs DummyVecEnv vs SubprocVecEnv."""
+def _single_env_one_thread() -> gym.Env:
+    # For SubprocVecEnv workers: one process per core, one torch thread each (more only thrash).
+    torch.set_num_threads(1)
+    return gym.make(ENV_ID)
+
+
+def sb3_ppo(n_envs: int, subproc_envs: int, rollouts: int) -> dict:
+    """(e) PPO training steps per second (``abn-gym train`` defaults): native adapter vs DummyVecEnv vs SubprocVecEnv.
+
+    Native and DummyVecEnv run ``n_envs`` sub-envs; SubprocVecEnv runs one process per sub-env,
+    so it gets ``subproc_envs`` (more processes than cores only thrash).
+    """
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from abn_gym.sb3 import SB3VecEnv
+    from agents.train import AgentTrainArgs
+
+    defaults = AgentTrainArgs()
 
     def rate(env) -> float:
         n = env.num_envs
-        model = PPO("MlpPolicy", env, n_steps=36, batch_size=max(36, 36 * n // 4), n_epochs=2, seed=0, device="cpu")
-        model.learn(36 * n)  # warm-up rollout + update
+        model = PPO(
+            "MlpPolicy",
+            env,
+            n_steps=defaults.n_steps,
+            batch_size=min(defaults.batch_size, defaults.n_steps * n),
+            n_epochs=defaults.n_epochs,
+            learning_rate=defaults.learning_rate,
+            seed=0,
+            device="cpu",
+        )
+        model.learn(defaults.n_steps * n)  # warm-up: one rollout and one update
+        steps = rollouts * defaults.n_steps * n
         t0 = time.perf_counter()
-        model.learn(timesteps, reset_num_timesteps=False)
+        model.learn(steps, reset_num_timesteps=False)
         dt = time.perf_counter() - t0
         env.close()
-        return timesteps / dt
+        return steps / dt
 
     out = {"native": rate(SB3VecEnv(ENV_ID, num_envs=n_envs, seed=0))}
     out["dummy"] = rate(DummyVecEnv([lambda: gym.make(ENV_ID) for _ in range(n_envs)]))
-    # One process per sub-env is SubprocVecEnv's design; more processes than cores only thrash.
-    procs = max(2, min(os.cpu_count() or 2, 4))
-    out["subproc"] = rate(SubprocVecEnv([lambda: gym.make(ENV_ID) for _ in range(procs)], start_method="fork"))
-    out["subproc_processes"] = procs
+    # Spawned, not forked: a fork after OpenMP has started can deadlock the children.
+    spawned = [_single_env_one_thread for _ in range(subproc_envs)]
+    out["subproc"] = rate(SubprocVecEnv(spawned, start_method="spawn"))
+    out.update(num_envs=n_envs, subproc_envs=subproc_envs, n_steps=defaults.n_steps, n_epochs=defaults.n_epochs)
     return out
 
 
@@ -201,6 +246,13 @@ def memory(n: int, vector_steps: int, device: str) -> dict:
         "growth_mb": end - warm,
         "process_rss_before_mb": before,
     }
+
+
+def memory_in_fresh_process(n: int, vector_steps: int, device: str) -> dict:
+    """:func:`memory` in a new interpreter, so the resident size is the env's alone."""
+    code = f"import json; from agents.perf import memory; print(json.dumps(memory({n}, {vector_steps}, {device!r})))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def supernet_eval_time(device: str) -> float:
@@ -228,30 +280,31 @@ def run(args: PerfArgs) -> dict:
     """Measure everything; returns the JSON report."""
     reps = 3 if args.quick else 7
     sizes = (1, 16, 256) if args.quick else (1, 16, 256, 1024)
-    report: dict = {"hardware": hardware(), "rows": [], "ratios": {}}
+    report: dict = {"hardware": hardware(), "quick": args.quick, "rows": [], "ratios": {}}
     for n in sizes:
-        t_raw = raw_forward(n, reps, args.device)
-        t_vec = native_vector(n, reps, args.device)
-        row = {
-            "num_envs": n,
-            "raw_s": t_raw,
-            "native_s": t_vec,
-            "native_samples_per_s": 18 * n / t_vec,
-            "native_vs_raw": t_raw / t_vec,
-        }
+        _progress(f"(a)/(b) raw forward vs native vector env, N={n}")
+        row = {"num_envs": n, **raw_vs_native(n, reps, args.device)}
+        row["native_samples_per_s"] = 18 * n / row["native_s"]
         if n <= 256:
-            t_sync = sync_vector(n, max(1, reps // 2), args.device)
-            row.update(sync_s=t_sync, sync_samples_per_s=18 * n / t_sync, native_vs_sync=t_sync / t_vec)
+            _progress(f"(c) SyncVectorEnv over {n} single envs")
+            t_sync = sync_vector(n, 1 if n == 256 else max(1, reps // 2), args.device)
+            row.update(sync_s=t_sync, sync_samples_per_s=18 * n / t_sync, native_vs_sync=t_sync / row["native_s"])
         report["rows"].append(row)
     by_n = {r["num_envs"]: r for r in report["rows"]}
     report["ratios"]["native_vs_raw_at_256"] = by_n[256]["native_vs_raw"]
     report["ratios"]["native_vs_sync_at_256"] = by_n[256]["native_vs_sync"]
-    report["single_env"] = single_env_overhead(20 if args.quick else 100, args.device)
-    report["sb3_ppo"] = sb3_ppo(16 if args.quick else 64, 36 * 16 * 2 if args.quick else 36 * 64 * 4)
+    _progress("(d) single env overhead")
+    report["single_env"] = single_env_overhead(30 if args.quick else 100, args.device)
+    _progress("(e) SB3 PPO: native adapter, DummyVecEnv, SubprocVecEnv")
+    report["sb3_ppo"] = sb3_ppo(16 if args.quick else 64, os.cpu_count() or 2, 1 if args.quick else 2)
     report["ratios"]["sb3_native_vs_dummy"] = report["sb3_ppo"]["native"] / report["sb3_ppo"]["dummy"]
+    _progress("supernet eval, one configuration over the test split")
     report["supernet_eval_s"] = supernet_eval_time(args.device)
-    report["memory"] = memory(256 if args.quick else 1024, 50 if args.quick else 1000, args.device)
+    n_mem, vector_steps = (256, 50) if args.quick else (1024, 977)  # 977 x 1024 = 1.0 M env steps
+    _progress(f"memory: N={n_mem}, {vector_steps * n_mem:,} env steps, in a fresh process")
+    report["memory"] = memory_in_fresh_process(n_mem, vector_steps, args.device)
     if args.include_bench:
+        _progress("(f) abn-gym bench with its defaults")
         report["bench_wall_s"] = bench_wall_time()
     return report
 

@@ -183,7 +183,9 @@ def cmd_perf(ns: argparse.Namespace) -> int:
     from agents.perf import PerfArgs
     from agents.perf import main as perf_main
 
-    return perf_main(PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench))
+    return perf_main(
+        PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench, out=ns.out)
+    )
 
 
 def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
@@ -227,6 +229,7 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer sizes and repetitions (a smoke run)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--include-bench", action="store_true", help="also time `abn-gym bench` with its defaults (f)")
+    p.add_argument("--out", default=None, help="also write perf.json and perf.md into this directory")
     p.set_defaults(func=cmd_perf)
 
 

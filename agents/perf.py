@@ -42,6 +42,7 @@ class PerfArgs:
     quick: bool = False
     device: str = "cpu"
     include_bench: bool = False
+    out: str | None = None
 
 
 def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
@@ -226,7 +227,12 @@ def sb3_ppo(n_envs: int, subproc_envs: int, rollouts: int) -> dict:
 
 
 def memory(n: int, vector_steps: int, device: str) -> dict:
-    """Resident memory of an N-env native vector env, and its growth over many steps."""
+    """Resident memory of an N-env native vector env, and its growth over many steps.
+
+    The resident size of a process that allocates and frees large tensors fluctuates by a
+    few hundred MB (allocator arenas), so growth is the median of the last quarter of the
+    samples against the median of the first quarter, not one reading against another.
+    """
     gc.collect()
     before = _rss_mb()
     envs = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", device=device)
@@ -234,16 +240,22 @@ def memory(n: int, vector_steps: int, device: str) -> dict:
     envs.reset(seed=0)
     for _ in range(38):
         envs.step(rng.integers(0, 7, n))
-    warm = _rss_mb()
-    for _ in range(vector_steps):
+    samples = []
+    every = max(1, vector_steps // 40)
+    for k in range(vector_steps):
         envs.step(rng.integers(0, 7, n))
-    end = _rss_mb()
+        if k % every == 0:
+            samples.append(_rss_mb())
+    quarter = max(1, len(samples) // 4)
+    first, last = float(np.median(samples[:quarter])), float(np.median(samples[-quarter:]))
     return {
         "num_envs": n,
         "env_steps": vector_steps * n,
-        "rss_mb_after_warmup": warm,
-        "rss_mb_end": end,
-        "growth_mb": end - warm,
+        "rss_mb_after_warmup": samples[0],
+        "rss_mb_peak": max(samples),
+        "rss_mb_first_quarter": first,
+        "rss_mb_last_quarter": last,
+        "growth_mb": last - first,
         "process_rss_before_mb": before,
     }
 
@@ -334,22 +346,67 @@ def format_report(report: dict) -> str:
     ]
     p = report["sb3_ppo"]
     lines.append(
-        f"(e) SB3 PPO steps/s: native {p['native']:.0f}, DummyVecEnv {p['dummy']:.0f}, SubprocVecEnv "
-        f"{p['subproc']:.0f} (native/Dummy {report['ratios']['sb3_native_vs_dummy']:.1f}x)"
+        f"(e) SB3 PPO training steps/s (`abn-gym train` defaults): native adapter {p['native']:.0f} and "
+        f"DummyVecEnv {p['dummy']:.0f} with {p['num_envs']} sub-envs, SubprocVecEnv {p['subproc']:.0f} with "
+        f"{p['subproc_envs']} worker processes of 1 thread (native/Dummy "
+        f"{report['ratios']['sb3_native_vs_dummy']:.1f}x)"
     )
     lines.append(f"supernet eval, one configuration over the 10,000 test images: {report['supernet_eval_s']:.1f} s")
     m = report["memory"]
     lines.append(
-        f"memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up, "
-        f"{m['growth_mb']:+.1f} MB over {m['env_steps']:,} more env steps"
+        f"memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up "
+        f"(peak {m['rss_mb_peak']:.0f} MB); over {m['env_steps']:,} more env steps the median resident size "
+        f"went from {m['rss_mb_first_quarter']:.0f} MB (first quarter) to {m['rss_mb_last_quarter']:.0f} MB "
+        f"(last quarter): {m['growth_mb']:+.0f} MB"
     )
     if "bench_wall_s" in report:
         lines.append(f"(f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
+    lines += ["", "| goal (CPU) | target | measured | met |", "| --- | ---: | ---: | :---: |"]
+    for name, target, value, met in goals(report):
+        lines.append(f"| {name} | {target} | {value} | {'yes' if met else 'no'} |")
     return "\n".join(lines)
 
 
+GROWTH_TOLERANCE_MB = 50.0
+"""Resident-size drift below this counts as "no growth" (allocator arenas fluctuate by about this much)."""
+
+
+def goals(report: dict) -> list[tuple[str, str, str, bool]]:
+    """The throughput goals of the project, each as (name, target, measured, met)."""
+    r, s, m = report["ratios"], report["single_env"], report["memory"]
+    out = []
+    if "native_vs_raw_at_256" in r:
+        v = r["native_vs_raw_at_256"]
+        out.append(("(b)/(a) at N=256: env episode vs bare forward", ">= 0.70", f"{v:.2f}", v >= 0.7))
+    if "native_vs_sync_at_256" in r:
+        v = r["native_vs_sync_at_256"]
+        out.append(("(b)/(c) at N=256: native vs SyncVectorEnv, samples/s", ">= 20x", f"{v:.1f}x", v >= 20))
+    out.append(("(d) single-env overhead per step", "<= 60 us", f"{s['overhead_us']:.0f} us", s["overhead_us"] <= 60))
+    v = r["sb3_native_vs_dummy"]
+    out.append(("(e) SB3 PPO: native adapter vs DummyVecEnv", ">= 3x", f"{v:.1f}x", v >= 3))
+    n = m["num_envs"]
+    peak = m.get("rss_mb_peak", m["rss_mb_after_warmup"])
+    out.append((f"memory: N={n} resident", "<= 2048 MB", f"{peak:.0f} MB", peak <= 2048))
+    out.append(
+        (
+            f"memory: growth over {m['env_steps']:,} env steps",
+            f"< {GROWTH_TOLERANCE_MB:.0f} MB",
+            f"{m['growth_mb']:+.0f} MB",
+            m["growth_mb"] < GROWTH_TOLERANCE_MB,
+        )
+    )
+    return out
+
+
 def main(args: PerfArgs) -> int:
-    """Run and print (a table, or one JSON object with ``json``)."""
+    """Run and print (a table, or one JSON object with ``json``); with ``out``, also write perf.json and perf.md."""
+    from supernets.checkpoint import atomic_write_json, atomic_write_text
+
     report = run(args)
-    print(json.dumps(report) if args.json else format_report(report))
+    table = format_report(report)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        atomic_write_json(os.path.join(args.out, "perf.json"), report)
+        atomic_write_text(os.path.join(args.out, "perf.md"), table + "\n")
+    print(json.dumps(report) if args.json else table)
     return 0

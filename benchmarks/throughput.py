@@ -11,5 +11,7 @@ if __name__ == "__main__":
     p.add_argument("--quick", action="store_true", help="fewer sizes and repetitions")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--include-bench", action="store_true", help="also time `abn-gym bench` with defaults")
+    p.add_argument("--out", default=None, help="also write perf.json and perf.md into this directory")
     ns = p.parse_args()
-    sys.exit(main(PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench)))
+    args = PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench, out=ns.out)
+    sys.exit(main(args))

@@ -173,7 +173,7 @@ class SwitchableConv2d(nn.Module):
                 y = epilogue(y, group)
             if out_rows is None:
                 out_rows = y.new_empty((len(bits), y.shape[2], y.shape[3], y.shape[1]))
-            out_rows.index_copy_(0, group, y.permute(0, 2, 3, 1))
+            out_rows.index_put_((group,), y.permute(0, 2, 3, 1))
         return out_rows.permute(0, 3, 1, 2)
 
 

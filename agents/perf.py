@@ -303,6 +303,10 @@ def run(args: PerfArgs) -> dict:
             row.update(sync_s=t_sync, sync_samples_per_s=18 * n / t_sync, native_vs_sync=t_sync / row["native_s"])
         report["rows"].append(row)
     by_n = {r["num_envs"]: r for r in report["rows"]}
+    for r in report["rows"]:
+        # What batching alone buys the bare network: N batch-1 forwards against one batch-N
+        # forward. A vector env over single envs can be beaten by at most about this much.
+        r["raw_batching_gain"] = r["num_envs"] * by_n[1]["raw_s"] / r["raw_s"]
     report["ratios"]["native_vs_raw_at_256"] = by_n[256]["native_vs_raw"]
     report["ratios"]["native_vs_sync_at_256"] = by_n[256]["native_vs_sync"]
     _progress("(d) single env overhead")
@@ -329,15 +333,21 @@ def format_report(report: dict) -> str:
         + (f", GPU {hw['gpu']}" if hw["gpu"] else ""),
         "",
         "| N | (a) raw forward ms | (b) native env episode ms | (b)/(a) | native samples/s | (c) Sync samples/s "
-        "| native/Sync |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| native/Sync | raw batching gain |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
         sync = f"{r['sync_samples_per_s']:.0f} | {r['native_vs_sync']:.1f}x" if "sync_s" in r else "- | -"
+        gain = f"{r['raw_batching_gain']:.1f}x" if "raw_batching_gain" in r else "-"
         lines.append(
             f"| {r['num_envs']} | {1e3 * r['raw_s']:.2f} | {1e3 * r['native_s']:.2f} | "
-            f"{r['native_vs_raw']:.2f} | {r['native_samples_per_s']:.0f} | {sync} |"
+            f"{r['native_vs_raw']:.2f} | {r['native_samples_per_s']:.0f} | {sync} | {gain} |"
         )
+    lines += [
+        "",
+        "(b)/(a): time of the bare forward over time of the env episode (1 = no env cost). raw batching gain: "
+        "N batch-1 forwards over one batch-N forward, the most any batching can gain over N single envs.",
+    ]
     s = report["single_env"]
     lines += [
         "",

@@ -131,7 +131,9 @@ class ABNEnv(gym.Env):
     - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Later fast paths (channels-last activations, statistics summed per
+      row group) kept every definition; they can change observations in the last float bits,
+      and left every leaderboard and supernet figure unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}

@@ -86,7 +86,7 @@ class EpisodeEngine:
         ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
         self._inv_range = [1.0 / r for r in ranges]
         self._stats_scale: list[np.ndarray | None] = [None] * (self.num_layers + 1)
-        self._scratch: dict[tuple[int, ...], torch.Tensor] = {}  # reused buffers for the squares
+        self._scratch: dict[tuple, torch.Tensor] = {}  # reused buffers for the squares
         self._table = self.layout.layer_table
         self._spent_col = self.layout.slices["bitops_spent"].start
         self._bits_col = self.layout.slices["bits_so_far"].start
@@ -221,19 +221,22 @@ class EpisodeEngine:
         def write(x: torch.Tensor, rows: torch.Tensor | None) -> None:
             c = x.shape[1]
             if not views:
-                shape = (self.num_envs, x.shape[2] * x.shape[3], c)
-                if shape not in self._scratch:
-                    self._scratch[shape] = torch.empty(shape, device=x.device, dtype=x.dtype)
-                views.extend([self._sums[:, 0, :c], self._sums[:, 1, :c], self._scratch[shape]])
+                layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+                key = (self.num_envs, *x.shape[1:], layout)
+                if key not in self._scratch:
+                    scratch = torch.empty((self.num_envs, *x.shape[1:]), device=x.device, dtype=x.dtype)
+                    self._scratch[key] = scratch if layout is None else scratch.contiguous(memory_format=layout)
+                views.extend([self._sums[:, 0, :c], self._sums[:, 1, :c], self._scratch[key], self._sums[:, :, :c]])
                 self._stats_scale[t] = stats_scale(self._inv_range[t], x.shape[2], x.shape[3])
-            sums, squares, scratch = views
+            sums, squares, scratch = views[:3]
             if rows is None:
                 channel_sums(x, sums, squares, scratch)
                 return
+            # One row group: sum into its own rows of the stacked group buffer, then scatter.
             n = x.shape[0]
             part = self._group_sums[:n, :, :c]
             channel_sums(x, part[:, 0], part[:, 1], scratch[:n])
-            self._sums[:, :, :c].index_copy_(0, rows, part)
+            views[3].index_copy_(0, rows, part)
 
         return write
 

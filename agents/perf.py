@@ -260,10 +260,16 @@ def memory(n: int, vector_steps: int, device: str) -> dict:
     }
 
 
-def memory_in_fresh_process(n: int, vector_steps: int, device: str) -> dict:
-    """:func:`memory` in a new interpreter, so the resident size is the env's alone."""
+SMALL_PRIMITIVE_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CAPACITY": "16"}
+"""Environment that caps oneDNN's and PyTorch's convolution-primitive caches (default 1024 entries each)."""
+
+
+def memory_in_fresh_process(n: int, vector_steps: int, device: str, env: dict[str, str] | None = None) -> dict:
+    """:func:`memory` in a new interpreter (plus environment variables ``env``): the env's resident size alone."""
     code = f"import json; from agents.perf import memory; print(json.dumps(memory({n}, {vector_steps}, {device!r})))"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -319,6 +325,10 @@ def run(args: PerfArgs) -> dict:
     n_mem, vector_steps = (256, 50) if args.quick else (1024, 977)  # 977 x 1024 = 1.0 M env steps
     _progress(f"memory: N={n_mem}, {vector_steps * n_mem:,} env steps, in a fresh process")
     report["memory"] = memory_in_fresh_process(n_mem, vector_steps, args.device)
+    # Each distinct group size is a new convolution shape, and oneDNN caches a primitive per
+    # shape: the same run with capped caches tells that bounded cache from a leak.
+    _progress("memory again, with the convolution-primitive caches capped at 16 entries")
+    report["memory_small_caches"] = memory_in_fresh_process(n_mem, vector_steps, args.device, SMALL_PRIMITIVE_CACHES)
     if args.include_bench:
         _progress("(f) abn-gym bench with its defaults")
         report["bench_wall_s"] = bench_wall_time()
@@ -369,6 +379,13 @@ def format_report(report: dict) -> str:
         f"went from {m['rss_mb_first_quarter']:.0f} MB (first quarter) to {m['rss_mb_last_quarter']:.0f} MB "
         f"(last quarter): {m['growth_mb']:+.0f} MB"
     )
+    if "memory_small_caches" in report:
+        c = report["memory_small_caches"]
+        lines.append(
+            f"memory with oneDNN's and PyTorch's convolution-primitive caches capped at 16 entries: peak "
+            f"{c['rss_mb_peak']:.0f} MB, {c['growth_mb']:+.0f} MB between the quarters (the difference to the run "
+            "above is those caches filling up to their default 1,024 entries, one per distinct group size)"
+        )
     if "bench_wall_s" in report:
         lines.append(f"(f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
     lines += ["", "| goal (CPU) | target | measured | met |", "| --- | ---: | ---: | :---: |"]

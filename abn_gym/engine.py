@@ -20,6 +20,7 @@ from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, w
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
 from supernets.data import Split, normalize
+from supernets.layers import take_rows
 from supernets.quant import unsigned_range
 from supernets.resnet import ResNetSupernet, State
 
@@ -216,7 +217,7 @@ class EpisodeEngine:
 
     def _stats_writer(self, t: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
         """Sums layer ``t``'s input over H x W into ``self._sums``: a whole batch, or one row group."""
-        views: list = []  # built on first use: output views, scratch, scale (shapes come from x)
+        views: list = []  # built on first use (shapes come from x): sums, squares, scratch, both sums
 
         def write(x: torch.Tensor, rows: torch.Tensor | None) -> None:
             c = x.shape[1]
@@ -228,7 +229,7 @@ class EpisodeEngine:
                     self._scratch[key] = scratch if layout is None else scratch.contiguous(memory_format=layout)
                 views.extend([self._sums[:, 0, :c], self._sums[:, 1, :c], self._scratch[key], self._sums[:, :, :c]])
                 self._stats_scale[t] = stats_scale(self._inv_range[t], x.shape[2], x.shape[3])
-            sums, squares, scratch = views[:3]
+            sums, squares, scratch, both = views
             if rows is None:
                 channel_sums(x, sums, squares, scratch)
                 return
@@ -236,7 +237,7 @@ class EpisodeEngine:
             n = x.shape[0]
             part = self._group_sums[:n, :, :c]
             channel_sums(x, part[:, 0], part[:, 1], scratch[:n])
-            views[3].index_copy_(0, rows, part)
+            both.index_copy_(0, rows, part)
 
         return write
 
@@ -293,8 +294,8 @@ class EpisodeEngine:
                 f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
             )
         idx = torch.from_numpy(rows).to(self.device)
-        # Advanced indexing keeps the channels-last layout of the frozen activations.
-        state = State(self.state.x[idx], None if self.state.shortcut is None else self.state.shortcut[idx])
+        shortcut = self.state.shortcut
+        state = State(take_rows(self.state.x, idx), None if shortcut is None else take_rows(shortcut, idx))
         for j, t in enumerate(range(self.t, self.num_layers)):
             state = self.net.step(state, t, rest[:, j])
         np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))

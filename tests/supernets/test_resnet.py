@@ -78,25 +78,24 @@ def test_resnet18_supernet_random_weights_small_input():
     assert not torch.equal(net(x, [2] * 16), out)
     # Mixed bit-widths per row, ResNet-18 layout (1x1 downsample shortcuts, stem pooling):
     # each row equals the row run alone.
-    per_row = torch.tensor([[2, 8]] * 16).numpy()
+    grouped, alone = _grouped_and_alone(net, x, torch.tensor([[2, 8]] * 16).numpy())
+    assert torch.equal(grouped, alone)
+
+
+def _grouped_and_alone(net, x, per_row):
+    """Logits of batch x stepped with per-row bit-widths (L, N), and of each row run alone."""
     with torch.inference_mode():
         state = net.stem_forward(x)
-        for i in range(16):
-            state = net.step(state, i, per_row[i])
+        for i, bits in enumerate(per_row):
+            state = net.step(state, i, bits)
         grouped = net.head(state)
-    alone = torch.cat([net(x[r : r + 1], per_row[:, r].tolist()) for r in range(2)])
-    assert torch.equal(grouped, alone)
+    alone = torch.cat([net(x[r : r + 1], per_row[:, r].tolist()) for r in range(len(x))])
+    return grouped, alone
 
 
 def test_grouped_step_equals_rows_run_alone(net, test_split):
     import numpy as np
 
     x = test_split.inputs(slice(0, 12))
-    per_row = np.random.default_rng(0).choice(net.bit_choices, (18, 12))
-    with torch.inference_mode():
-        state = net.stem_forward(x)
-        for i in range(18):
-            state = net.step(state, i, per_row[i])
-        grouped = net.head(state)
-    alone = torch.cat([net(x[r : r + 1], per_row[:, r].tolist()) for r in range(12)])
+    grouped, alone = _grouped_and_alone(net, x, np.random.default_rng(0).choice(net.bit_choices, (18, 12)))
     assert torch.equal(grouped, alone)

@@ -20,7 +20,6 @@ from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, w
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
 from supernets.data import Split, normalize
-from supernets.layers import take_rows
 from supernets.quant import unsigned_range
 from supernets.resnet import ResNetSupernet, State
 
@@ -118,10 +117,27 @@ class EpisodeEngine:
         self._group_sums = torch.zeros((n, 2, lay.max_channels), device=self.device)
         self._sums_host = self._sums.numpy() if self._sums.device.type == "cpu" else None
         self._writers = [self._stats_writer(t) for t in range(self.num_layers + 1)]
+        self._outputs = self._output_buffers()
         self._stats_width = lay.max_channels  # channels written by the last observation
         self._obs_full = True  # the next observation rewrites every part, not only what a step changed
         self._no_clip = np.zeros(n, dtype=bool)
         self._no_clip.flags.writeable = False
+
+    def _output_buffers(self) -> list[torch.Tensor | None]:
+        # Layer t writes its output into one of three buffers per shape, taken in turn: a step
+        # reads the two outputs before it (its input and its block's shortcut), never an older one.
+        # Reusing them spares the page faults of fresh multi-MB tensors at every step.
+        if not self.net.frozen:
+            return [None] * self.num_layers
+        buffers: dict[tuple, torch.Tensor] = {}
+        out = []
+        for t, spec in enumerate(self.net.layer_specs):
+            key = (t % 3, spec.c_out, spec.h_out, spec.w_out)
+            if key not in buffers:
+                shape = (self.num_envs, spec.h_out, spec.w_out, spec.c_out)
+                buffers[key] = torch.empty(shape, device=self.device).permute(0, 3, 1, 2)
+            out.append(buffers[key])
+        return out
 
     # Episode control -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -171,7 +187,7 @@ class EpisodeEngine:
         bits = self.bit_choices[actions]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
         self.state = self.net.step(
-            self.state, t, int(bits[0]) if self.num_envs == 1 else bits, observe=self._writers[t + 1]
+            self.state, t, int(bits[0]) if self.num_envs == 1 else bits, self._writers[t + 1], self._outputs[t]
         )
         self.chosen[:, t] = bits
         np.multiply(bits, 1.0 / FIXED_BITS, out=self._obs[:, self._bits_col + t])
@@ -254,7 +270,8 @@ class EpisodeEngine:
         # rewrite everything (_obs_full).
         t, lay, obs = self.t, self.layout, self._obs
         if not stats_written:
-            self._writers[t](self.state.x, None)
+            rows = self.state.rows
+            self._writers[t](self.state.x, None if rows is None else torch.from_numpy(rows).to(self.device))
         self._write_stats(self.state.x)
         obs[:, self._table_cols] = self._table[t]
         if self._obs_full:
@@ -293,9 +310,7 @@ class EpisodeEngine:
             raise ValueError(
                 f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
             )
-        idx = torch.from_numpy(rows).to(self.device)
-        shortcut = self.state.shortcut
-        state = State(take_rows(self.state.x, idx), None if shortcut is None else take_rows(shortcut, idx))
+        state = self.state.select(rows)
         for j, t in enumerate(range(self.t, self.num_layers)):
             state = self.net.step(state, t, rest[:, j])
         np.add.at(self.lookahead_macs, rows, int(self.rest_macs[self.t]))
@@ -305,8 +320,7 @@ class EpisodeEngine:
         """A snapshot of the episodes (tensors cloned): pass it to :meth:`set_state` to rewind."""
         return {
             "t": self.t,
-            "x": None if self.state is None else self.state.x.clone(),
-            "shortcut": None if self.state is None or self.state.shortcut is None else self.state.shortcut.clone(),
+            "state": None if self.state is None else _copy_state(self.state),
             **{
                 k: getattr(self, k).copy()
                 for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs")
@@ -321,12 +335,12 @@ class EpisodeEngine:
                 f"snapshot is for {snapshot['indices'].shape[0]} episodes, this engine runs {self.num_envs}"
             )
         self.t = snapshot["t"]
-        self.state = (
-            None
-            if snapshot["x"] is None
-            else State(snapshot["x"].clone(), None if snapshot["shortcut"] is None else snapshot["shortcut"].clone())
-        )
+        self.state = None if snapshot["state"] is None else _copy_state(snapshot["state"])
         for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs"):
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]
         self._obs_full = True
+
+
+def _copy_state(state: State) -> State:
+    return State(*(None if v is None else v.clone() if isinstance(v, torch.Tensor) else v.copy() for v in state))

@@ -43,7 +43,7 @@ def _accuracy_from(
     correct = 0
     n = labels.shape[0]
     for s in range(0, n, chunk):
-        sub = State(state.x[s : s + chunk], None if state.shortcut is None else state.shortcut[s : s + chunk])
+        sub = state.select(slice(s, s + chunk))
         for i in range(start, net.num_switchable):
             sub = net.step(sub, i, config[i])
         correct += int((net.head(sub).argmax(1) == labels[s : s + chunk]).sum())

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernets.bitops import conv_out
 from supernets.quant import lsq_fake_quant, mse_optimal_step, quantize_codes, signed_range, subsample, unsigned_range
 
 
@@ -137,44 +138,80 @@ class SwitchableConv2d(nn.Module):
         """Drop the inference cache (call before training again)."""
         self._frozen = None
 
-    def run_frozen(self, x: torch.Tensor, bits: int, inplace: bool = False) -> torch.Tensor:
+    def run_frozen(
+        self, x: torch.Tensor, bits: int, inplace: bool = False, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Inference at ``bits`` with the cached integer weights: codes -> conv -> affine.
 
-        ``inplace`` lets the quantization overwrite ``x`` (a temporary the caller owns).
+        ``inplace`` lets the quantization overwrite ``x`` (a temporary the caller owns); ``out``
+        receives the result (a view into a larger buffer saves a copy).
         """
         c = self._frozen[bits]  # type: ignore[index]
         # One temporary, modified in place: these tensors are memory-bound at large batches.
         codes = (x.div_(c.act_step) if inplace else x.div(c.act_step)).round_().clamp_(c.act_qmin, c.act_qmax)
         y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding)
-        return y.mul_(c.out_scale).add_(c.out_shift)
+        # With ``out``, y may have extra (padding) rows past out's.
+        y = y.mul_(c.out_scale) if out is None else torch.mul(y[: out.shape[0]], c.out_scale, out=out)
+        return y.add_(c.out_shift)
 
-    def run_frozen_rows(
+    def run_frozen_grouped(
         self,
         x: torch.Tensor,
         bits: np.ndarray,
-        epilogue: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """Inference with one bit-width per row (channels-last ``x``); rows equal :meth:`run_frozen` alone.
+        epilogue: Callable[[torch.Tensor, torch.Tensor], object] | None = None,
+        out: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """Inference with one bit-width per row of channels-last ``x``, output grouped by bit-width.
 
-        Each bit-width group gathers its rows, runs the scalar frozen path on them in place and
-        scatters the result back: the same IEEE operations as a uniform batch, on a working set
-        small enough to stay in cache from the gather to the scatter. ``epilogue(y, rows)``, if
-        given, post-processes each group's output (rows: their batch indices) in that window.
+        Returns ``(y, order)``: ``y[k]`` is row ``order[k]`` of ``x`` run at ``bits[order[k]]``,
+        bit-identical to :meth:`run_frozen` on that row alone; ``order`` sorts ``bits`` stably.
+        Each group gathers its rows, runs the scalar frozen path in place and writes its output
+        into its own contiguous slice of ``y``: no scatter back to the input's order, whose
+        indexed writes cost as much as the gathers. ``epilogue(y_group, positions)``, if given,
+        post-processes each group's slice in place while it is still in cache (positions: the
+        group's row indices in ``x``). ``out``, if given, receives ``y`` (channels-last, not
+        aliasing ``x``).
         """
         order = np.argsort(bits, kind="stable")
         sorted_bits = bits[order]
         bounds = [*np.flatnonzero(np.diff(sorted_bits, prepend=-1)).tolist(), len(bits)]
         perm = torch.from_numpy(order).to(x.device)
-        out_rows = None
+        rows_nhwc = x.permute(0, 2, 3, 1)
         for a, b in itertools.pairwise(bounds):
             group = perm[a:b]
-            y = self.run_frozen(take_rows(x, group), int(sorted_bits[a]), inplace=True)
+            # Convolve a padded batch: each new batch size costs oneDNN a new primitive (about a
+            # millisecond, and a cache entry), and bucketed sizes bound how many there are.
+            codes = rows_nhwc.new_empty((padded_batch(b - a), *rows_nhwc.shape[1:]))
+            torch.index_select(rows_nhwc, 0, group, out=codes[: b - a])
+            codes[b - a :].zero_()
+            codes = codes.permute(0, 3, 1, 2)
+            if out is None:
+                h, w = (conv_out(s, self.kernel_size, self.stride, self.padding) for s in x.shape[2:])
+                out = x.new_empty((len(bits), h, w, self.out_channels)).permute(0, 3, 1, 2)
+            y = self.run_frozen(codes, int(sorted_bits[a]), inplace=True, out=out[a:b])
             if epilogue is not None:
-                y = epilogue(y, group)
-            if out_rows is None:
-                out_rows = y.new_empty((len(bits), y.shape[2], y.shape[3], y.shape[1]))
-            out_rows.index_put_((group,), y.permute(0, 2, 3, 1))
-        return out_rows.permute(0, 3, 1, 2)
+                epilogue(y, group)
+        return out, order
+
+    def run_frozen_rows(self, x: torch.Tensor, bits: np.ndarray) -> torch.Tensor:
+        """Like :meth:`run_frozen_grouped`, with the output rows back in the order of ``x``."""
+        y, order = self.run_frozen_grouped(x, bits)
+        return take_rows(y, torch.from_numpy(inverse_permutation(order)).to(x.device))
+
+
+def padded_batch(n: int) -> int:
+    """``n`` rounded up to 5 significant bits (at most 6.25% more): 112 distinct sizes up to 1,024."""
+    if n <= 32:
+        return n
+    shift = n.bit_length() - 5
+    return -(-n >> shift) << shift
+
+
+def inverse_permutation(order: np.ndarray) -> np.ndarray:
+    """``inv`` with ``inv[order[k]] == k``."""
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order), dtype=order.dtype)
+    return inv
 
 
 def take_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -18,17 +18,43 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernets.bitops import FIXED_BITS, LayerSpec, conv_out, total_bitops
-from supernets.layers import QuantLinear, SwitchableConv2d, take_rows
+from supernets.layers import QuantLinear, SwitchableConv2d, inverse_permutation, take_rows
 
 BIT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
 """Every bit-width the shipped supernets are trained for."""
 
 
 class State(NamedTuple):
-    """Activations between two steps: the main path and, inside a block, its shortcut."""
+    """Activations between two steps: the main path and, inside a block, its shortcut.
+
+    A step with mixed bit-widths leaves its output grouped by bit-width rather than in batch
+    order (putting it back costs as much as the layer's gathers): ``rows[k]`` is then the
+    batch row held at position ``k`` of ``x``, and ``shortcut_rows`` the same for
+    ``shortcut``. ``None`` means in batch order. :meth:`select` and
+    :meth:`ResNetSupernet.head` give results in batch order whatever the layout.
+    """
 
     x: torch.Tensor
     shortcut: torch.Tensor | None
+    rows: np.ndarray | None = None
+    shortcut_rows: np.ndarray | None = None
+
+    def positions(self, rows: np.ndarray, of_shortcut: bool = False) -> np.ndarray:
+        """Where batch rows ``rows`` sit in ``x`` (or in ``shortcut``)."""
+        held = self.shortcut_rows if of_shortcut else self.rows
+        return np.asarray(rows, dtype=np.int64) if held is None else inverse_permutation(held)[rows]
+
+    def select(self, rows: np.ndarray | slice) -> State:
+        """Batch rows ``rows`` (indices, or a slice), in that order, as a state in batch order."""
+        if isinstance(rows, slice):
+            if self.rows is None and self.shortcut_rows is None:  # views, no copy
+                return State(self.x[rows], None if self.shortcut is None else self.shortcut[rows])
+            rows = np.arange(self.x.shape[0])[rows]
+        device = self.x.device
+        x = take_rows(self.x, torch.from_numpy(self.positions(rows)).to(device))
+        if self.shortcut is None:
+            return State(x, None)
+        return State(x, take_rows(self.shortcut, torch.from_numpy(self.positions(rows, True)).to(device)))
 
 
 @dataclass(frozen=True)
@@ -171,6 +197,7 @@ class ResNetSupernet(nn.Module):
         i: int,
         bits: int | np.ndarray,
         observe: Callable[[torch.Tensor, torch.Tensor | None], None] | None = None,
+        out: torch.Tensor | None = None,
     ) -> State:
         """Run switchable layer ``i`` on ``state`` and return the next state.
 
@@ -180,39 +207,61 @@ class ResNetSupernet(nn.Module):
             bits: one bit-width for the whole batch, or an int array with one per row. Rows
                 are then grouped by bit-width: each group runs the convolution, residual add
                 and ReLU on its own rows, and the results are written back in place.
-            observe: called as ``observe(activations, rows)`` on the layer's output: once with
-                ``rows=None`` for a whole batch, or once per group with the group's row
-                indices, while those rows are still in cache (the environments compute their
-                observation statistics here).
+            observe: called as ``observe(activations, rows)`` on the layer's output: once for
+                a whole batch, or once per group, while those rows are still in cache (the
+                environments compute their observation statistics here). ``rows`` are the
+                batch rows of the activations, or None when they are the whole batch in order.
+
+            out: frozen only: a channels-last buffer for the layer's output, which must not
+                alias ``state.x`` or ``state.shortcut`` (callers that step many times reuse a
+                few buffers instead of page-faulting fresh memory every layer).
+
+        With mixed bit-widths, the returned state is grouped by bit-width (see :class:`State`).
         """
+        rows = state.rows
         if not isinstance(bits, (int, np.integer)):
             bits = np.asarray(bits)
             if (bits == bits[0]).all():
                 bits = int(bits[0])
+            elif rows is not None:
+                bits = bits[rows]  # bit-width of the row at each position of x
         conv = self._conv_seq[i]
         block = i // 2
         first = i % 2 == 0  # the block's first conv; its input is the shortcut of the second
         shortcut = self._shortcut(block, state.x, bits) if first else None
+        # The residual's positions for each position of x, when the two are laid out differently.
+        align = None
+        if not first and rows is not state.shortcut_rows:
+            align = state.positions(np.arange(len(rows)) if rows is None else rows, of_shortcut=True)
+            align = torch.from_numpy(align).to(state.x.device)
+        residual = state.shortcut
         if not self._frozen:
             y = self._conv(conv, state.x, bits)
-            y = F.relu(y) if first else F.relu(y + state.shortcut)
-            if observe is not None:
-                observe(y, None)
-            return State(y, shortcut)
-        residual = state.shortcut
-
-        def finish(y: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-            # The conv output is a fresh tensor, so the residual add and ReLU can reuse it.
             if not first:
-                y = y.add_(residual if rows is None else take_rows(residual, rows))
-            y = y.relu_()
+                y = y + (residual if align is None else take_rows(residual, align))
+            y = F.relu(y)
             if observe is not None:
-                observe(y, rows)
-            return y
+                observe(y, None if rows is None else torch.from_numpy(rows).to(y.device))
+            return State(y, shortcut, rows, rows if first else None)
+        rows_t = None if rows is None else torch.from_numpy(rows).to(state.x.device)
+
+        def finish(y: torch.Tensor, positions: torch.Tensor | None) -> None:
+            # In place: y is the layer's own output (a fresh tensor, or its group's slice of one).
+            if not first:
+                at = align if positions is None or align is None else align[positions]
+                at = positions if at is None else at
+                y.add_(residual if at is None else take_rows(residual, at))
+            y.relu_()
+            if observe is not None:
+                batch_rows = rows_t if positions is None or rows_t is None else rows_t[positions]
+                observe(y, positions if batch_rows is None else batch_rows)
 
         if isinstance(bits, (int, np.integer)):
-            return State(finish(conv.run_frozen(state.x, int(bits)), None), shortcut)
-        return State(conv.run_frozen_rows(state.x, bits, finish), shortcut)
+            y = conv.run_frozen(state.x, int(bits), out=out)
+            finish(y, None)
+            return State(y, shortcut, rows, rows if first else None)
+        y, order = conv.run_frozen_grouped(state.x, bits, finish, out)
+        return State(y, shortcut, order if rows is None else rows[order], rows if first else None)
 
     def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
         if isinstance(bits, (int, np.integer)):
@@ -243,13 +292,16 @@ class ResNetSupernet(nn.Module):
         return x
 
     def features(self, state: State) -> torch.Tensor:
-        """Global-average-pooled features of the final state (N, C)."""
+        """Global-average-pooled features of the final state (N, C), in batch order."""
         x = state.x
         if not self._frozen:
-            return x.mean(dim=(2, 3))
+            return state.select(slice(None)).x.mean(dim=(2, 3))
         # Frozen: reduce the (N, H*W, C) channels-last view, whatever layout x has, so a row's
         # features never depend on the memory layout or on the other rows of the batch.
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1]).mean(1)
+        f = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1]).mean(1)
+        if state.rows is None:
+            return f
+        return torch.empty_like(f).index_copy_(0, torch.from_numpy(state.rows).to(f.device), f)
 
     def head(self, state: State) -> torch.Tensor:
         """Run the fixed 8-bit classifier on the final state; returns logits (N, classes)."""

@@ -79,3 +79,31 @@ def test_vector_lookahead_counts_decision_macs():
     assert logits.shape == (6, 10)
     assert np.array_equal(logits[0], logits[1])
     assert (envs.engine.lookahead_macs == 2 * envs.engine.rest_macs[0]).all()
+
+
+def test_vector_snapshot_and_lookahead_mid_block_match_single_envs():
+    # After mixed actions the engine's activations are grouped by bit-width, not in row
+    # order: snapshots, look-ahead and observations must still be per row.
+    n, seed = 6, 3
+    envs = ABNVectorEnv(n, split="test")
+    actions = np.random.default_rng(5).integers(0, 7, (18, n))
+    envs.reset(seed=seed)
+    for a in actions[:3]:
+        envs.step(a)
+    snapshot = envs.get_state()
+    rest = np.random.default_rng(6).choice(envs.engine.net.bit_choices, (n, 15))
+    logits = envs.lookahead(rest)
+    first = [envs.step(a)[:2] for a in actions[3:]]
+    envs.set_state(snapshot)
+    again = [envs.step(a)[:2] for a in actions[3:]]
+    for (o1, r1), (o2, r2) in zip(first, again):
+        assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+    for i in range(n):
+        env = gym.make("ABN-ResNet-v0", split="test").unwrapped
+        env.reset(seed=seed + i)
+        for a in actions[:3, i]:
+            env.step(a)
+        assert np.array_equal(env.lookahead(rest[i]), logits[i])
+        for k, a in enumerate(actions[3:, i]):
+            o, r, *_ = env.step(a)
+            assert np.array_equal(o, first[k][0][i]) and r == first[k][1][i]

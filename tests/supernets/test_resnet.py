@@ -99,3 +99,22 @@ def test_grouped_step_equals_rows_run_alone(net, test_split):
     x = test_split.inputs(slice(0, 12))
     grouped, alone = _grouped_and_alone(net, x, np.random.default_rng(0).choice(net.bit_choices, (18, 12)))
     assert torch.equal(grouped, alone)
+
+
+def test_grouped_state_selects_rows_in_batch_order(net, test_split):
+    import numpy as np
+
+    x = test_split.inputs(slice(0, 10))
+    per_row = np.random.default_rng(2).choice(net.bit_choices, (18, 10))
+    full, _ = _grouped_and_alone(net, x, per_row)
+    with torch.inference_mode():
+        state = net.stem_forward(x)
+        for i in range(3):  # stop inside a block: x and its shortcut are grouped differently
+            state = net.step(state, i, per_row[i])
+        assert state.rows is not None and state.shortcut_rows is not None
+        rows = np.array([7, 2, 9, 2])
+        sub = state.select(rows)
+        assert sub.rows is None and sub.shortcut_rows is None
+        for i in range(3, 18):
+            sub = net.step(sub, i, per_row[i, rows])
+        assert torch.equal(net.head(sub), full[rows])

@@ -109,18 +109,17 @@ def channel_sums(x: torch.Tensor, sums: torch.Tensor, squares: torch.Tensor, scr
     torch.sum(torch.mul(x, x, out=scratch), (2, 3), out=squares)
 
 
-def write_stats(sums: np.ndarray, scale: np.ndarray, out: np.ndarray) -> None:
+def write_stats(sums: np.ndarray, stats: np.ndarray, scale: np.ndarray) -> None:
     """Write per-channel (mean, std), scaled and clipped to [0, 1], from :func:`channel_sums`.
 
     Args:
         sums: (N, 2, C) float32 sums from :func:`channel_sums`.
+        stats: float32 (N, 2, C) view of the observations; ``[:, 0]`` gets the means, ``[:, 1]`` the stds.
         scale: from :func:`stats_scale` for this layer.
-        out: float32 (N, 2, C_max) view; ``[:, 0, :C]`` gets the means, ``[:, 1, :C]`` the stds.
     """
-    stats = out[:, :, : sums.shape[2]]
     np.multiply(sums, scale, out=stats)
     mean, sq = stats[:, 0], stats[:, 1]
-    np.subtract(sq, np.square(mean), out=sq)
+    sq -= np.square(mean)
     np.sqrt(np.maximum(sq, 0.0, out=sq), out=sq)
     # Inputs follow a ReLU, so both statistics are >= 0: only the upper bound needs clipping.
     np.minimum(stats, STAT_CLIP, out=stats)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.vec_env import VecEnv
 
 import abn_gym  # noqa: F401
 from supernets.registry import load_supernet
@@ -217,13 +218,65 @@ def sb3_ppo(n_envs: int, subproc_envs: int, rollouts: int) -> dict:
         env.close()
         return steps / dt
 
-    out = {"native": rate(SB3VecEnv(ENV_ID, num_envs=n_envs, seed=0))}
+    native = SB3VecEnv(ENV_ID, num_envs=n_envs, seed=0)
+    out = {"native": rate(native)}
+    # PPO's own cost per sample (policy forwards, rollout buffer, updates): the same training on
+    # an env that costs nothing. What is left of each rate's time per sample is its env's.
+    out["ppo_only"] = rate(_FreeVecEnv(native.num_envs, native.observation_space, native.action_space, 18))
     out["dummy"] = rate(DummyVecEnv([lambda: gym.make(ENV_ID) for _ in range(n_envs)]))
     # Spawned, not forked: a fork after OpenMP has started can deadlock the children.
     spawned = [_single_env_one_thread for _ in range(subproc_envs)]
     out["subproc"] = rate(SubprocVecEnv(spawned, start_method="spawn"))
     out.update(num_envs=n_envs, subproc_envs=subproc_envs, n_steps=defaults.n_steps, n_epochs=defaults.n_epochs)
+    ppo_us = 1e6 / out["ppo_only"]
+    out["us_per_sample"] = {
+        "ppo": ppo_us,
+        "native_env": 1e6 / out["native"] - ppo_us,
+        "dummy_env": 1e6 / out["dummy"] - ppo_us,
+    }
+    # Even an env that cost nothing would beat DummyVecEnv by at most this much.
+    out["native_vs_dummy_bound"] = out["ppo_only"] / out["dummy"]
     return out
+
+
+class _FreeVecEnv(VecEnv):
+    """A VecEnv with the given spaces and episode length whose steps cost nothing (zero observations)."""
+
+    def __init__(self, num_envs: int, observation_space, action_space, episode_length: int) -> None:
+        super().__init__(num_envs, observation_space, action_space)
+        self.episode_length, self.t = episode_length, 0
+        self.obs = np.zeros((num_envs, *observation_space.shape), dtype=observation_space.dtype)
+
+    def reset(self):
+        self.t = 0
+        return self.obs.copy()
+
+    def step_async(self, actions) -> None:
+        pass
+
+    def step_wait(self):
+        self.t += 1
+        done = self.t % self.episode_length == 0
+        infos = [
+            {"terminal_observation": self.obs[i], "TimeLimit.truncated": False} if done else {}
+            for i in range(self.num_envs)
+        ]
+        return self.obs.copy(), np.zeros(self.num_envs, np.float32), np.full(self.num_envs, done), infos
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self, attr_name)] * self.num_envs
+
+    def set_attr(self, attr_name, value, indices=None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs)] * self.num_envs
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * self.num_envs
 
 
 def memory(n: int, vector_steps: int, device: str) -> dict:
@@ -371,6 +424,14 @@ def format_report(report: dict) -> str:
         f"{p['subproc_envs']} worker processes of 1 thread (native/Dummy "
         f"{report['ratios']['sb3_native_vs_dummy']:.1f}x)"
     )
+    if "us_per_sample" in p:
+        u = p["us_per_sample"]
+        lines.append(
+            f"(e) per training sample: PPO itself {u['ppo']:.0f} us (the same training on a free env: "
+            f"{p['ppo_only']:.0f} steps/s), native env {u['native_env']:.0f} us, DummyVecEnv's envs "
+            f"{u['dummy_env']:.0f} us; a free env would beat DummyVecEnv by at most "
+            f"{p['native_vs_dummy_bound']:.1f}x"
+        )
     lines.append(f"supernet eval, one configuration over the 10,000 test images: {report['supernet_eval_s']:.1f} s")
     m = report["memory"]
     lines.append(

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from agents import perf
 
 
@@ -33,3 +35,17 @@ def test_perf_parts_report_consistent_numbers(tmp_path):
     # The resident size here is the whole pytest process's, so only the rule is checked.
     assert met["memory: N=4 resident"] is (mem["rss_mb_peak"] <= 2048)
     json.dumps(report)  # the --json form is one serialisable object
+
+
+def test_free_vec_env_trains_ppo_at_the_envs_shapes():
+    from stable_baselines3 import PPO
+
+    from abn_gym.sb3 import SB3VecEnv
+
+    like = SB3VecEnv(num_envs=2, seed=0)
+    free = perf._FreeVecEnv(2, like.observation_space, like.action_space, 18)
+    obs = free.reset()
+    assert obs.shape == (2, *like.observation_space.shape) and not obs.any()
+    dones = [free.step(np.array([0, 1]))[2][0] for _ in range(36)]
+    assert [k for k, d in enumerate(dones) if d] == [17, 35]  # episodes of 18 steps, like the env's
+    PPO("MlpPolicy", free, n_steps=18, batch_size=36, n_epochs=1, seed=0, device="cpu").learn(36)

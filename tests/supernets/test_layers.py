@@ -8,10 +8,10 @@ from supernets.layers import inverse_permutation, padded_batch, take_rows
 
 def test_padded_batch_bounds_sizes_and_waste():
     sizes = [padded_batch(n) for n in range(1, 4097)]
-    assert all(n <= p <= n * 1.0625 for n, p in zip(range(1, 4097), sizes))
+    assert all(n <= p <= n * 1.125 for n, p in zip(range(1, 4097), sizes))
     assert sizes == sorted(sizes)  # monotone: a bigger group never gets a smaller batch
-    assert sizes[:32] == list(range(1, 33))  # small groups are not padded at all
-    assert len(set(sizes[:1024])) == 112  # bounded: oneDNN caches one primitive per size
+    assert sizes[:16] == list(range(1, 17))  # small groups are not padded at all
+    assert len(set(sizes[:1024])) == 64  # bounded: oneDNN caches one primitive per size
 
 
 def test_inverse_permutation():

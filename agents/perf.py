@@ -116,7 +116,8 @@ def raw_vs_native(n: int, reps: int, device: str) -> dict:
     envs.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 7, (18, n))
     episode = _episode_runner(envs, actions)
-    episode(), net(x, bits)  # warm-up
+    for _ in range(3):  # warm-up: oneDNN builds a primitive for each new group size on first use
+        episode(), net(x, bits)
     raw, native = [], []
     for _ in range(reps):
         raw.append(_timed(lambda: net(x, bits)))
@@ -241,6 +242,8 @@ def sb3_ppo(n_envs: int, subproc_envs: int, rollouts: int) -> dict:
 
 class _FreeVecEnv(VecEnv):
     """A VecEnv with the given spaces and episode length whose steps cost nothing (zero observations)."""
+
+    render_mode = None
 
     def __init__(self, num_envs: int, observation_space, action_space, episode_length: int) -> None:
         super().__init__(num_envs, observation_space, action_space)

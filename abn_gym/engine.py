@@ -2,8 +2,8 @@
 
 N episodes advance together, one switchable layer per step (every episode has exactly
 ``num_layers`` steps, so a batch never falls out of step). Each step runs the layer once per
-distinct bit-width chosen in the batch, on the rows that chose it, and writes the results back
-in place. Because the supernet's frozen path is exact integer arithmetic, a row's result does
+distinct bit-width chosen in the batch, on the rows that chose it (the activations stay
+grouped by bit-width between steps; see ``supernets.resnet.State``). Because the supernet's frozen path is exact integer arithmetic, a row's result does
 not depend on which other rows share its batch: one engine of N rows reproduces N engines of
 one row bit for bit.
 """
@@ -251,7 +251,8 @@ class EpisodeEngine:
             if rows is None:
                 channel_sums(x, sums, squares, scratch)
                 return
-            # One row group: sum into its own rows of the stacked group buffer, then scatter.
+            # One row group: sum into the first rows of the group buffer, then copy them to the
+            # group's batch rows (the sums, unlike the activations, stay in batch order).
             n = x.shape[0]
             part = self._group_sums[:n, :, :c]
             channel_sums(x, part[:, 0], part[:, 1], scratch[:n])

@@ -132,8 +132,9 @@ class ABNEnv(gym.Env):
 
     ## Version History
     - v0: initial release. Later fast paths (channels-last activations, statistics summed per
-      row group) kept every definition; they can change observations in the last float bits,
-      and left every leaderboard and supernet figure unchanged.
+      row group, activations kept grouped by bit-width, padded group batches) kept every
+      definition; they can change observations in the last float bits, and left every
+      leaderboard and supernet figure unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}

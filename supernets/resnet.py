@@ -206,12 +206,11 @@ class ResNetSupernet(nn.Module):
             i: the switchable layer's index.
             bits: one bit-width for the whole batch, or an int array with one per row. Rows
                 are then grouped by bit-width: each group runs the convolution, residual add
-                and ReLU on its own rows, and the results are written back in place.
+                and ReLU on its own rows and writes its own slice of the output.
             observe: called as ``observe(activations, rows)`` on the layer's output: once for
                 a whole batch, or once per group, while those rows are still in cache (the
                 environments compute their observation statistics here). ``rows`` are the
                 batch rows of the activations, or None when they are the whole batch in order.
-
             out: frozen only: a channels-last buffer for the layer's output, which must not
                 alias ``state.x`` or ``state.shortcut`` (callers that step many times reuse a
                 few buffers instead of page-faulting fresh memory every layer).

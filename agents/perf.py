@@ -127,6 +127,8 @@ def raw_vs_native(n: int, reps: int, device: str) -> dict:
         "raw_s": float(np.median(raw)),
         "native_s": float(np.median(native)),
         "native_vs_raw": float(np.median(np.array(raw) / np.array(native))),
+        # The spread of the per-repetition ratios: on a shared machine it is wide.
+        "native_vs_raw_quartiles": [float(q) for q in np.percentile(np.array(raw) / np.array(native), [25, 75])],
     }
 
 
@@ -352,7 +354,7 @@ def bench_wall_time() -> float:
 
 def run(args: PerfArgs) -> dict:
     """Measure everything; returns the JSON report."""
-    reps = 3 if args.quick else 7
+    reps = 3 if args.quick else 9
     sizes = (1, 16, 256) if args.quick else (1, 16, 256, 1024)
     report: dict = {"hardware": hardware(), "quick": args.quick, "rows": [], "ratios": {}}
     for n in sizes:
@@ -407,11 +409,12 @@ def format_report(report: dict) -> str:
         gain = f"{r['raw_batching_gain']:.1f}x" if "raw_batching_gain" in r else "-"
         lines.append(
             f"| {r['num_envs']} | {1e3 * r['raw_s']:.2f} | {1e3 * r['native_s']:.2f} | "
-            f"{r['native_vs_raw']:.2f} | {r['native_samples_per_s']:.0f} | {sync} | {gain} |"
+            f"{r['native_vs_raw']:.2f}{_quartiles(r)} | {r['native_samples_per_s']:.0f} | {sync} | {gain} |"
         )
     lines += [
         "",
-        "(b)/(a): time of the bare forward over time of the env episode (1 = no env cost). raw batching gain: "
+        "(b)/(a): time of the bare forward over time of the env episode (1 = no env cost); median of the "
+        "repetitions' ratios, their quartiles in brackets. raw batching gain: "
         "N batch-1 forwards over one batch-N forward, the most any batching can gain over N single envs.",
     ]
     s = report["single_env"]
@@ -456,6 +459,11 @@ def format_report(report: dict) -> str:
     for name, target, value, met in goals(report):
         lines.append(f"| {name} | {target} | {value} | {'yes' if met else 'no'} |")
     return "\n".join(lines)
+
+
+def _quartiles(row: dict) -> str:
+    q = row.get("native_vs_raw_quartiles")
+    return f" ({q[0]:.2f}-{q[1]:.2f})" if q else ""
 
 
 GROWTH_TOLERANCE_MB = 50.0

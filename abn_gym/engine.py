@@ -3,9 +3,9 @@
 N episodes advance together, one switchable layer per step (every episode has exactly
 ``num_layers`` steps, so a batch never falls out of step). Each step runs the layer once per
 distinct bit-width chosen in the batch, on the rows that chose it (the activations stay
-grouped by bit-width between steps; see ``supernets.resnet.State``). Because the supernet's frozen path is exact integer arithmetic, a row's result does
-not depend on which other rows share its batch: one engine of N rows reproduces N engines of
-one row bit for bit.
+grouped by bit-width between steps; see ``supernets.resnet.State``). Because the supernet's
+frozen path is exact integer arithmetic, a row's result does not depend on which other rows
+share its batch: one engine of N rows reproduces N engines of one row bit for bit.
 """
 
 from __future__ import annotations

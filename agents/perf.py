@@ -476,7 +476,7 @@ def goals(report: dict) -> list[tuple[str, str, str, bool]]:
     out = []
     if "native_vs_raw_at_256" in r:
         v = r["native_vs_raw_at_256"]
-        out.append(("(b)/(a) at N=256: env episode vs bare forward", ">= 0.70", f"{v:.2f}", v >= 0.7))
+        out.append(("(b)/(a) at N=256: env episode vs bare forward", ">= 0.70", f"{v:.3f}", v >= 0.7))
     if "native_vs_sync_at_256" in r:
         v = r["native_vs_sync_at_256"]
         out.append(("(b)/(c) at N=256: native vs SyncVectorEnv, samples/s", ">= 20x", f"{v:.1f}x", v >= 20))

@@ -209,8 +209,8 @@ class SwitchableConv2d(nn.Module):
 def padded_batch(n: int) -> int:
     """``n`` rounded up to 4 significant bits (at most 12.5% more): 64 distinct sizes up to 1,024.
 
-    Finer steps waste less compute but let oneDNN's cache keep growing for longer: with 5 bits,
-    a 1,024-env run still grew by 40 MB over its second to millionth step; with 4, by 17 MB.
+    Finer steps waste less compute, but they let oneDNN's primitive cache (one entry per batch
+    size) keep growing for longer in a long run (`abn-gym perf` measures that growth).
     """
     if n <= 16:
         return n

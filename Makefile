@@ -36,7 +36,7 @@ bench: .venv data
 	$(VENV)/bin/abn-gym bench
 
 perf: .venv data
-	$(VENV)/bin/abn-gym perf --out docs
+	$(VENV)/bin/abn-gym perf --include-bench --out docs
 
 # The README's figures: the leaderboard plots of `make bench`, copied next to the README.
 figures: bench

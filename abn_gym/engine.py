@@ -128,8 +128,9 @@ class EpisodeEngine:
     def _output_buffers(self) -> list[torch.Tensor | None]:
         # Layer t writes its output into one of three buffers per shape, taken in turn: a step
         # reads the two outputs before it (its input and its block's shortcut), never an older one.
-        # Reusing them spares the page faults of fresh multi-MB tensors at every step.
-        if not self.net.frozen:
+        # Reusing them spares the page faults of fresh multi-MB tensors at every step. One row's
+        # tensors are small enough for the allocator's own cache, and the out= path only costs there.
+        if not self.net.frozen or self.num_envs == 1:
             return [None] * self.num_layers
         buffers: dict[tuple, torch.Tensor] = {}
         out = []

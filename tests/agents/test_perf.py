@@ -11,6 +11,7 @@ def test_perf_parts_report_consistent_numbers(tmp_path):
     pair = perf.raw_vs_native(2, reps=2, device="cpu")
     assert pair["raw_s"] > 0 and pair["native_s"] > 0
     assert pair["native_vs_raw"] > 0
+    assert pair["uniform_actions_vs_raw"] > 0
     low, high = pair["native_vs_raw_quartiles"]
     assert 0 < low <= high
 

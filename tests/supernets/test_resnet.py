@@ -112,6 +112,8 @@ def test_grouped_state_selects_rows_in_batch_order(net, test_split):
         for i in range(3):  # stop inside a block: x and its shortcut are grouped differently
             state = net.step(state, i, per_row[i])
         assert state.rows is not None and state.shortcut_rows is not None
+        by_slice, by_index = state.select(slice(2, 5)), state.select(np.arange(2, 5))
+        assert torch.equal(by_slice.x, by_index.x) and torch.equal(by_slice.shortcut, by_index.shortcut)
         rows = np.array([7, 2, 9, 2])
         sub = state.select(rows)
         assert sub.rows is None and sub.shortcut_rows is None

@@ -231,7 +231,7 @@ class ResNetSupernet(nn.Module):
         # The residual's positions for each position of x, when the two are laid out differently.
         align = None
         if not first and rows is not state.shortcut_rows:
-            align = state.positions(np.arange(len(rows)) if rows is None else rows, of_shortcut=True)
+            align = state.positions(np.arange(state.x.shape[0]) if rows is None else rows, of_shortcut=True)
             align = torch.from_numpy(align).to(state.x.device)
         residual = state.shortcut
         if not self._frozen:

@@ -120,3 +120,17 @@ def test_grouped_state_selects_rows_in_batch_order(net, test_split):
         for i in range(3, 18):
             sub = net.step(sub, i, per_row[i, rows])
         assert torch.equal(net.head(sub), full[rows])
+
+
+def test_state_in_order_with_a_grouped_shortcut(net, test_split):
+    # A hand-built state whose shortcut alone is permuted: the residual still lands per row.
+    import numpy as np
+
+    from supernets.resnet import State
+
+    x = test_split.inputs(slice(0, 6))
+    with torch.inference_mode():
+        state = net.step(net.stem_forward(x), 0, 5)
+        perm = np.array([3, 1, 5, 0, 2, 4])
+        permuted = State(state.x, state.shortcut[torch.from_numpy(perm)], None, perm)
+        assert torch.equal(net.step(permuted, 1, 5).x, net.step(state, 1, 5).x)

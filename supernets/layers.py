@@ -161,8 +161,9 @@ class SwitchableConv2d(nn.Module):
         self,
         x: torch.Tensor,
         bits: np.ndarray,
-        epilogue: Callable[[torch.Tensor, torch.Tensor], object] | None = None,
+        epilogue: Callable[[torch.Tensor, slice], object] | None = None,
         out: torch.Tensor | None = None,
+        order: np.ndarray | None = None,
     ) -> tuple[torch.Tensor, np.ndarray]:
         """Inference with one bit-width per row of channels-last ``x``, output grouped by bit-width.
 
@@ -170,12 +171,14 @@ class SwitchableConv2d(nn.Module):
         bit-identical to :meth:`run_frozen` on that row alone; ``order`` sorts ``bits`` stably.
         Each group gathers its rows, runs the scalar frozen path in place and writes its output
         into its own contiguous slice of ``y``: no scatter back to the input's order, whose
-        indexed writes cost as much as the gathers. ``epilogue(y_group, positions)``, if given,
-        post-processes each group's slice in place while it is still in cache (positions: the
-        group's row indices in ``x``). ``out``, if given, receives ``y`` (channels-last, not
-        aliasing ``x``).
+        indexed writes cost as much as the gathers. ``epilogue(y_group, k)``, if given,
+        post-processes each group's slice in place while it is still in cache (``k``: the slice
+        of ``order`` that holds the group, so the caller can look up anything it keeps per row
+        in that order). ``out``, if given, receives ``y`` (channels-last, not aliasing ``x``);
+        ``order``, if given, must be ``np.argsort(bits, kind="stable")``, computed beforehand.
         """
-        order = np.argsort(bits, kind="stable")
+        if order is None:
+            order = np.argsort(bits, kind="stable")
         sorted_bits = bits[order]
         bounds = [*np.flatnonzero(np.diff(sorted_bits, prepend=-1)).tolist(), len(bits)]
         perm = torch.from_numpy(order).to(x.device)
@@ -197,7 +200,7 @@ class SwitchableConv2d(nn.Module):
                 out = x.new_empty((len(bits), h, w, self.out_channels)).permute(0, 3, 1, 2)
             y = self.run_frozen(codes, int(sorted_bits[a]), inplace=True, out=out[a:b])
             if epilogue is not None:
-                epilogue(y, group)
+                epilogue(y, slice(a, b))
         return out, order
 
     def run_frozen_rows(self, x: torch.Tensor, bits: np.ndarray) -> torch.Tensor:

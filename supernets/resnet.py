@@ -232,34 +232,43 @@ class ResNetSupernet(nn.Module):
         align = None
         if not first and rows is not state.shortcut_rows:
             align = state.positions(np.arange(state.x.shape[0]) if rows is None else rows, of_shortcut=True)
-            align = torch.from_numpy(align).to(state.x.device)
+        device = state.x.device
+        align_t = None if align is None else torch.from_numpy(align).to(device)
         residual = state.shortcut
         if not self._frozen:
             y = self._conv(conv, state.x, bits)
             if not first:
-                y = y + (residual if align is None else take_rows(residual, align))
+                y = y + (residual if align_t is None else take_rows(residual, align_t))
             y = F.relu(y)
             if observe is not None:
-                observe(y, None if rows is None else torch.from_numpy(rows).to(y.device))
+                observe(y, None if rows is None else torch.from_numpy(rows).to(device))
             return State(y, shortcut, rows, rows if first else None)
-        rows_t = None if rows is None else torch.from_numpy(rows).to(state.x.device)
+        grouped = not isinstance(bits, (int, np.integer))
+        if grouped:
+            # Per position of the grouped output: the residual row to add and the batch row it
+            # is, looked up once here so that each group only slices them.
+            order = np.argsort(bits, kind="stable")
+            perm = torch.from_numpy(order).to(device)
+            residual_at = perm if align is None else torch.from_numpy(align[order]).to(device)
+            batch_rows = perm if rows is None else torch.from_numpy(rows[order]).to(device)
+        else:
+            residual_at = align_t
+            batch_rows = None if rows is None else torch.from_numpy(rows).to(device)
 
-        def finish(y: torch.Tensor, positions: torch.Tensor | None) -> None:
-            # In place: y is the layer's own output (a fresh tensor, or its group's slice of one).
+        def finish(y: torch.Tensor, k: slice | None) -> None:
+            # In place on the layer's own output: all of it (k None), or group k's slice of it.
             if not first:
-                at = align if positions is None or align is None else align[positions]
-                at = positions if at is None else at
+                at = residual_at if k is None or residual_at is None else residual_at[k]
                 y.add_(residual if at is None else take_rows(residual, at))
             y.relu_()
             if observe is not None:
-                batch_rows = rows_t if positions is None or rows_t is None else rows_t[positions]
-                observe(y, positions if batch_rows is None else batch_rows)
+                observe(y, batch_rows if k is None or batch_rows is None else batch_rows[k])
 
-        if isinstance(bits, (int, np.integer)):
+        if not grouped:
             y = conv.run_frozen(state.x, int(bits), out=out)
             finish(y, None)
             return State(y, shortcut, rows, rows if first else None)
-        y, order = conv.run_frozen_grouped(state.x, bits, finish, out)
+        y, order = conv.run_frozen_grouped(state.x, bits, finish, out, order)
         return State(y, shortcut, order if rows is None else rows[order], rows if first else None)
 
     def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:

@@ -228,12 +228,6 @@ class EpisodeEngine:
         return (self.spent_ops + self.fixed_ops).astype(np.float64)
 
     # Shared compute ----------------------------------------------------------------------------
-    def _clear_stats(self, channels: int) -> None:
-        # Zero the statistics of channels the next layer does not have (C varies between layers).
-        if channels < self._stats_width or self._obs_full:
-            self._obs_stats[:, :, channels:] = 0.0
-        self._stats_width = channels
-
     def _stats_writer(self, t: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
         """Sums layer ``t``'s input over H x W into ``self._sums``: a whole batch, or one row group."""
         views: list = []  # built on first use (shapes come from x): sums, squares, scratch, both sums
@@ -264,8 +258,10 @@ class EpisodeEngine:
     def _write_stats(self, x: torch.Tensor) -> None:
         # Turn the sums of the last layer run into the observation's (mean, std) part.
         c = x.shape[1]
-        if c != self._stats_width or self._obs_full:
-            self._clear_stats(c)
+        if c < self._stats_width or self._obs_full:
+            # Zero the statistics of channels this layer does not have (C varies between layers).
+            self._obs_stats[:, :, c:] = 0.0
+        self._stats_width = c
         views = self._stats_views.get(c)
         if views is None or self._sums_host is None:
             sums = self._sums_host if self._sums_host is not None else self._sums.cpu().numpy()

@@ -182,23 +182,17 @@ class SwitchableConv2d(nn.Module):
         sorted_bits = bits[order]
         bounds = [*np.flatnonzero(np.diff(sorted_bits, prepend=-1)).tolist(), len(bits)]
         perm = torch.from_numpy(order).to(x.device)
-        rows_nhwc = x.permute(0, 2, 3, 1)
+        rows_nhwc = x.permute(0, 2, 3, 1)  # gathers on this view move whole channels-last rows
+        if out is None:
+            h, w = (conv_out(s, self.kernel_size, self.stride, self.padding) for s in x.shape[2:])
+            out = x.new_empty((len(bits), h, w, self.out_channels)).permute(0, 3, 1, 2)
         for a, b in itertools.pairwise(bounds):
-            group = perm[a:b]
             # Convolve a padded batch: each new batch size costs oneDNN a new primitive (about a
             # millisecond, and a cache entry), and bucketed sizes bound how many there are.
-            size = padded_batch(b - a)
-            if size == b - a:
-                codes = take_rows(x, group)
-            else:
-                codes = rows_nhwc.new_empty((size, *rows_nhwc.shape[1:]))
-                torch.index_select(rows_nhwc, 0, group, out=codes[: b - a])
-                codes[b - a :].zero_()
-                codes = codes.permute(0, 3, 1, 2)
-            if out is None:
-                h, w = (conv_out(s, self.kernel_size, self.stride, self.padding) for s in x.shape[2:])
-                out = x.new_empty((len(bits), h, w, self.out_channels)).permute(0, 3, 1, 2)
-            y = self.run_frozen(codes, int(sorted_bits[a]), inplace=True, out=out[a:b])
+            codes = rows_nhwc.new_empty((padded_batch(b - a), *rows_nhwc.shape[1:]))
+            torch.index_select(rows_nhwc, 0, perm[a:b], out=codes[: b - a])
+            codes[b - a :].zero_()
+            y = self.run_frozen(codes.permute(0, 3, 1, 2), int(sorted_bits[a]), inplace=True, out=out[a:b])
             if epilogue is not None:
                 epilogue(y, slice(a, b))
         return out, order

@@ -233,17 +233,9 @@ class ResNetSupernet(nn.Module):
         if not first and rows is not state.shortcut_rows:
             align = state.positions(np.arange(state.x.shape[0]) if rows is None else rows, of_shortcut=True)
         device = state.x.device
-        align_t = None if align is None else torch.from_numpy(align).to(device)
         residual = state.shortcut
-        if not self._frozen:
-            y = self._conv(conv, state.x, bits)
-            if not first:
-                y = y + (residual if align_t is None else take_rows(residual, align_t))
-            y = F.relu(y)
-            if observe is not None:
-                observe(y, None if rows is None else torch.from_numpy(rows).to(device))
-            return State(y, shortcut, rows, rows if first else None)
-        grouped = not isinstance(bits, (int, np.integer))
+        # Frozen mixed bit-widths come out grouped; everything else in the order of x.
+        grouped = self._frozen and not isinstance(bits, (int, np.integer))
         if grouped:
             # Per position of the grouped output: the residual row to add and the batch row it
             # is, looked up once here so that each group only slices them.
@@ -252,8 +244,16 @@ class ResNetSupernet(nn.Module):
             residual_at = perm if align is None else torch.from_numpy(align[order]).to(device)
             batch_rows = perm if rows is None else torch.from_numpy(rows[order]).to(device)
         else:
-            residual_at = align_t
+            residual_at = None if align is None else torch.from_numpy(align).to(device)
             batch_rows = None if rows is None else torch.from_numpy(rows).to(device)
+        if not self._frozen:
+            y = self._conv(conv, state.x, bits)
+            if not first:
+                y = y + (residual if residual_at is None else take_rows(residual, residual_at))
+            y = F.relu(y)
+            if observe is not None:
+                observe(y, batch_rows)
+            return State(y, shortcut, rows, rows if first else None)
 
         def finish(y: torch.Tensor, k: slice | None) -> None:
             # In place on the layer's own output: all of it (k None), or group k's slice of it.

@@ -60,12 +60,22 @@ def cmd_supernet_publish(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supernet_sweep(ns: argparse.Namespace) -> int:
+    """abn-gym supernet sweep."""
+    from supernets.sweep import SweepArgs, sweep
+
+    args = dataclass_from_args(SweepArgs, ns)
+    sweep(args)
+    print(f"wrote {args.report}.json and {args.report}.md")
+    return 0
+
+
 def _add_supernet(sub: argparse._SubParsersAction) -> None:
     from supernets.registry import available_supernets
     from supernets.train import TrainArgs
 
     sp = sub.add_parser("supernet", help="train, evaluate and publish the weight-shared supernets")
-    ssub = sp.add_subparsers(dest="supernet_command", required=True, metavar="{train,eval,publish}")
+    ssub = sp.add_subparsers(dest="supernet_command", required=True, metavar="{train,eval,publish,sweep}")
     p = ssub.add_parser("train", help="train the supernet (or its full-precision reference); resumable")
     add_dataclass_args(p, TrainArgs)
     p.set_defaults(func=cmd_supernet_train)
@@ -89,6 +99,12 @@ def _add_supernet(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-command", default="", help="the reference's training command, for the card")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory")
     p.set_defaults(func=cmd_supernet_publish)
+
+    from supernets.sweep import SweepArgs
+
+    p = ssub.add_parser("sweep", help="capacity sweep: short training of several widths, uniform-2/4/8 on val")
+    add_dataclass_args(p, SweepArgs)
+    p.set_defaults(func=cmd_supernet_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,23 @@ class ResNetConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
+ARCHITECTURES: dict[str, ResNetConfig] = {
+    "resnet20": ResNetConfig(),
+    # Narrower ResNet-20s for Fashion-MNIST: less capacity, so low bit-widths cost more accuracy.
+    "resnet20-w4": ResNetConfig(stem_channels=4, stage_channels=(4, 8, 16)),
+    "resnet20-w6": ResNetConfig(stem_channels=6, stage_channels=(6, 12, 24)),
+    "resnet20-w8": ResNetConfig(stem_channels=8, stage_channels=(8, 16, 32)),
+}
+"""Named architectures that ``abn-gym supernet train --arch`` and the capacity sweep accept."""
+
+
+def architecture(name: str) -> ResNetConfig:
+    """The :class:`ResNetConfig` registered as ``name``, or a ValueError listing the names."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
 class ResNetSupernet(nn.Module):
     """Weight-shared, layer-wise quantizable ResNet: any bit-width per switchable layer.
 

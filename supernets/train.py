@@ -25,7 +25,7 @@ from supernets.cliargs import arg
 from supernets.data import Split, load_split, normalize
 from supernets.evaluate import accuracy
 from supernets.float_resnet import FloatResNet, warm_start
-from supernets.resnet import BIT_CHOICES, ResNetConfig, ResNetSupernet
+from supernets.resnet import BIT_CHOICES, ResNetSupernet, architecture
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TrainArgs:
     """Arguments of ``abn-gym supernet train``."""
 
     mode: str = arg("supernet", "'float' trains the plain full-precision reference, 'supernet' the switchable one")
+    arch: str = arg("resnet20", "architecture name from supernets.resnet.ARCHITECTURES (resnet20, resnet20-w4, ...)")
     out: str = arg("runs/resnet20-fashionmnist", "run directory: last.pt (resume state), final.pt, log.csv")
     epochs: int = arg(4, "epochs over the 55,000-image train split")
     batch_size: int = arg(128, "images per batch")
@@ -86,7 +87,7 @@ def random_config(num_layers: int, gen: torch.Generator) -> list[int]:
 
 def build_model(args: TrainArgs) -> torch.nn.Module:
     """The model the run trains, warm-started when asked."""
-    config = ResNetConfig()
+    config = architecture(args.arch)
     if args.mode == "float":
         return FloatResNet(config)
     if args.mode != "supernet":
@@ -138,6 +139,8 @@ def train(args: TrainArgs) -> Path:
         state = safe_load(last)
         if state["args"]["mode"] != args.mode:
             raise ValueError(f"{last} belongs to a {state['args']['mode']!r} run; use another --out")
+        if state["args"].get("arch", "resnet20") != args.arch:
+            raise ValueError(f"{last} belongs to a {state['args'].get('arch', 'resnet20')!r} run; use another --out")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]
@@ -208,7 +211,7 @@ def train(args: TrainArgs) -> Path:
         epoch, step = epoch + 1, 0
         save_state(epoch, 0)
     final = out / "final.pt"
-    config = ResNetConfig()
+    config = architecture(args.arch)
     atomic_torch_save(
         {"model": model.state_dict(), "config": config.as_dict(), "kind": args.mode, "args": asdict(args)}, final
     )

@@ -11,9 +11,7 @@ from typing import Any
 
 import torch
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, tampered with, or for a different architecture."""
+from supernets.errors import CheckpointError, first_line
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -78,10 +76,12 @@ def safe_load(path: str | os.PathLike, expected_sha256: str | None = None) -> An
                 f"{expected_sha256[:16]}...: the file is corrupt or was replaced. Restore it with "
                 "`git checkout -- <path>` or retrain it with `abn-gym supernet train`."
             )
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was truncated or never written")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(
-            f"checkpoint {path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            f"checkpoint {path} could not be read ({type(exc).__name__}: {first_line(exc)}). "
             "It is corrupt, truncated, or not a plain state-dict checkpoint."
         ) from None

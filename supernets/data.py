@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from supernets.errors import DatasetNotFoundError, UsageError
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "abn_gym"
 FILES = {
@@ -29,9 +31,6 @@ SPLIT_SEED = 0
 MEAN, STD = 0.2860, 0.3530
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-
-class DatasetNotFoundError(FileNotFoundError):
-    """Fashion-MNIST could not be found or downloaded; the message says how to get it."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,11 @@ def _read_idx(path: Path) -> np.ndarray:
     magic = int.from_bytes(raw[:4], "big")
     ndim = magic & 0xFF
     if magic >> 8 != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {magic:#x})")
+        raise DatasetNotFoundError(f"{path} is not an IDX file of unsigned bytes (magic {magic:#x})")
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {data.size}")
+        raise DatasetNotFoundError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {data.size}")
     return data.reshape(shape)
 
 
@@ -135,7 +134,7 @@ def load_split(name: str = "train", data_dir: str | os.PathLike | None = None) -
     Splits are cached per process and shared: treat their tensors as read-only.
     """
     if name not in SPLITS:
-        raise ValueError(f"unknown split {name!r}; choose one of {list(SPLITS)}")
+        raise UsageError(f"unknown split {name!r}; choose one of {list(SPLITS)}")
     return _load_split(name, str(find_data_dir(data_dir)))
 
 

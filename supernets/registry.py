@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from supernets.checkpoint import CheckpointError, safe_load, sha256
+from supernets.errors import UnknownNameError, UsageError
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -41,9 +42,9 @@ def available_supernets() -> list[str]:
 
 
 def get_entry(name: str) -> SupernetEntry:
-    """Registry entry of ``name``, or a KeyError listing the known names."""
+    """Registry entry of ``name``, or an :class:`UnknownNameError` (a KeyError) listing the known names."""
     if name not in SUPERNETS:
-        raise KeyError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
+        raise UnknownNameError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
     return SUPERNETS[name]
 
 
@@ -110,7 +111,7 @@ def _load(name: str, device: str, checkpoint: str | None) -> ResNetSupernet:
     else:
         state, source = safe_load(checkpoint), checkpoint
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for, but torch sees no CUDA GPU; use device='cpu'")
+        raise UsageError("device='cuda' was asked for, but torch sees no CUDA GPU; use device='cpu'")
     return build_from_state(state, source).to(device)
 
 

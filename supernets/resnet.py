@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernets.bitops import FIXED_BITS, LayerSpec, conv_out, total_bitops
+from supernets.errors import UsageError
 from supernets.layers import QuantLinear, SwitchableConv2d, inverse_permutation, take_rows
 
 BIT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
@@ -97,7 +98,7 @@ ARCHITECTURES: dict[str, ResNetConfig] = {
 def architecture(name: str) -> ResNetConfig:
     """The :class:`ResNetConfig` registered as ``name``, or a ValueError listing the names."""
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise UsageError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]
 
 

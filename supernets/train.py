@@ -23,6 +23,7 @@ from tqdm import tqdm
 from supernets.checkpoint import atomic_torch_save, safe_load
 from supernets.cliargs import arg
 from supernets.data import Split, load_split, normalize
+from supernets.errors import UsageError
 from supernets.evaluate import accuracy
 from supernets.float_resnet import FloatResNet, warm_start
 from supernets.resnet import BIT_CHOICES, ResNetSupernet, architecture
@@ -91,7 +92,7 @@ def build_model(args: TrainArgs) -> torch.nn.Module:
     if args.mode == "float":
         return FloatResNet(config)
     if args.mode != "supernet":
-        raise ValueError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
+        raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
     net = ResNetSupernet(config)
     if args.warm_start:
         ckpt = safe_load(args.warm_start)
@@ -138,9 +139,9 @@ def train(args: TrainArgs) -> Path:
     if last.exists():
         state = safe_load(last)
         if state["args"]["mode"] != args.mode:
-            raise ValueError(f"{last} belongs to a {state['args']['mode']!r} run; use another --out")
+            raise UsageError(f"{last} belongs to a {state['args']['mode']!r} run; use another --out")
         if state["args"].get("arch", "resnet20") != args.arch:
-            raise ValueError(f"{last} belongs to a {state['args'].get('arch', 'resnet20')!r} run; use another --out")
+            raise UsageError(f"{last} belongs to a {state['args'].get('arch', 'resnet20')!r} run; use another --out")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]

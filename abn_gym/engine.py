@@ -298,6 +298,8 @@ class EpisodeEngine:
         Each evaluated line adds the MACs of the layers it runs to ``lookahead_macs`` of its
         episode, so callers can report the decision cost honestly.
         """
+        if self.state is None:
+            raise RuntimeError("lookahead() called before reset(): call reset() to start an episode")
         if self.done:
             raise RuntimeError("the episode has ended: nothing is left to look ahead at; call reset()")
         rows = np.arange(self.num_envs) if rows is None else np.asarray(rows, dtype=np.int64)

@@ -18,7 +18,7 @@ from abn_gym.sb3 import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.base import EnvView, check_agent
 from agents.registry import BenchContext, default_agent_names, make_agent
-from agents.stats import interval
+from agents.stats import interval, paired_bootstrap
 from supernets.checkpoint import atomic_write_json, atomic_write_text
 from supernets.registry import read_card
 
@@ -35,7 +35,11 @@ COLUMNS = [
     "episodes",
     "seeds",
     "wall_s",
+    "paired",
+    "front",
 ]
+STATIC_PREFIXES = ("fixed-", "static-")
+"""Rows that run one configuration for every input: the static front agents are judged against."""
 
 
 @dataclass
@@ -50,6 +54,7 @@ class BenchArgs:
     out: str = "results"
     batch_size: int = BATCH
     progress: bool = True
+    reference: str = "fixed-8"
 
 
 def _check_out(out: Path) -> None:
@@ -141,7 +146,7 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
         r, r_lo, r_hi = interval(rew)
         rows.append(
             {
-                "agent": name + (" [uses labels: upper bound]" if meta.get("uses_label") else ""),
+                "agent": name,
                 "accuracy": a,
                 "accuracy_ci": [a_lo, a_hi],
                 "bitops": float(sub["bitops"].mean()),
@@ -155,23 +160,120 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
                 "uses_label": bool(meta.get("uses_label")),
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table
+
+
+def per_image(records: Sequence[dict], agents: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(agents, images) correctness and return, averaged over each agent's seeds, images in index order."""
+    df = pd.DataFrame.from_records(records, columns=["agent", "index", "correct", "reward"])
+    df = df.astype({"correct": float})
+    mean = df.groupby(["agent", "index"], sort=True)[["correct", "reward"]].mean()
+    correct = mean["correct"].unstack("index").reindex(list(agents))
+    reward = mean["reward"].unstack("index").reindex(list(agents))
+    if correct.isna().to_numpy().any():
+        raise ValueError("paired statistics need every agent to run on the same images")
+    return correct.to_numpy(), reward.to_numpy()
+
+
+def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> pd.DataFrame:
+    """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
+
+    ``paired`` compares each row with the ``reference`` row. ``front`` compares it with the most
+    accurate static row (fixed-b or static-b) whose mean BitOps are no higher than its own;
+    ``beats_static_front`` is true when the whole 95% interval of that gap lies above zero. A row
+    cheaper than every static row has no such comparison (its gap is null and the flag false).
+    """
+    names = list(table["agent"])
+    if reference not in names:
+        raise ValueError(
+            f"--reference {reference!r} is not a row of this leaderboard; the rows are: {', '.join(names)}"
+        )
+    correct, reward = per_image(records, names)
+    ref = names.index(reference)
+    static = [i for i, n in enumerate(names) if n.startswith(STATIC_PREFIXES)]
+    bitops = table["bitops"].to_numpy(float)
+    accuracy = table["accuracy"].to_numpy(float)
+    against: list[int | None] = []
+    for i in range(len(names)):
+        cheaper = [j for j in static if bitops[j] <= bitops[i] * (1 + 1e-9)]
+        against.append(max(cheaper, key=lambda j: (accuracy[j], -bitops[j])) if cheaper else None)
+    deltas = [correct - correct[ref], reward - reward[ref]]
+    deltas.append(
+        np.stack([correct[i] - correct[j] if j is not None else correct[i] * np.nan for i, j in enumerate(against)])
+    )
+    mean, lo, hi = paired_bootstrap(np.concatenate(deltas))
+    k = len(names)
+    paired, front = [], []
+    for i in range(k):
+        paired.append(
+            {
+                "reference": reference,
+                "accuracy_delta": float(mean[i]),
+                "accuracy_delta_ci": [float(lo[i]), float(hi[i])],
+                "reward_delta": float(mean[k + i]),
+                "reward_delta_ci": [float(lo[k + i]), float(hi[k + i])],
+            }
+        )
+        j = against[i]
+        gap = [float(v[2 * k + i]) for v in (mean, lo, hi)] if j is not None else [None, None, None]
+        front.append(
+            {
+                "against": names[j] if j is not None else None,
+                "accuracy_gap": gap[0],
+                "accuracy_gap_ci": gap[1:],
+                "beats_static_front": bool(j is not None and gap[1] > 0),
+            }
+        )
+    table = table.copy()
+    table["paired"] = paired
+    table["front"] = front
+    return table
+
+
+def _points(value: float | None, ci: Sequence[float | None]) -> str:
+    if value is None or ci[0] is None or not np.isfinite(value):
+        return "-"
+    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
 
 
 def format_markdown(table: pd.DataFrame) -> str:
-    """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs)."""
-    head = (
-        "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | reward (95% CI) "
-        "| episodes | seeds | wall s |"
-    )
-    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs).
+
+    With paired statistics, two more columns: the accuracy difference against the reference
+    row, and the gap to the static front, both in points with paired 95% intervals.
+    """
+    paired = "paired" in table.columns and table["paired"].notna().all()
+    ref = table["paired"].iloc[0]["reference"] if paired and len(table) else ""
+    head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | "
+    align = "| --- | ---: | ---: | ---: | ---: | "
+    if paired:
+        head += f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
+        align += "---: | ---: | "
+    head += "reward (95% CI) | episodes | seeds | wall s |"
+    align += "---: | ---: | ---: | ---: |"
+    lines = [head, align]
     for _, r in table.iterrows():
-        lines.append(
+        line = (
             f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
             f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} | "
-            f"{r['bitops_fraction']:.3f} | {r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
+            f"{r['bitops_fraction']:.3f} | "
+        )
+        if paired:
+            p, f = r["paired"], r["front"]
+            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"])
+            if f["against"] is not None:
+                gap += f" vs {f['against']}" + (" **beats**" if f["beats_static_front"] else "")
+            line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | "
+        line += (
+            f"{r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
             f"{r['episodes']} | {r['seeds']} | {r['wall_s']:.1f} |"
         )
+        lines.append(line)
+    labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
+    if labelled:
+        lines.append("")
+        lines.append(f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller.")
     return "\n".join(lines)
 
 
@@ -202,6 +304,11 @@ def bench(args: BenchArgs) -> dict:
     ctx = BenchContext(args.env, supernet, probe.bit_choices)
     names = list(args.agents) or default_agent_names()
     agents = [make_agent(n, ctx, args.progress) for n in names]
+    run_names = [a.name for a in agents]
+    if args.reference not in run_names:
+        raise ValueError(
+            f"--reference {args.reference!r} is not among the agents run; choose one of: {', '.join(run_names)}"
+        )
     total = len(probe.engine.split) if args.episodes is None else min(args.episodes, len(probe.engine.split))
     records: list[dict] = []
     meta: dict[str, dict] = {}
@@ -223,6 +330,8 @@ def bench(args: BenchArgs) -> dict:
         if hasattr(agent, "config"):
             meta[agent.name]["config"] = list(agent.config)
         table = leaderboard(records, meta, probe.engine.max_bitops)
+        if args.reference in meta:
+            table = add_paired(table, records, args.reference)
         # Rewrite everything finished so far, atomically: an interruption keeps whole agents.
         atomic_write_json(out / "results.json", _results_doc(args, kwargs, supernet, records, meta, table, total))
     atomic_write_text(out / "leaderboard.csv", table.to_csv(index=False))

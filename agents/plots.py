@@ -30,7 +30,7 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     fixed = table[base.str.startswith("fixed-")].sort_values("bitops")
     static = table[base.str.startswith("static-")].sort_values("bitops")
     if len(fixed):
-        ax.plot(fixed["bitops"] / 1e9, 100 * fixed["accuracy"], "o-", color="grey", label="fixed-b")
+        ax.plot(fixed["bitops"] / 1e9, 100 * fixed["accuracy"], "o:", color="grey", label="fixed-b")
         for _, r in fixed.iterrows():
             ax.annotate(
                 r["agent"].split("-")[1],
@@ -40,7 +40,13 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
                 textcoords="offset points",
             )
     if len(static):
-        ax.plot(static["bitops"] / 1e9, 100 * static["accuracy"], "s--", color="tab:blue", label="static (val search)")
+        ax.plot(static["bitops"] / 1e9, 100 * static["accuracy"], "s", color="tab:blue", label="static (val search)")
+    front = static_front(table[base.str.startswith(("fixed-", "static-"))])
+    if len(front):
+        # The best static accuracy available at each BitOps spend: a step, since spending more never lowers it.
+        x = np.append(front[:, 0], table["bitops"].max() * 1.05) / 1e9
+        y = 100 * np.append(front[:, 1], front[-1, 1])
+        ax.step(x, y, where="post", color="black", alpha=0.6, lw=1.2, label="static front")
     others = table[~base.str.startswith(("fixed-", "static-"))]
     markers = iter("D^v<>PX*ph")
     for _, r in others.iterrows():
@@ -61,6 +67,16 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     ax.legend(fontsize=7, loc="lower right")
     _save(fig, path)
     return path
+
+
+def static_front(static: pd.DataFrame) -> np.ndarray:
+    """(k, 2) points (BitOps, accuracy) where the best accuracy of a static row spending no more rises."""
+    points = static.sort_values(["bitops", "accuracy"])[["bitops", "accuracy"]].to_numpy(float)
+    front: list[list[float]] = []
+    for x, y in points:
+        if not front or y > front[-1][1]:
+            front.append([x, y])
+    return np.array(front).reshape(-1, 2)
 
 
 def bit_matrix(records: Sequence[dict], agent: str, labels: np.ndarray, num_classes: int = 10) -> np.ndarray:

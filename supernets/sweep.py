@@ -31,9 +31,9 @@ class SweepArgs:
     """Arguments of ``abn-gym supernet sweep``."""
 
     archs: str = arg("resnet20-w4,resnet20-w6,resnet20-w8,resnet20", "comma-separated architecture names")
-    float_epochs: int = arg(3, "full-precision epochs per architecture")
-    supernet_epochs: int = arg(1, "supernet epochs, warm-started from the full-precision run")
-    train_limit: int | None = arg(20_000, "first N training images (a sweep ranks capacities, it is not final)")
+    float_epochs: int = arg(10, "full-precision epochs per architecture")
+    supernet_epochs: int = arg(2, "supernet epochs, warm-started from the full-precision run")
+    train_limit: int | None = arg(None, "first N training images (default: all 55,000)")
     out: str = arg("runs/sweep", "run directory: <arch>/float, <arch>/supernet")
     report: str = arg("results/capacity-sweep", "report path without suffix: .json and .md are written")
     seed: int = arg(0, "seed of every run")
@@ -45,7 +45,9 @@ def _runs(args: SweepArgs, arch: str) -> tuple[TrainArgs, TrainArgs]:
     base = TrainArgs(
         arch=arch, seed=args.seed, train_limit=args.train_limit, data_dir=args.data_dir, threads=args.threads
     )
-    fp = replace(base, mode="float", epochs=args.float_epochs, lr=0.1, weight_decay=5e-4, out=f"{args.out}/{arch}/float")
+    fp = replace(
+        base, mode="float", epochs=args.float_epochs, lr=0.1, weight_decay=5e-4, out=f"{args.out}/{arch}/float"
+    )
     sn = replace(
         base,
         mode="supernet",

@@ -68,7 +68,8 @@ def _trained(run: TrainArgs) -> Path:
 def format_sweep(rows: list[dict]) -> str:
     """Markdown table of the sweep (what docs/capacity-sweep.md shows)."""
     lines = [
-        "| architecture | channels | MMACs | full precision % | uniform-8 % | uniform-4 % | uniform-2 % | 8 - 2 (points) |",
+        "| architecture | channels | MMACs | full precision % | uniform-8 % | uniform-4 % | uniform-2 % "
+        "| 8 - 2 (points) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:

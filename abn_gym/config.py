@@ -15,6 +15,7 @@ from abn_gym.engine import EpisodeEngine
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
 from supernets.data import SPLITS, load_split
+from supernets.errors import EnvArgumentError, UnknownEnvArgumentError
 from supernets.registry import available_supernets, load_supernet, read_card
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
@@ -50,19 +51,21 @@ ENV_KWARGS = tuple(f.name for f in dataclasses.fields(EnvConfig))
 def architecture(name: str) -> ResNetSupernet:
     """The supernet's architecture (untrained weights) from its model card: spaces without loading."""
     if name not in available_supernets():
-        raise ValueError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
+        raise EnvArgumentError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
     return ResNetSupernet(ResNetConfig.from_dict(read_card(name)["architecture"]))
 
 
 def _fail(name: str, value: Any, expected: str) -> None:
-    raise ValueError(f"invalid {name}={value!r}: expected {expected}")
+    raise EnvArgumentError(f"invalid {name}={value!r}: expected {expected}")
 
 
 def make_config(**kwargs: Any) -> EnvConfig:
     """Validate environment keyword arguments; every mistake gets a message that says the fix."""
     unknown = sorted(set(kwargs) - set(ENV_KWARGS))
     if unknown:
-        raise TypeError(f"unknown environment argument(s) {unknown}; valid arguments are {list(ENV_KWARGS)}")
+        raise UnknownEnvArgumentError(
+            f"unknown environment argument(s) {unknown}; valid arguments are {[*ENV_KWARGS, 'render_mode']}"
+        )
     cfg = EnvConfig(**kwargs)
     arch = architecture(cfg.supernet)
     if cfg.split not in SPLITS:
@@ -78,11 +81,17 @@ def make_config(**kwargs: Any) -> EnvConfig:
         _fail("bit_choices", cfg.bit_choices, f"a non-empty sequence of ints from {list(arch.bit_choices)}")
     if any(isinstance(b, bool) or int(b) != b or int(b) not in arch.bit_choices for b in bits):
         _fail("bit_choices", cfg.bit_choices, f"a subset of the trained bit-widths {list(arch.bit_choices)}")
+    if len({int(b) for b in bits}) != len(bits):
+        _fail("bit_choices", cfg.bit_choices, "distinct bit-widths (each at most once)")
     bits = tuple(sorted({int(b) for b in bits}))
+    for name in ("cost_coef", "gamma"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            _fail(name, value, "a number (int or float)")
     try:
         RewardFn(cfg.reward, float(cfg.cost_coef), float(cfg.gamma))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"invalid reward settings: {exc}") from None
+        raise EnvArgumentError(f"invalid reward settings: {exc}") from None
     budget = cfg.budget
     if budget is not None:
         lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops

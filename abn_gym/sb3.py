@@ -11,26 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-
-
-def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
-    """The registered kwargs of ``env_id`` updated with ``overrides`` (clear error on unknown ids)."""
-    import abn_gym  # noqa: F401 - registers the ids
-
-    try:
-        spec = gymnasium.spec(env_id)
-    except gymnasium.error.Error as exc:
-        from abn_gym import ENV_IDS
-
-        raise ValueError(f"unknown env id {env_id!r}: {exc}. abn-gym ids: {sorted(ENV_IDS)}") from None
-    if spec.vector_entry_point != "abn_gym.vector:ABNVectorEnv":
-        raise ValueError(f"{env_id!r} is not an abn-gym environment; use one of the ABN-* ids")
-    return {**spec.kwargs, **overrides}
 
 
 class SB3VecEnv(VecEnv):

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from abn_gym.vector import ABNVectorEnv
+from supernets.errors import ABNGymError
 
 
 @runtime_checkable
@@ -39,7 +40,7 @@ class Agent(Protocol):
         """One action index per episode for the layer ``infos["layer"]``."""
 
 
-class AgentProtocolError(TypeError):
+class AgentProtocolError(ABNGymError, TypeError):
     """A user-supplied agent does not follow :class:`Agent`."""
 
 

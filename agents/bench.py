@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from abn_gym.sb3 import env_kwargs
+from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.base import EnvView, check_agent
 from agents.registry import BenchContext, default_agent_names, make_agent
 from agents.stats import interval, paired_bootstrap
 from supernets.checkpoint import atomic_write_json, atomic_write_text
+from supernets.errors import OutputNotWritableError, UsageError
 from supernets.registry import read_card
 
 BATCH = 256
@@ -64,7 +65,7 @@ def _check_out(out: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise PermissionError(f"--out {out} is not writable ({exc.strerror}); choose another directory") from None
+        raise OutputNotWritableError(f"--out {out} is not writable ({exc.strerror}); choose another folder") from None
 
 
 def run_agent(
@@ -186,7 +187,7 @@ def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> 
     """
     names = list(table["agent"])
     if reference not in names:
-        raise ValueError(
+        raise UsageError(
             f"--reference {reference!r} is not a row of this leaderboard; the rows are: {', '.join(names)}"
         )
     correct, reward = per_image(records, names)
@@ -299,6 +300,9 @@ def bench(args: BenchArgs) -> dict:
     out = Path(args.out)
     _check_out(out)
     probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split))
+    size = len(probe.engine.split)
+    if args.episodes is not None and not 1 <= args.episodes <= size:
+        raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(args.env, supernet, probe.bit_choices)
@@ -306,7 +310,7 @@ def bench(args: BenchArgs) -> dict:
     agents = [make_agent(n, ctx, args.progress) for n in names]
     run_names = [a.name for a in agents]
     if args.reference not in run_names:
-        raise ValueError(
+        raise UsageError(
             f"--reference {args.reference!r} is not among the agents run; choose one of: {', '.join(run_names)}"
         )
     total = len(probe.engine.split) if args.episodes is None else min(args.episodes, len(probe.engine.split))
@@ -343,7 +347,8 @@ def bench(args: BenchArgs) -> dict:
     adaptive = [n for n in meta if n != "random" and not n.startswith(("fixed-", "static-"))]
     if adaptive:
         pick = "ppo" if "ppo" in adaptive else adaptive[0]
-        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{pick}.png")
+        safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in pick)  # a model path names a row too
+        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{safe}.png")
     return {
         "env": args.env,
         "split": args.split,

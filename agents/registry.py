@@ -1,21 +1,23 @@
-"""Agent names accepted by ``abn-gym bench --agents``: baselines, shipped policies, user classes."""
+"""Agent names accepted by ``abn-gym bench --agents``: baselines, shipped policies, trained models, user classes."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.base import Agent, check_agent
 from agents.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
-from agents.static_search import DEFAULT_TARGETS, load_shipped, static_search
+from agents.static_search import DEFAULT_TARGETS, POLICY_DIR, load_shipped, static_search
 from supernets.checkpoint import CheckpointError, sha256
 from supernets.data import load_split
+from supernets.errors import UnknownNameError, UsageError
 from supernets.registry import load_supernet, read_card
 
-POLICY_DIR = Path(__file__).resolve().parent / "policies"
 FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
 SHIPPED_POLICIES = {"ppo": ("ppo", "ppo-ABN-ResNet-v0")}
 """Leaderboard name -> (algo, file stem in agents/policies) of shipped trained agents."""
@@ -41,6 +43,26 @@ def default_agent_names() -> list[str]:
     ]
     names += [n for n, (_, stem) in SHIPPED_POLICIES.items() if (POLICY_DIR / f"{stem}.zip").is_file()]
     return names
+
+
+AGENT_FORMS = {
+    "random": "a uniformly random bit-width per layer (seeded)",
+    "fixed-<b>": "every layer at b bits, e.g. fixed-4",
+    "static-<b>": "one layer-wise configuration for all images, found on val, as cheap as fixed-<b> (b in 3, 4, 5)",
+    "greedy": "look-ahead: the lowest bit-width that keeps the all-8 look-ahead's class (tau 0.5)",
+    "greedy@<tau>": "greedy with minimum softmax confidence tau in [0, 1] for the kept class, e.g. greedy@0.9",
+    "oracle": "uses labels: an upper bound, marked on the leaderboard",
+    "ppo": "the shipped PPO policy (agents/policies/)",
+    "PATH.zip": "an SB3 model saved by `abn-gym train`, e.g. runs/ppo/model.zip; its card.json names the algorithm",
+    "module:Class": "your own agent class (no arguments), e.g. myagent:MyAgent; the current folder is searched too",
+}
+"""Every form ``--agents`` accepts, with what it means (``abn-gym bench --list-agents``)."""
+
+
+def describe_agent_names() -> str:
+    """The accepted agent forms, one per line, with what each means."""
+    width = max(map(len, AGENT_FORMS))
+    return "\n".join(f"{form:<{width}}  {meaning}" for form, meaning in AGENT_FORMS.items())
 
 
 def known_agent_names() -> list[str]:
@@ -90,22 +112,107 @@ def verify_policy(path: Path, ctx: BenchContext) -> dict:
     return card
 
 
-def load_user_agent(spec: str) -> Agent:
-    """Instantiate ``package.module:ClassName`` (no arguments) and check it follows the protocol."""
-    module_name, _, attr = spec.partition(":")
+def _import_agent_module(module_name: str, spec: str):
+    """Import ``module_name``, looking in the current folder too (as ``python -m`` would)."""
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # A console script does not put the current folder on sys.path; a user's myagent.py lives there.
+        missing_top = exc.name is not None and module_name.split(".")[0] == exc.name.split(".")[0]
+        cwd = os.getcwd()
+        if missing_top and cwd not in {os.path.abspath(p) for p in sys.path}:
+            sys.path.append(cwd)
+            return _import_agent_module(module_name, spec)
+        raise UsageError(
+            f"cannot import agent module {module_name!r} from {spec!r}: {exc} (looked in the current folder "
+            f"{cwd} and on the Python path)"
+        ) from None
     except ImportError as exc:
-        raise ImportError(f"cannot import agent module {module_name!r} from {spec!r}: {exc}") from None
+        raise UsageError(f"cannot import agent module {module_name!r} from {spec!r}: {exc}") from None
+
+
+def load_user_agent(spec: str) -> Agent:
+    """Instantiate ``package.module:ClassName`` (no arguments) and check it follows the protocol.
+
+    The module is looked up on the Python path, then in the current folder.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"agent {spec!r}: expected module:Class, e.g. myagent:MyAgent")
+    module = _import_agent_module(module_name, spec)
     if not hasattr(module, attr):
-        raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from agent spec {spec!r})")
+        raise UsageError(f"module {module_name!r} has no attribute {attr!r} (from agent spec {spec!r})")
     obj = getattr(module, attr)
     agent = obj() if isinstance(obj, type) else obj
     return check_agent(agent)
 
 
+def _model_card(path: Path) -> tuple[Path, dict]:
+    """The model card of a saved SB3 model: ``<stem>.json`` (shipped form) or ``card.json`` (a train run)."""
+    for card_path in (path.with_suffix(".json"), path.parent / "card.json"):
+        if card_path.is_file():
+            try:
+                return card_path, json.loads(card_path.read_text())
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise CheckpointError(f"model card {card_path} is not valid JSON: {exc}") from None
+    raise CheckpointError(
+        f"{path} has no model card ({path.with_suffix('.json').name} or card.json beside it), so its algorithm "
+        "is unknown; models saved by `abn-gym train` have one. In Python: agents.sb3_agent.SB3Agent.load(path, algo)"
+    )
+
+
+def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = None) -> Any:
+    """A trained SB3 model from its path, with the algorithm read from its model card.
+
+    The card's checksum and supernet must match, and the model's actions must be the env's.
+    The leaderboard name is the path as given, unless ``name`` is.
+    """
+    from agents.sb3_agent import SB3Agent
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"agent {str(path)!r}: no such model file")
+    card_path, card = _model_card(path)
+    if card.get("sha256") is not None and sha256(path) != card["sha256"]:
+        raise CheckpointError(f"{path} does not match the sha256 in {card_path}: it changed after the card was written")
+    trained_on = card.get("supernet_sha256")
+    if trained_on is not None and trained_on != read_card(ctx.supernet)["sha256"]:
+        raise CheckpointError(
+            f"{path} was trained on another supernet than {ctx.env_id}'s {ctx.supernet}; benchmark it on the env it "
+            f"was trained on ({card.get('env')}) or retrain it"
+        )
+    agent = SB3Agent.load(path, card.get("algo", "ppo"), name or str(path))
+    n_actions = getattr(agent.model.action_space, "n", None)
+    if n_actions != len(ctx.bit_choices):
+        raise UsageError(
+            f"{path} chooses among {n_actions} actions, but {ctx.env_id} has bit_choices={ctx.bit_choices}; "
+            f"benchmark it on the env it was trained on ({card.get('env')})"
+        )
+    return agent
+
+
+def _greedy(name: str) -> GreedyAgent:
+    if name == "greedy":
+        return GreedyAgent()
+    text = name.split("@", 1)[1]
+    try:
+        tau = float(text)
+    except ValueError:
+        tau = float("nan")
+    if not 0.0 <= tau <= 1.0:
+        raise UsageError(
+            f"agent {name!r}: greedy@<tau> takes tau, the minimum softmax confidence of the kept class, "
+            f"a number in [0, 1] (e.g. greedy@0.9); got {text!r}"
+        )
+    agent = GreedyAgent(tau)
+    agent.name = name
+    return agent
+
+
 def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
-    """An agent from its leaderboard name or a ``module:Class`` spec."""
+    """An agent from its leaderboard name, a saved model's path, or a ``module:Class`` spec."""
+    if name.endswith(".zip") or os.sep in name:
+        return load_model_agent(name, ctx)
     if ":" in name:
         return load_user_agent(name)
     if name == "random":
@@ -113,14 +220,12 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
     if name.startswith("fixed-") and name[6:].isdigit():
         bits = int(name[6:])
         if bits not in ctx.bit_choices:
-            raise ValueError(f"{name}: {bits} bits is not an action of {ctx.env_id} (bit_choices={ctx.bit_choices})")
+            raise UsageError(f"{name}: {bits} bits is not an action of {ctx.env_id} (bit_choices={ctx.bit_choices})")
         return FixedAgent(bits)
     if name.startswith("static-") and name[7:] in {str(b) for b in DEFAULT_TARGETS}:
         return StaticAgent(static_configs(ctx, progress)["configs"][name[7:]], name)
     if name == "greedy" or name.startswith("greedy@"):
-        agent = GreedyAgent(float(name.split("@", 1)[1])) if "@" in name else GreedyAgent()
-        agent.name = name
-        return agent
+        return _greedy(name)
     if name == "oracle":
         return OracleAgent()
     if name in SHIPPED_POLICIES:
@@ -129,10 +234,10 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
         algo, stem = SHIPPED_POLICIES[name]
         path = POLICY_DIR / f"{stem}.zip"
         if not path.is_file():
-            raise ValueError(f"the shipped policy {path} is missing; train one with `abn-gym train` first")
+            raise CheckpointError(f"the shipped policy {path} is missing; train one with `abn-gym train` first")
         verify_policy(path, ctx)
         return SB3Agent.load(path, algo, name)
-    raise ValueError(
-        f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, "
-        "or a class given as package.module:ClassName"
+    raise UnknownNameError(
+        f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, a trained model's path "
+        "(runs/ppo/model.zip), or a class given as module:ClassName (`abn-gym bench --list-agents` explains each)"
     )

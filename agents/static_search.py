@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from supernets.checkpoint import atomic_write_json
 from supernets.data import Split
+from supernets.errors import UsageError
 from supernets.resnet import ResNetSupernet, State
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
@@ -139,11 +140,29 @@ def load_shipped(supernet: str, supernet_sha256: str, bit_choices: Sequence[int]
     return data
 
 
-def save_shipped(result: dict, supernet: str, supernet_sha256: str, command: str) -> Path:
-    """Write a search result next to the shipped policies (atomically)."""
-    path = shipped_path(supernet)
+def save_result(result: dict, out: str | Path, supernet: str, supernet_sha256: str, command: str) -> Path:
+    """Write a search result to ``out/static-<supernet>.json`` (atomically); returns the path."""
+    path = Path(out) / shipped_path(supernet).name
     atomic_write_json(path, {**result, "supernet": supernet, "supernet_sha256": supernet_sha256, "command": command})
     return path
+
+
+def check_source_checkout(target: Path) -> None:
+    """Refuse to publish into an installed package: publishing is a developer step in a source checkout."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file() or "site-packages" in root.parts:
+        raise UsageError(
+            f"publishing writes into the package ({target}), which is not a source checkout here; "
+            "keep your results in your own folder, or publish from a clone of the repository"
+        )
+
+
+def publish_static(result_path: str | Path, supernet: str) -> Path:
+    """Developer step: copy a search result over the shipped ``agents/policies/static-<supernet>.json``."""
+    target = shipped_path(supernet)
+    check_source_checkout(target)
+    atomic_write_json(target, json.loads(Path(result_path).read_text()))
+    return target
 
 
 def as_int_config(config: Sequence[int]) -> list[int]:

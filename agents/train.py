@@ -1,7 +1,10 @@
 """Train an SB3 agent on the batched vector env; resumable, with checkpoints and a model card.
 
 Reads top to bottom: arguments, environment, model (new or resumed), learning, evaluation on
-the val split, model card.
+the val split, model card. Everything goes into ``--out`` (default ``runs/ppo``); only
+``--publish``, a developer step in a source checkout, writes into ``agents/policies``.
+A run resumes when its folder holds checkpoints; its settings are then the run's own (only
+``--timesteps`` and the other :data:`RESUMABLE` options may change), else it is refused.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from tqdm import tqdm
 
-from abn_gym.sb3 import env_kwargs, make_sb3_env
+from abn_gym.registration import env_kwargs
+from abn_gym.sb3 import make_sb3_env
 from agents.sb3_agent import ALGOS, algo_class
-from agents.static_search import POLICY_DIR
+from agents.static_search import POLICY_DIR, check_source_checkout
 from supernets.checkpoint import atomic_write_json, sha256
 from supernets.cliargs import arg
-from supernets.registry import read_card
+from supernets.errors import UsageError
+from supernets.registry import read_card as read_supernet_card
 
 
 @dataclass
@@ -47,11 +54,20 @@ class AgentTrainArgs:
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
     device: str = arg("cpu", "torch device of the policy")
-    publish: bool = arg(False, "also copy model and card into agents/policies/ as the shipped <algo>-<env> policy")
+    publish: bool = arg(
+        False, "developer step: also copy model and card over the shipped agents/policies/<algo>-<env> policy"
+    )
+
+
+RESUMABLE = ("timesteps", "out", "checkpoint_every", "eval_episodes", "device", "publish")
+"""Settings that may change when a run resumes; every other one is fixed when the run starts."""
 
 
 class TqdmCallback(BaseCallback):
-    """A tqdm progress bar over environment steps (resumes from the model's step count)."""
+    """A tqdm progress bar over environment steps (resumes from the model's step count).
+
+    After each rollout it shows the mean return of the last 100 finished episodes.
+    """
 
     def __init__(self, total: int) -> None:
         super().__init__()
@@ -71,6 +87,11 @@ class TqdmCallback(BaseCallback):
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
         return True
+
+    def _on_rollout_end(self) -> None:
+        episodes = self.model.ep_info_buffer
+        if episodes:
+            self.bar.set_postfix({"return": f"{np.mean([e['r'] for e in episodes]):.4f}"}, refresh=False)
 
     def _on_training_end(self) -> None:
         self.bar.close()
@@ -120,7 +141,7 @@ def make_model(args: AgentTrainArgs, env):
             target_update_interval=2000,
             exploration_fraction=0.3,
         )
-    policy = "MultiInputPolicy" if isinstance(env.observation_space, dict) else "MlpPolicy"
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
     return cls(policy, env, **common)
 
 
@@ -143,27 +164,90 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int) -> dict:
     }
 
 
+def run_settings(args: AgentTrainArgs) -> dict[str, Any]:
+    """The settings fixed when a run starts (every argument but the :data:`RESUMABLE` ones)."""
+    return {k: v for k, v in asdict(args).items() if k not in RESUMABLE}
+
+
+def saved_settings(out: Path) -> dict[str, Any] | None:
+    """The settings a run in ``out`` started with: its run.json, else its card.json's (None if neither)."""
+    if (out / "run.json").is_file():
+        return json.loads((out / "run.json").read_text())["settings"]
+    if (out / "card.json").is_file():
+        fixed = run_settings(AgentTrainArgs())
+        return {k: v for k, v in read_card(out).get("args", {}).items() if k in fixed}
+    return None
+
+
+def model_settings(model: Any, algo: str) -> dict[str, Any]:
+    """The settings a saved model holds itself (for runs that recorded none)."""
+    found: dict[str, Any] = {"gamma": model.gamma, "seed": model.seed, "num_envs": model.n_envs}
+    if isinstance(model.learning_rate, float):
+        found["learning_rate"] = model.learning_rate
+    arch = (model.policy_kwargs or {}).get("net_arch")
+    if isinstance(arch, list) and all(isinstance(x, int) for x in arch):
+        found["net_arch"] = ",".join(map(str, arch))
+    if algo in ("ppo", "maskable-ppo", "a2c"):
+        found.update(n_steps=model.n_steps, ent_coef=model.ent_coef)
+    if algo in ("ppo", "maskable-ppo"):
+        found.update(batch_size=model.batch_size, n_epochs=model.n_epochs)
+    return found
+
+
+def check_resume(args: AgentTrainArgs, original: dict[str, Any], where: Path) -> None:
+    """Refuse to resume a run with settings other than its own, naming each that differs."""
+    given = run_settings(args)
+    differ = [
+        f"--{k.replace('_', '-')} {given[k]!r} (the run has {v!r})"
+        for k, v in original.items()
+        if k in given and given[k] != v
+    ]
+    if differ:
+        raise UsageError(
+            f"{where} holds a run with other settings, and resuming keeps the run's own: you gave "
+            f"{'; '.join(differ)}. Repeat the run's settings to resume it, or start a new run with another --out."
+        )
+
+
+def _tensorboard_dir(out: Path) -> str | None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        print("note: tensorboard is not installed, so no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
+        return None
+    print(f"TensorBoard logs: tensorboard --logdir {out / 'tensorboard'}", file=sys.stderr)
+    return str(out / "tensorboard")
+
+
+def read_card(run_dir: str | Path) -> dict[str, Any]:
+    """The model card (card.json) of a finished training run."""
+    return json.loads((Path(run_dir) / "card.json").read_text())
+
+
 def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
     """Train (or resume) and write model.zip and card.json into ``args.out``; returns model.zip."""
     if args.algo not in ALGOS:
-        raise ValueError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
+        raise UsageError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
+    if args.publish:
+        check_source_checkout(POLICY_DIR)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    resume = latest_checkpoint(out)
+    saved = saved_settings(out)
+    if resume is not None and saved is not None:
+        check_resume(args, saved, out)
     overrides = train_overrides(args)
     env = make_sb3_env(args.env, num_envs=args.num_envs, seed=args.seed, **overrides)
 
-    resume = latest_checkpoint(out)
     if resume is not None:
         model = algo_class(args.algo).load(str(resume), env=env, device=args.device)
+        if saved is None:
+            check_resume(args, model_settings(model, args.algo), out)
         print(f"resuming from {resume} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         model = make_model(args, env)
-    try:
-        import tensorboard  # noqa: F401
-
-        model.tensorboard_log = str(out / "tensorboard")
-    except ImportError:
-        pass
+        atomic_write_json(out / "run.json", {"settings": run_settings(args), "command": command})
+    model.tensorboard_log = _tensorboard_dir(out)
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         callbacks = [
@@ -183,7 +267,7 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
         "env": args.env,
         "env_kwargs": kwargs,
         "supernet": kwargs.get("supernet", "resnet20-fashionmnist"),
-        "supernet_sha256": read_card(kwargs.get("supernet", "resnet20-fashionmnist"))["sha256"],
+        "supernet_sha256": read_supernet_card(kwargs.get("supernet", "resnet20-fashionmnist"))["sha256"],
         "seed": args.seed,
         "timesteps": int(model.num_timesteps),
         "args": asdict(args),
@@ -192,15 +276,15 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
         "val": evaluate_on_val(model, args, args.eval_episodes) if args.eval_episodes else None,
     }
     atomic_write_json(out / "card.json", card)
-    print(json.dumps(card["val"]), file=sys.stderr)
     if args.publish:
         publish_policy(out, f"{args.algo}-{args.env}")
     return model_path
 
 
 def publish_policy(run_dir: str | Path, stem: str) -> Path:
-    """Copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
+    """Developer step: copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
     run_dir = Path(run_dir)
+    check_source_checkout(POLICY_DIR / f"{stem}.zip")
     POLICY_DIR.mkdir(parents=True, exist_ok=True)
     target = POLICY_DIR / f"{stem}.zip"
     shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))

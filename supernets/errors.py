@@ -24,8 +24,11 @@ class UsageError(ABNGymError, ValueError):
     """A value the user gave (an option, a name, a path) cannot be used."""
 
 
-class UnknownNameError(ABNGymError, KeyError):
-    """A name (supernet, architecture, env id, agent) is not known; the message lists the known ones."""
+class UnknownNameError(ABNGymError, KeyError, ValueError):
+    """A name (supernet, env id, agent) is not known; the message lists the known ones.
+
+    A ``KeyError`` for registry lookups, and a ``ValueError`` for callers that caught those before.
+    """
 
 
 class EnvArgumentError(UsageError):

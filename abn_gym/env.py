@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+import dataclasses
+import inspect
+from typing import Any, ClassVar, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
-from abn_gym.engine import EpisodeEngine, StepResult
-from abn_gym.observations import ObservationLayout
+from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
+from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
+from abn_gym.render import RENDER_FPS, RENDER_MODES
 
-
-def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
-    """The action as a Python int, or a ValueError naming it and the valid range."""
-    a = action
-    if type(a) is int and 0 <= a < n:  # the common case, checked first: this runs every step
-        return a
-    if isinstance(a, np.ndarray) and a.size == 1 and a.dtype.kind in "iu":
-        a = a.reshape(()).item()
-    if isinstance(a, np.integer):
-        a = int(a)
-    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n:
-        raise ValueError(
-            f"invalid action {action!r}: expected an integer in [0, {n - 1}], the index of a bit-width in "
-            f"bit_choices={bit_choices}"
-        )
-    return a
+ObsType = np.ndarray | dict[str, np.ndarray]
 
 
-def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
-    """The extra info of an episode's last step, for one row of the engine."""
-    bitops = float(engine.episode_bitops()[row])
-    return {
-        "correct": bool(res.correct[row]),
-        "prediction": int(res.prediction[row]),
-        "label": int(engine.labels[row]),
-        "index": int(engine.indices[row]),
-        "bits": [int(b) for b in engine.chosen[row]],
-        "bitops": bitops,
-        "bitops_fraction": bitops / engine.max_bitops,
-    }
-
-
-class ABNEnv(gym.Env):
+class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     """Per-input, layer-wise bit-width control of a weight-shared quantized supernet.
 
     ## Description
@@ -129,6 +101,29 @@ class ABNEnv(gym.Env):
     - ``obs_mode``: ``"vector"`` (default) or ``"dict"``.
     - ``device``: ``"cpu"`` (default) or ``"cuda"``.
     - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
+    - ``render_mode``: ``None`` (default), ``"ansi"`` or ``"rgb_array"`` (see Rendering).
+
+    Every argument is keyword-only; ``inspect.signature(ABNEnv)`` lists them with their defaults.
+
+    ## Rendering
+    ``render_mode="ansi"``: ``render()`` returns text with one line per layer run so far (its
+    bit-width and BitOps) and the BitOps spent. ``render_mode="rgb_array"``: an RGB picture of
+    the image beside one bar per layer, as high as its bit-width, and the BitOps spent (see
+    :mod:`abn_gym.render`). The bits of a finished episode are also in ``info["bits"]`` of its
+    last step, and in the ``records`` of ``abn-gym bench``'s ``results.json``.
+
+    ## Example
+    >>> import gymnasium as gym
+    >>> import abn_gym
+    >>> env = gym.make("ABN-ResNet-v0", split="val", render_mode="ansi")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, env.action_space
+    ((172,), Discrete(7))
+    >>> obs, reward, terminated, truncated, info = env.step(2)  # layer 0 at bit_choices[2] = 4 bits
+    >>> info["layer"], info["bits"], terminated
+    (0, 4, False)
+    >>> print(env.render().splitlines()[1:3])  # layer, bit-width, its BitOps in millions
+    ['layer  bits    MBitOps', '    0     4     28.901']
 
     ## Version History
     - v0: initial release. Later fast paths (channels-last activations, statistics summed per
@@ -137,26 +132,21 @@ class ABNEnv(gym.Env):
       leaderboard and supernet figure unchanged.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
-        arch = architecture(self.config.supernet)
-        self.layout = ObservationLayout(arch)
-        self.bit_choices: tuple[int, ...] = self.config.bit_choices
-        self.num_layers = arch.num_switchable
-        self.observation_space = self.layout.space(self.config.obs_mode)
-        self.action_space = spaces.Discrete(len(self.bit_choices))
-        self._engine: EpisodeEngine | None = None  # built lazily: the env pickles without weights
+        self.observation_space, self.action_space = self._set_up(
+            self.config, architecture(self.config.supernet), render_mode
+        )
         self._sampler: EpisodeSampler | None = None
-        self._started = False
 
     # Pickling keeps the arguments only; the supernet is loaded again in the receiving process.
     def __getstate__(self) -> dict[str, Any]:
-        return {"kwargs": self.config.kwargs()}
+        return {"kwargs": self.config.kwargs(), "render_mode": self.render_mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(**state["kwargs"])
+        self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -166,26 +156,20 @@ class ABNEnv(gym.Env):
             self._sampler = EpisodeSampler(self.config, len(self._engine.split))
         return self._engine
 
-    def _format(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
-        if self.config.obs_mode == "dict":
-            return {k: v[0].copy() for k, v in self.layout.split(obs).items()}
-        return obs[0]
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         """Start an episode on a new image (see Starting State)."""
         super().reset(seed=seed)
         engine = self.engine
         if seed is not None:
             self._sampler.restart()
-        unknown = set(options or {}) - {"index"}
-        if unknown:
-            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'index'")
-        index, budget = self._sampler.draw(self.np_random, (options or {}).get("index"))
+        index, budget = self._sampler.draw(self.np_random, index_option(options))
         obs = engine.reset(np.array([index]), None if budget is None else np.array([budget]))
         self._started = True
-        return self._format(obs), {}
+        return self._format(obs, 0), {}
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Run the current layer at ``bit_choices[action]`` (see Rewards and Info)."""
         if not self._started:
             raise RuntimeError("step() called before reset(): call env.reset() to start an episode")
@@ -199,7 +183,11 @@ class ABNEnv(gym.Env):
             info["clipped"] = bool(res.clipped[0])
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
-        return self._format(res.obs), float(res.reward[0]), bool(res.terminated), False, info
+        return self._format(res.obs, 0), float(res.reward[0]), bool(res.terminated), False, info
+
+    def render(self) -> str | np.ndarray | None:
+        """The episode so far in ``render_mode`` (see Rendering); None without a render mode."""
+        return self._frame(0)
 
     def action_masks(self) -> np.ndarray:
         """Allowed actions at this step (bool, one per bit choice); all True without a budget."""
@@ -249,8 +237,24 @@ class ABNEnv(gym.Env):
 
     def fork(self) -> ABNEnv:
         """An independent copy of this env in its current state (sharing the frozen supernet)."""
-        clone = ABNEnv(**self.config.kwargs())
+        clone = ABNEnv(render_mode=self.render_mode, **self.config.kwargs())
         _ = clone.engine
         clone.reset()
         clone.set_state(self.get_state())
         return clone
+
+
+def _keyword_signature(fields: tuple[dataclasses.Field, ...]) -> inspect.Signature:
+    """``(self, *, <every EnvConfig field>, render_mode=None)``: what help() and IDEs show for ABNEnv."""
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for f in fields:
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type))
+    params.append(
+        inspect.Parameter("render_mode", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
+    )
+    return inspect.Signature(params)
+
+
+# The arguments are EnvConfig's fields, validated by make_config; the signature is generated from
+# them so that it cannot drift from the dataclass.
+ABNEnv.__init__.__signature__ = _keyword_signature(dataclasses.fields(EnvConfig))

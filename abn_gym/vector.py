@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
-from abn_gym.engine import EpisodeEngine
-from abn_gym.env import check_action, terminal_info
-from abn_gym.observations import ObservationLayout
+from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
+from abn_gym.render import RENDER_FPS, RENDER_MODES
 
 
-class ABNVectorEnv(VectorEnv):
+class ABNVectorEnv(EnvCore, VectorEnv):
     """N ABN-ResNet episodes computed as one batch (see :class:`abn_gym.env.ABNEnv` for the spec).
 
     Created by ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
@@ -27,29 +25,29 @@ class ABNVectorEnv(VectorEnv):
 
     Args:
         num_envs: number of sub-envs N.
+        render_mode: None, ``"ansi"`` or ``"rgb_array"``; ``render()`` gives one frame per sub-env.
         **kwargs: the single env's arguments.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": list(RENDER_MODES),
+        "render_fps": RENDER_FPS,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
 
-    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+    def __init__(self, num_envs: int = 1, *, render_mode: str | None = None, **kwargs: Any) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        self.config = make_config(**kwargs)
         self.num_envs = int(num_envs)
-        arch = architecture(self.config.supernet)
-        self.layout = ObservationLayout(arch)
-        self.bit_choices: tuple[int, ...] = self.config.bit_choices
-        self.num_layers = arch.num_switchable
-        self.single_observation_space = self.layout.space(self.config.obs_mode)
-        self.single_action_space = spaces.Discrete(len(self.bit_choices))
+        config = make_config(**kwargs)
+        self.single_observation_space, self.single_action_space = self._set_up(
+            config, architecture(config.supernet), render_mode
+        )
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._engine: EpisodeEngine | None = None
         self._samplers: list[EpisodeSampler] = []
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = False
-        self._started = False
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -59,11 +57,6 @@ class ABNVectorEnv(VectorEnv):
             size = len(self._engine.split)
             self._samplers = [EpisodeSampler(self.config, size, i, self.num_envs) for i in range(self.num_envs)]
         return self._engine
-
-    def _format(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
-        if self.config.obs_mode == "dict":
-            return {k: v.copy() for k, v in self.layout.split(obs).items()}
-        return obs
 
     def _start(self, indices: list[int | None]) -> np.ndarray:
         draws = [s.draw(rng, i) for s, rng, i in zip(self._samplers, self._rngs, indices)]
@@ -94,10 +87,7 @@ class ABNVectorEnv(VectorEnv):
                 if s is not None:
                     sampler.restart()
         self._np_random = self._rngs[0]
-        unknown = set(options or {}) - {"index"}
-        if unknown:
-            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'index'")
-        indices = (options or {}).get("index")
+        indices = index_option(options)
         if indices is None:
             indices = [None] * self.num_envs
         else:
@@ -145,6 +135,12 @@ class ABNVectorEnv(VectorEnv):
             self._autoreset = True
         terminated = np.full(n, res.terminated)
         return self._format(res.obs), res.reward.copy(), terminated, np.zeros(n, dtype=bool), info
+
+    def render(self) -> tuple[str | np.ndarray, ...] | None:
+        """One frame per sub-env in ``render_mode`` (see :mod:`abn_gym.render`); None without a render mode."""
+        if self.render_mode is None:
+            return self._frame(0)  # warns once and gives None
+        return tuple(self._frame(row) for row in range(self.num_envs))
 
     def action_masks(self) -> np.ndarray:
         """(N, K) allowed actions (all True without a budget)."""

@@ -1,0 +1,18 @@
+"""Looking up registered ids: both id forms, and clear errors for other ids."""
+
+import pytest
+
+from abn_gym.registration import env_kwargs
+from supernets.errors import UnknownNameError
+
+
+def test_both_id_forms_give_the_registered_kwargs():
+    assert env_kwargs("abn_gym:ABN-ResNet-Budget-v0") == env_kwargs("ABN-ResNet-Budget-v0")
+    assert env_kwargs("ABN-ResNet-v0", cost_coef=0.1) == {**env_kwargs("ABN-ResNet-v0"), "cost_coef": 0.1}
+
+
+@pytest.mark.parametrize("env_id,needle", [("CartPole-v9", "unknown env id"), ("CartPole-v1", "not an abn-gym")])
+def test_other_ids_are_refused_with_the_known_ones(env_id, needle):
+    with pytest.raises(UnknownNameError, match=needle) as exc:
+        env_kwargs(env_id)
+    assert "ABN-ResNet-v0" in str(exc.value)

@@ -74,7 +74,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     card = read_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")
     print(f"wrote {path} and {path.parent / 'card.json'}")
-    print(f"on the test split: abn-gym bench --agents {path},fixed-4,static-4 --out {path.parent / 'bench'}")
+    print(f"on the test split: abn-gym bench --agents {path},fixed-4,static-4,fixed-8 --out {path.parent / 'bench'}")
     return 0
 
 

@@ -32,7 +32,6 @@ MEAN, STD = 0.2860, 0.3530
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
-
 @dataclass(frozen=True)
 class Split:
     """One split: uint8 images (N, 1, 28, 28), int64 labels (N,), and their source indices."""

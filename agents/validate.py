@@ -67,7 +67,7 @@ def validate(path: str | Path, progress: bool = True) -> dict:
         ops = engine.episode_bitops()
         for k, r in enumerate(chunk):
             where = f"record {start + k} ({r['agent']}, image {r['index']})"
-            if False:
+            if bool(res.correct[k]) != r["correct"]:
                 errors.append(f"{where}: recorded correct={r['correct']}, replay gives {bool(res.correct[k])}")
             if ops[k] != r["bitops"]:
                 errors.append(f"{where}: recorded {r['bitops']:.0f} BitOps, replay gives {ops[k]:.0f}")

@@ -82,7 +82,15 @@ def test_validate_accepts_real_and_catches_tampering(results, tmp_path):
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(doc))
     report = validate(tampered, progress=False)
-    assert not report["ok"] and len(report["errors"]) >= 2
+    assert not report["ok"]
+    rec3, rec5 = doc["records"][3], doc["records"][5]
+    # Each tampered record is named once, with the field that was changed; the rows they belong to follow.
+    assert [e for e in report["errors"] if e.startswith("record ")] == [
+        f"record 3 ({rec3['agent']}, image {rec3['index']}): recorded correct={rec3['correct']}, "
+        f"replay gives {not rec3['correct']}",
+        f"record 5 ({rec5['agent']}, image {rec5['index']}): recorded {rec5['bitops']:.0f} BitOps, "
+        f"replay gives {2 * rec5['bitops']:.0f}",
+    ]
     assert main(["validate", str(tampered), "--no-progress"]) == 1
     doc["supernet_sha256"] = "0" * 64
     tampered.write_text(json.dumps(doc))

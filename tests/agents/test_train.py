@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from abn_gym.sb3 import SB3VecEnv
 from agents.bench import run_agent
 from agents.sb3_agent import ALGOS, SB3Agent, policy_macs
 from agents.train import AgentTrainArgs, train_agent
@@ -31,10 +32,15 @@ def test_train_save_load_round_trip(algo, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_resumes_from_last_checkpoint(tmp_path):
+def test_training_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     base = {**TINY, "algo": "ppo", "out": str(tmp_path), "eval_episodes": 0}
     train_agent(AgentTrainArgs(**base))
     assert list((tmp_path / "checkpoints").glob("model_*_steps.zip"))
+    # Count the env steps the resumed run takes: only the one rollout still missing, not three from scratch.
+    calls = []
+    step_wait = SB3VecEnv.step_wait
+    monkeypatch.setattr(SB3VecEnv, "step_wait", lambda self: calls.append(self.num_envs) or step_wait(self))
     train_agent(AgentTrainArgs(**{**base, "timesteps": 18 * 8 * 3}))
+    assert sum(calls) == 18 * 8
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["timesteps"] == 18 * 8 * 3

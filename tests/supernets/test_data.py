@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from supernets import data
 
@@ -17,7 +18,8 @@ def test_split_sizes_disjoint_and_fixed():
 
 def test_real_files_look_like_fashion_mnist():
     test = data.load_split("test")
-    assert test.images.dtype.name == "uint8" if hasattr(test.images.dtype, "name") else True
+    assert test.images.dtype == torch.uint8 and test.images.shape == (10_000, 1, 28, 28)
+    assert int(test.images.min()) == 0 and int(test.images.max()) == 255  # raw grey levels, not yet normalised
     counts = np.bincount(test.labels.numpy(), minlength=10)
     assert (counts == 1000).all()
     x = test.inputs(slice(0, 1000))

@@ -230,6 +230,17 @@ def test_lookahead_error_paths():
             e.lookahead(np.full((2, 0), 8) if e is envs else [])
 
 
+def test_snapshot_before_reset_restores_an_unstarted_env():
+    envs = ABNVectorEnv(3)
+    snapshot = envs.get_state()
+    envs.reset(seed=0)
+    envs.step(np.zeros(3, dtype=np.int64))
+    envs.set_state(snapshot)
+    assert envs.engine.state is None and envs.engine.t == 0
+    with pytest.raises(RuntimeError, match="before reset"):
+        envs.step(np.zeros(3, dtype=np.int64))
+
+
 def test_vector_reset_and_snapshot_error_paths():
     envs = ABNVectorEnv(3)
     with pytest.raises(ValueError, match="got 2 seeds for 3 sub-envs"):

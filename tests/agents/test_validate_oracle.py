@@ -103,13 +103,24 @@ def test_validate_refuses_unreadable_and_foreign_files(tmp_path, capsys):
         "number.json": b"42",
         "other.json": json.dumps({"supernet": "resnet20-fashionmnist", "rows": []}).encode(),
     }
+    what = {"list.json": "JSON list", "number.json": "JSON int", "other.json": "no 'supernet_sha256'"}
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(ResultsMismatchError, match=re.escape(name)):
+        with pytest.raises(ResultsMismatchError, match=re.escape(name)) as info:
             validate(tmp_path / name, progress=False)
+        assert what.get(name, "") in str(info.value)
         assert main(["validate", str(tmp_path / name), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert name in err and "Traceback" not in err
+
+
+def test_validate_refuses_another_checkpoint(results, tmp_path):
+    doc = json.loads(json.dumps(results))
+    doc["supernet_sha256"] = "0" * 64
+    with pytest.raises(ResultsMismatchError) as info:
+        _check(doc, tmp_path)
+    assert "another resnet20-fashionmnist checkpoint (sha256 000000000000...," in str(info.value)
+    assert "installed " in str(info.value)
 
 
 # bench.run_agent ------------------------------------------------------------------------------

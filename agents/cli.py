@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from agents.zoo import add_zoo_command
 from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
 from supernets.cliargs import add_dataclass_args, dataclass_from_args
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_supernet_commands(sub)
     _add_agent_commands(sub)
     add_perf_command(sub)
+    add_zoo_command(sub)
     return parser
 
 

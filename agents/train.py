@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from abn_gym.registration import env_kwargs
 from abn_gym.sb3 import make_sb3_env
-from agents.sb3_agent import ALGOS, algo_class
+from agents.sb3_agent import ALGOS, RECURRENT, algo_class
 from agents.static_search import POLICY_DIR, check_source_checkout
 from supernets.checkpoint import atomic_write_json, sha256
 from supernets.cliargs import arg
@@ -49,6 +49,7 @@ class AgentTrainArgs:
     ent_coef: float = arg(0.01, "entropy bonus (PPO/A2C)")
     gamma: float = arg(1.0, "discount: episodes are 18 steps, so no discounting by default")
     net_arch: str = arg("64,64", "hidden layer sizes of policy and value nets, comma-separated")
+    algo_kwargs: str | None = arg(None, 'more algorithm arguments as a JSON object, e.g. {"gae_lambda": 0.9}')
     cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
     reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
@@ -127,11 +128,13 @@ def make_model(args: AgentTrainArgs, env):
         verbose=0,
         policy_kwargs={"net_arch": arch},
     )
-    if args.algo in ("ppo", "maskable-ppo"):
+    if args.algo in ("ppo", "maskable-ppo", "recurrent-ppo"):
         common.update(n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs, ent_coef=args.ent_coef)
     elif args.algo == "a2c":
         common.update(n_steps=args.n_steps, ent_coef=args.ent_coef)
-    else:  # dqn
+    elif args.algo == "trpo":
+        common.update(n_steps=args.n_steps, batch_size=args.batch_size)
+    else:  # dqn, qrdqn
         common.update(
             batch_size=min(args.batch_size, 256),
             buffer_size=200_000,
@@ -142,6 +145,17 @@ def make_model(args: AgentTrainArgs, env):
             exploration_fraction=0.3,
         )
     policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
+    if args.algo in RECURRENT:
+        policy = policy.replace("Policy", "LstmPolicy")
+    if args.algo_kwargs:
+        try:
+            extra = json.loads(args.algo_kwargs)
+        except json.JSONDecodeError:
+            extra = None
+        if not isinstance(extra, dict):
+            raise UsageError(f"--algo-kwargs must be a JSON object, got {args.algo_kwargs!r}")
+        policy = extra.pop("policy", policy)
+        common.update(extra)
     return cls(policy, env, **common)
 
 
@@ -224,8 +238,11 @@ def read_card(run_dir: str | Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / "card.json").read_text())
 
 
-def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
-    """Train (or resume) and write model.zip and card.json into ``args.out``; returns model.zip."""
+def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCallback] | None = None) -> Path:
+    """Train (or resume) and write model.zip and card.json into ``args.out``; returns model.zip.
+
+    ``callbacks`` are SB3 callbacks added to the progress bar and the checkpoints (e.g. the zoo's val curve).
+    """
     if args.algo not in ALGOS:
         raise UsageError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
     if args.publish:
@@ -251,6 +268,7 @@ def train_agent(args: AgentTrainArgs, command: str = "") -> Path:
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         callbacks = [
+            *(callbacks or []),
             TqdmCallback(args.timesteps),
             CheckpointCallback(
                 max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"), name_prefix="model"

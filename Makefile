@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ perf: .venv data
 # The README's figures: the leaderboard plots of `make bench`, copied next to the README.
 figures: bench
 	mkdir -p docs && cp results/pareto.png results/heatmap-*.png results/leaderboard.md docs/
+
+# The algorithm zoo: every SB3 / sb3-contrib algorithm of agents/hyperparams/zoo.yml, 3 seeds each,
+# into results/zoo (resumable: rerun to continue). ZOO_ARGS passes options, e.g. ZOO_ARGS="--ray local".
+zoo: .venv data
+	OMP_NUM_THREADS=1 $(VENV)/bin/abn-gym zoo $(ZOO_ARGS)
+
+# The README's zoo figures and tables, copied from results/zoo (the models stay there).
+zoo-figures: zoo
+	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/summary.json results/zoo/curves.csv \
+		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/
 
 # Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards and
 # validate. It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is

@@ -40,15 +40,56 @@ def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 
     return out
 
 
+def cost_coef_interval(table: dict, bits: int) -> tuple[float, float]:
+    """The range of ``cost_coef`` for which uniform-``bits`` has the highest mean return of ``table``.
+
+    A uniform configuration's return is linear in the coefficient, accuracy - c x BitOps fraction,
+    so the range is exact: each other configuration bounds it from below (if it costs more) or
+    from above (if it costs less). ``(nan, nan)`` when no coefficient makes ``bits`` the best.
+    """
+    acc, frac = table[bits]["accuracy"], table[bits]["bitops_fraction"]
+    lo, hi = 0.0, float("inf")
+    for b, row in table.items():
+        if b == bits:
+            continue
+        d_acc, d_frac = row["accuracy"] - acc, row["bitops_fraction"] - frac
+        if d_frac > 0:
+            lo = max(lo, d_acc / d_frac)
+        elif d_frac < 0:
+            hi = min(hi, d_acc / d_frac)
+    return (lo, hi) if lo <= hi else (float("nan"), float("nan"))
+
+
+def choose_cost_coef(table: dict) -> tuple[int, float, tuple[float, float]]:
+    """The rule behind every id's default ``cost_coef``: the middle bit-width is the best uniform one.
+
+    The middle is the bit-width nearest the geometric mean of the narrowest and widest (4 of
+    2..8), and the coefficient is the middle of the exact range that makes it the best, rounded
+    to one significant digit. Returns (middle bit-width, coefficient, range). Apply it to val.
+    """
+    bits = sorted(table)
+    middle = min(bits, key=lambda b: abs(np.log(b) - 0.5 * np.log(bits[0] * bits[-1])))
+    lo, hi = cost_coef_interval(table, middle)
+    if not np.isfinite(hi):
+        raise ValueError(f"no cost_coef makes uniform-{middle} the best uniform configuration: {table}")
+    return middle, float(f"{(lo + hi) / 2:.1g}"), (lo, hi)
+
+
 def main() -> None:
     """Print the table as Markdown (or JSON with --json)."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--env", default="ABN-ResNet-v0", help="environment id whose supernet and reward are used")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--cost-coef", type=float, default=None)
     p.add_argument("--json", action="store_true")
     ns = p.parse_args()
-    kw = {} if ns.cost_coef is None else {"cost_coef": ns.cost_coef}
+    from abn_gym.registration import env_kwargs
+
+    kw = env_kwargs(ns.env)
+    kw.pop("split", None)
+    if ns.cost_coef is not None:
+        kw["cost_coef"] = ns.cost_coef
     table = uniform_returns(ns.split, ns.limit, **kw)
     if ns.json:
         print(json.dumps(table))
@@ -61,6 +102,8 @@ def main() -> None:
     print("| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |")
     best = max(bits, key=lambda b: table[b]["return"])
     print(f"\nbest uniform configuration under the default reward: {best} bits")
+    middle, coef, (lo, hi) = choose_cost_coef(table)
+    print(f"cost_coef making uniform-{middle} the best: {lo:.4f} to {hi:.4f}; rule's choice (middle): {coef}")
 
 
 if __name__ == "__main__":

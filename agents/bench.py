@@ -55,7 +55,8 @@ class BenchArgs:
     out: str = "results"
     batch_size: int = BATCH
     progress: bool = True
-    reference: str = "fixed-8"
+    reference: str | None = None
+    """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
 
 
 def _check_out(out: Path) -> None:
@@ -309,9 +310,10 @@ def bench(args: BenchArgs) -> dict:
     names = list(args.agents) or default_agent_names()
     agents = [make_agent(n, ctx, args.progress) for n in names]
     run_names = [a.name for a in agents]
-    if args.reference not in run_names:
+    reference = args.reference or ("fixed-8" if "fixed-8" in run_names else run_names[0])
+    if reference not in run_names:
         raise UsageError(
-            f"--reference {args.reference!r} is not among the agents run; choose one of: {', '.join(run_names)}"
+            f"--reference {reference!r} is not among the agents run; choose one of: {', '.join(run_names)}"
         )
     total = len(probe.engine.split) if args.episodes is None else min(args.episodes, len(probe.engine.split))
     records: list[dict] = []
@@ -334,8 +336,8 @@ def bench(args: BenchArgs) -> dict:
         if hasattr(agent, "config"):
             meta[agent.name]["config"] = list(agent.config)
         table = leaderboard(records, meta, probe.engine.max_bitops)
-        if args.reference in meta:
-            table = add_paired(table, records, args.reference)
+        if reference in meta:
+            table = add_paired(table, records, reference)
         # Rewrite everything finished so far, atomically: an interruption keeps whole agents.
         atomic_write_json(out / "results.json", _results_doc(args, kwargs, supernet, records, meta, table, total))
     atomic_write_text(out / "leaderboard.csv", table.to_csv(index=False))

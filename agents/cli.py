@@ -181,7 +181,9 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results", help="output directory (default: results/)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="episodes computed together (default: 256)")
     p.add_argument(
-        "--reference", default="fixed-8", help="row the paired accuracy/reward differences are taken against"
+        "--reference",
+        default=None,
+        help="row the paired accuracy/reward differences are taken against (default: fixed-8, or the first agent)",
     )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -54,7 +54,18 @@ def test_leaderboard_contract_and_files(results):
         assert {"bitops", "bitops_fraction", "reward", "episodes", "decision_macs", "wall_s", "seeds"} <= set(r)
     assert rows["random"]["seeds"] == 2 and rows["fixed-8"]["seeds"] == 1
     assert rows["fixed-8"]["bitops_fraction"] == pytest.approx(1.0)
-    assert "upper bound" in next(r["agent"] for r in res["rows"] if r["agent"].startswith("oracle"))
+    assert rows["oracle"]["uses_label"] and not rows["greedy"]["uses_label"]  # plain names, a flag for labels
+    for r in res["rows"]:
+        assert r["paired"]["reference"] == "fixed-8" and {"accuracy_delta", "reward_delta"} <= set(r["paired"])
+        assert {"accuracy_gap", "accuracy_gap_ci", "beats_static_front", "against"} <= set(r["front"])
+    assert rows["fixed-8"]["paired"]["accuracy_delta"] == 0.0 and rows["fixed-8"]["paired"]["accuracy_delta_ci"] == [
+        0,
+        0,
+    ]
+    # The front of a static row is itself or a cheaper static row that is at least as accurate.
+    against = rows["fixed-8"]["front"]["against"]
+    assert rows[against]["bitops"] <= rows["fixed-8"]["bitops"]
+    assert rows[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
     for f in ("results.json", "leaderboard.csv", "leaderboard.md", "pareto.png", "heatmap-greedy.png"):
         assert (out / f).stat().st_size > 0
     doc = json.loads((out / "results.json").read_text())

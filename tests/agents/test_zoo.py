@@ -1,0 +1,219 @@
+"""The algorithm zoo: its hyper-parameter file in rl-zoo3's format, tiny runs of every algorithm, resuming, Ray."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.zoo import (
+    HYPERPARAMS,
+    NOT_IN_RL_ZOO3,
+    RL_ZOO3_ALGOS,
+    ZooArgs,
+    ZooConfigError,
+    export_rl_zoo3,
+    load_hyperparams,
+    plan,
+    seed_interval,
+    train_args,
+    zoo,
+)
+from supernets.errors import UsageError
+
+
+def tiny_conf(tmp_path, algos=None, timesteps=144):
+    """The shipped zoo.yml shrunk to a few hundred steps: 8 sub-envs, one-rollout PPO-likes, small nets."""
+    conf = load_hyperparams()
+    tiny = {}
+    for algo, section in conf.items():
+        if algos is not None and algo not in algos:
+            continue
+        tiny[algo] = {}
+        for env_id, hp in section.items():
+            hp = {**hp, "n_timesteps": timesteps, "n_envs": 8}
+            hp.update({k: v for k, v in {"n_steps": 18, "batch_size": 72, "n_epochs": 1}.items() if k in hp})
+            hp.update({k: v for k, v in {"learning_starts": 16, "buffer_size": 1000}.items() if k in hp})
+            hp["policy_kwargs"] = {**hp.get("policy_kwargs", {}), "net_arch": [8]}
+            tiny[algo][env_id] = hp
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(tiny))
+    return path
+
+
+def tiny_args(tmp_path, conf, **kw):
+    base = dict(
+        out=str(tmp_path / "zoo"),
+        conf=str(conf),
+        seeds=[0],
+        curve_points=2,
+        eval_episodes=16,
+        episodes=32,
+        baselines=["fixed-2", "fixed-4"],
+        progress=False,
+    )
+    return ZooArgs(**{**base, **kw})
+
+
+# the hyper-parameter file -------------------------------------------------------------------
+def test_shipped_file_has_every_algorithm_on_the_right_ids():
+    conf = load_hyperparams()
+    assert set(conf) == set(RL_ZOO3_ALGOS)
+    assert all("Budget" in env_id for env_id in conf["ppo_mask"])
+    assert all("Budget" not in env_id for algo, s in conf.items() if algo != "ppo_mask" for env_id in s)
+    for section in conf.values():
+        for hp in section.values():
+            assert {"n_timesteps", "policy", "n_envs"} <= set(hp)
+
+
+def test_yaml_parses_in_rl_zoo3_format(tmp_path):
+    """Each exported section is read by rl-zoo3's own loader (PyYAML and the signatures without rl-zoo3)."""
+    conf = load_hyperparams()
+    paths = {p.stem: p for p in export_rl_zoo3(conf, tmp_path)}
+    assert set(paths) == set(conf)
+    try:
+        from rl_zoo3.exp_manager import ExperimentManager
+        from rl_zoo3.utils import ALGOS
+    except ImportError:
+        ExperimentManager = None
+    for algo, section in conf.items():
+        assert yaml.safe_load(paths[algo].read_text()) == section
+        if ExperimentManager is None or algo in NOT_IN_RL_ZOO3:
+            continue
+        from agents.sb3_agent import algo_class
+
+        assert ALGOS[algo] is algo_class(RL_ZOO3_ALGOS[algo])
+        for env_id, hp in section.items():
+            manager = ExperimentManager(
+                argparse.Namespace(), algo, env_id, str(tmp_path / "logs"), config=str(paths[algo]), verbose=0
+            )
+            read, _ = manager.read_hyperparameters()
+            assert read == hp
+            kwargs, *_ = manager._preprocess_hyperparams(dict(read))
+            assert manager.n_envs == hp["n_envs"] and manager.n_timesteps == hp["n_timesteps"]
+            assert set(kwargs) == set(hp) - {"n_timesteps", "n_envs"}
+
+
+def test_zoo_builds_the_model_rl_zoo3_would():
+    """The kwargs abn-gym's training adds by default are all spelled out in the file: same model either way."""
+    from abn_gym.sb3 import make_sb3_env
+    from agents.sb3_agent import algo_class
+    from agents.train import make_model
+
+    for spec in plan(ZooArgs(seeds=[3]), load_hyperparams()):
+        env = make_sb3_env(spec["env"], num_envs=2, seed=0)
+        ours = make_model(train_args(spec), env)
+        hp = {k: v for k, v in spec["hyperparams"].items() if k not in ("n_timesteps", "n_envs")}
+        theirs = algo_class(spec["algo"])(hp.pop("policy"), env, seed=3, device="cpu", **hp)
+        for name, value in vars(theirs).items():
+            if isinstance(value, (int, float, str, bool)) and name not in ("start_time",):
+                assert getattr(ours, name) == value, (spec["zoo_algo"], name)
+        assert ours.policy_kwargs == theirs.policy_kwargs
+        assert type(ours.policy) is type(theirs.policy)
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"ppo": {"ABN-ResNet-v0": {"n_timesteps": 10, "policy": "MlpPolicy", "n_epoch": 3}}}, "n_epoch"),
+        ({"ppo": {"ABN-ResNet-v0": {"policy": "MlpPolicy"}}}, "n_timesteps"),
+        ({"ppo": {"ABN-ResNet-v0": {"n_timesteps": 10, "policy": "MlpPolicy", "normalize": True}}}, "normalize"),
+        ({"ppo": {"ABN-ResNet-v0": {"n_timesteps": 10, "policy": "CnnLstmPolicy"}}}, "CnnLstmPolicy"),
+        ({"sac": {"ABN-ResNet-v0": {"n_timesteps": 10, "policy": "MlpPolicy"}}}, "sac"),
+        ({"dqn": {"Nope-v0": {"n_timesteps": 10, "policy": "MlpPolicy"}}}, "Nope-v0"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_by_name(tmp_path, section, message):
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump(section))
+    with pytest.raises((ZooConfigError, KeyError), match=message):
+        load_hyperparams(path)
+
+
+def test_seed_interval_brackets_the_mean():
+    values = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    mean, lo, hi = seed_interval(values)
+    assert mean.tolist() == [1.0, 1.0] and lo[0] < 1.0 < hi[0] and lo[1] == hi[1] == 1.0
+
+
+# tiny runs ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_every_algorithm_trains_a_little_then_resumes_without_retraining(tmp_path, monkeypatch):
+    conf = tiny_conf(tmp_path)
+    args = tiny_args(tmp_path, conf, seeds=[0, 1], algos=[])
+    summary = zoo(args)
+    out = tmp_path / "zoo"
+    runs = summary["runs"]
+    assert sorted({r["algo"] for r in runs}) == sorted(RL_ZOO3_ALGOS.values()) and len(runs) == 2 * 7
+    for r in runs:
+        steps = [p["timesteps"] for p in r["curve"]]
+        assert steps[0] == 0 and steps[-1] == r["timesteps"] >= 144 and steps == sorted(steps)
+    for env_id in ("ABN-ResNet-v0", "ABN-ResNet-Budget-v0"):
+        assert (out / f"curves-{env_id}.png").stat().st_size > 0
+        rows = {row["agent"]: row for row in json.loads((out / "summary.json").read_text())["leaderboards"][0]["rows"]}
+        assert rows  # baselines and learned rows
+    board = {r["env"]: {row["agent"]: row for row in r["rows"]} for r in summary["leaderboards"]}
+    assert set(board["ABN-ResNet-v0"]) == {"fixed-2", "fixed-4", *(set(RL_ZOO3_ALGOS.values()) - {"maskable-ppo"})}
+    assert board["ABN-ResNet-Budget-v0"]["maskable-ppo"]["seeds"] == 2
+    assert board["ABN-ResNet-v0"]["ppo"]["episodes"] == 32
+    assert "| recurrent-ppo |" in (out / "leaderboard-ABN-ResNet-v0.md").read_text()
+    curves = (out / "curves.csv").read_text().splitlines()
+    assert curves[0].startswith("env,algo,seed,timesteps,reward")
+
+    # A second call finds every run finished: nothing trains, and the report is the same.
+    import agents.train
+
+    monkeypatch.setattr(agents.train, "train_agent", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    again = zoo(args)
+
+    def scores(s):
+        return [[{k: v for k, v in row.items() if k != "wall_s"} for row in rep["rows"]] for rep in s["leaderboards"]]
+
+    assert scores(again) == scores(summary)
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_and_other_hyperparameters_are_refused(tmp_path):
+    conf = tiny_conf(tmp_path, algos=["ppo"], timesteps=144)
+    args = tiny_args(tmp_path, conf, baselines=["fixed-4"], reference="fixed-4")
+    zoo(args)
+    run = tmp_path / "zoo" / "runs" / "ABN-ResNet-v0" / "ppo" / "seed-0"
+    first = json.loads((run / "result.json").read_text())
+    # More steps: the run resumes from its checkpoint and its curve goes on.
+    longer = zoo(tiny_args(tmp_path, conf, baselines=["fixed-4"], timesteps=288))
+    (result,) = longer["runs"]
+    assert result["timesteps"] >= 288 > first["timesteps"]
+    assert [p["timesteps"] for p in result["curve"]][: len(first["curve"]) - 1] == [
+        p["timesteps"] for p in first["curve"][:-1]
+    ]
+    changed = yaml.safe_load(conf.read_text())
+    changed["ppo"]["ABN-ResNet-v0"]["ent_coef"] = 0.5
+    conf.write_text(yaml.safe_dump(changed))
+    with pytest.raises(UsageError, match="other hyper-parameters"):
+        zoo(args)
+
+
+@pytest.mark.slow
+def test_two_tiny_trainings_on_a_local_ray_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    conf = tiny_conf(tmp_path, algos=["ppo"])
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        summary = zoo(tiny_args(tmp_path, conf, seeds=[0, 1], ray="local", baselines=["fixed-4"]))
+    finally:
+        ray.shutdown()
+    assert sorted(r["seed"] for r in summary["runs"]) == [0, 1]
+    for seed in (0, 1):
+        run = tmp_path / "zoo" / "runs" / "ABN-ResNet-v0" / "ppo" / f"seed-{seed}"
+        assert (run / "model.zip").is_file() and (run / "result.json").is_file()
+    (board,) = summary["leaderboards"]
+    assert {row["agent"]: row["seeds"] for row in board["rows"]}["ppo"] == 2
+
+
+def test_cli_exports_rl_zoo3_files(tmp_path, capsys):
+    from agents.cli import main
+
+    assert main(["zoo", "--export-rl-zoo3", str(tmp_path)]) == 0
+    assert sorted(p.stem for p in tmp_path.glob("*.yml")) == sorted(load_hyperparams(HYPERPARAMS))
+    assert str(tmp_path / "ppo.yml") in capsys.readouterr().out

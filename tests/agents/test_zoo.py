@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -217,3 +220,17 @@ def test_cli_exports_rl_zoo3_files(tmp_path, capsys):
     assert main(["zoo", "--export-rl-zoo3", str(tmp_path)]) == 0
     assert sorted(p.stem for p in tmp_path.glob("*.yml")) == sorted(load_hyperparams(HYPERPARAMS))
     assert str(tmp_path / "ppo.yml") in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rl_zoo3_trains_from_the_exported_file(tmp_path):
+    """`python -m rl_zoo3.train --gym-packages abn_gym --conf-file <exported>.yml` runs (when rl-zoo3 is installed)."""
+    pytest.importorskip("rl_zoo3")
+    export_rl_zoo3(load_hyperparams(), tmp_path)
+    cmd = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "ABN-ResNet-v0"]
+    cmd += ["--gym-packages", "abn_gym", "--conf-file", str(tmp_path / "ppo.yml"), "-n", "72", "--eval-freq", "-1"]
+    cmd += ["-f", str(tmp_path / "logs"), "--hyperparams", "n_envs:2", "n_steps:18", "batch_size:36"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "logs" / "ppo").glob("ABN-ResNet-v0_*/ABN-ResNet-v0.zip"))

@@ -89,7 +89,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             _fail(name, value, "a number (int or float)")
     try:
-        RewardFn(cfg.reward, float(cfg.cost_coef), float(cfg.gamma))
+        RewardFn.for_actions(cfg.reward, float(cfg.cost_coef), float(cfg.gamma), bits, arch.bit_choices)
     except (TypeError, ValueError) as exc:
         raise EnvArgumentError(f"invalid reward settings: {exc}") from None
     budget = cfg.budget
@@ -113,11 +113,16 @@ def make_config(**kwargs: Any) -> EnvConfig:
     )
 
 
+def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
+    """The reward function of validated arguments ``cfg`` on supernet ``net``."""
+    return RewardFn.for_actions(cfg.reward, cfg.cost_coef, cfg.gamma, cfg.bit_choices, net.bit_choices)
+
+
 def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     """Load the supernet and the split (both shared within a process) and build an engine."""
     net = load_supernet(cfg.supernet, device=cfg.device)
     split = load_split(cfg.split, cfg.data_dir)
-    reward = RewardFn(cfg.reward, cfg.cost_coef, cfg.gamma)
+    reward = reward_fn(cfg, net)
     return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device)
 
 

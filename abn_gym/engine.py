@@ -35,6 +35,30 @@ if TYPE_CHECKING:
     from abn_gym.config import EnvConfig
 
 
+_REFERENCE_PREDICTIONS: dict[tuple[int, str, int], np.ndarray] = {}
+
+
+@torch.inference_mode()
+def reference_predictions(net: ResNetSupernet, split: Split, bits: int, indices: np.ndarray) -> np.ndarray:
+    """Predictions of uniform-``bits`` for images ``indices`` of ``split``, remembered per process.
+
+    The rewards with a per-image reference need the same image's prediction at a fixed
+    configuration. It depends on the image only, and training revisits images, so each one is
+    computed once (frozen inference is exact: batch composition does not change a prediction).
+    """
+    key = (id(net), split.name, int(bits))
+    known = _REFERENCE_PREDICTIONS.get(key)
+    if known is None:
+        known = _REFERENCE_PREDICTIONS[key] = np.full(len(split), -1, dtype=np.int64)
+    missing = np.unique(indices[known[indices] < 0])
+    if len(missing):
+        device = next(net.parameters()).device
+        x = normalize(split.images[torch.from_numpy(missing)].to(device))
+        logits = net.run_layers(net.stem_forward(x), [int(bits)] * net.num_switchable)
+        known[missing] = logits.argmax(1).cpu().numpy()
+    return known[indices]
+
+
 @dataclass
 class StepResult:
     """What one batched step produced (arrays of length N)."""
@@ -107,6 +131,7 @@ class EpisodeEngine:
         self._cost_ops_float = self.cost_ops.astype(np.float64)
         self._bits_fraction = (self.bit_choices / FIXED_BITS).astype(np.float32)  # bits_so_far entries
         self._budget_enabled = False
+        self._reference_bits = reward.reference_bits
         self._allocate()
 
     def _allocate(self) -> None:
@@ -223,8 +248,11 @@ class EpisodeEngine:
             pred = logp.argmax(axis=1)
             correct = pred == self.labels
             fraction = self.episode_bitops() / self.max_bitops
+            reference = None
+            if self._reference_bits is not None:
+                reference = reference_predictions(self.net, self.split, self._reference_bits, self.indices)
             result.reward = reward + self.reward_fn.terminal(
-                correct, logp[np.arange(self.num_envs), self.labels], fraction
+                correct, logp[np.arange(self.num_envs), self.labels], fraction, pred, reference, self.labels
             )
             result.prediction, result.correct, result.logits = pred, correct, logits.cpu().numpy()
         return result

@@ -66,7 +66,12 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     Other rewards: ``"logprob"`` (same cost, plus the log-probability of the true class, clipped
     at -10, instead of +1), ``"blockdrop"`` (no step cost; at the end ``1 - f**2`` if correct else
     ``-gamma``, f = episode BitOps / all-8 BitOps) and ``"correct"`` (+1 if correct, nothing
-    else; used with a budget).
+    else; used with a budget). Two rewards with a per-image reference, computed once per image
+    and remembered: ``"baseline"`` (same cost; at the end, correctness minus the same image's
+    correctness at the cheapest uniform configuration of ``bit_choices``, so an image's difficulty
+    cancels out and only the effect of the bits remains: the self-critical baseline) and
+    ``"agreement"`` (same cost; +1 if the prediction equals the same image's all-8 prediction,
+    label-free). Both cost one extra forward pass per new image.
 
     ## Starting State
     ``reset`` picks an image of ``split``: seeded uniform random by default, the i-th image with
@@ -94,7 +99,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``split``: ``"train"`` (default), ``"val"`` or ``"test"``.
     - ``sampling``: ``"random"`` (default) or ``"sequential"``.
     - ``bit_choices``: the action set, a subset of the trained bit-widths, e.g. ``(2, 3, 4)``.
-    - ``reward``: ``"default"``, ``"logprob"``, ``"blockdrop"`` or ``"correct"``.
+    - ``reward``: ``"default"``, ``"logprob"``, ``"blockdrop"``, ``"correct"``, ``"baseline"`` or
+      ``"agreement"``.
     - ``cost_coef``: weight of the BitOps cost (default 0.04).
     - ``gamma``: BlockDrop's penalty for a wrong prediction (default 0.5).
     - ``budget``: BitOps budget as a fraction of all-8, or a (low, high) range drawn per episode.
@@ -129,7 +135,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - v0: initial release. Later fast paths (channels-last activations, statistics summed per
       row group, activations kept grouped by bit-width, padded group batches) kept every
       definition; they can change observations in the last float bits, and left every
-      leaderboard and supernet figure unchanged.
+      leaderboard and supernet figure unchanged. The reward options ``"baseline"`` and
+      ``"agreement"``, and ``render_mode``, were added as options: the defaults are unchanged.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-REWARDS = ("default", "logprob", "blockdrop", "correct")
+REWARDS = ("default", "logprob", "blockdrop", "correct", "baseline", "agreement")
 """Names accepted by the ``reward`` keyword argument of the environments."""
 
 
@@ -22,27 +22,45 @@ class RewardFn:
         kind: "default" (cost per step, +1 if correct at the end), "logprob" (cost per step,
             log-probability of the true class at the end, clipped at ``-logprob_clip``),
             "blockdrop" (nothing per step; 1 - used**2 if correct else -gamma at the end, where
-            ``used`` is the episode's BitOps as a fraction of all-8), or "correct" (1 if correct).
+            ``used`` is the episode's BitOps as a fraction of all-8), "correct" (1 if correct),
+            "baseline" (cost per step; at the end, correctness minus the same image's correctness
+            at the cheapest uniform configuration of the action set: a per-image baseline, so an
+            image's difficulty cancels out and only the effect of the bits remains), or
+            "agreement" (cost per step; +1 if the prediction equals the all-8 prediction of the
+            same image: label-free).
         cost_coef: weight of the per-step BitOps cost (default and logprob).
         gamma: penalty of a wrong prediction (blockdrop).
         logprob_clip: lower clip of the log-probability term (logprob).
+        reference_bits: the uniform bit-width whose prediction "baseline" and "agreement" compare
+            with (set by :meth:`for_actions`).
     """
 
     kind: str = "default"
     cost_coef: float = 0.04
     gamma: float = 0.5
     logprob_clip: float = 10.0
+    reference_bits: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in REWARDS:
             raise ValueError(f"unknown reward {self.kind!r}; choose one of {list(REWARDS)}")
         if not np.isfinite(self.cost_coef) or self.cost_coef < 0:
             raise ValueError(f"cost_coef must be a finite number >= 0, got {self.cost_coef!r}")
+        if self.kind in ("baseline", "agreement") and self.reference_bits is None:
+            raise ValueError(f"reward {self.kind!r} needs reference_bits; build it with RewardFn.for_actions")
 
     @property
     def has_step_cost(self) -> bool:
         """Whether each step is charged its BitOps."""
-        return self.kind in ("default", "logprob")
+        return self.kind in ("default", "logprob", "baseline", "agreement")
+
+    @classmethod
+    def for_actions(
+        cls, kind: str, cost_coef: float, gamma: float, bit_choices: tuple[int, ...], trained: tuple[int, ...]
+    ) -> RewardFn:
+        """The reward of an env whose actions are ``bit_choices`` on a supernet trained for ``trained``."""
+        reference = {"baseline": min(bit_choices), "agreement": max(trained)}.get(kind)
+        return cls(kind, cost_coef, gamma, reference_bits=reference)
 
     def step(self, cost_fraction: np.ndarray) -> np.ndarray:
         """Per-step reward from the layer's BitOps as a fraction of the all-8 configuration."""
@@ -50,8 +68,20 @@ class RewardFn:
             return -self.cost_coef * cost_fraction
         return np.zeros_like(cost_fraction)
 
-    def terminal(self, correct: np.ndarray, log_prob_label: np.ndarray, bitops_fraction: np.ndarray) -> np.ndarray:
-        """Reward added on the last step."""
+    def terminal(
+        self,
+        correct: np.ndarray,
+        log_prob_label: np.ndarray,
+        bitops_fraction: np.ndarray,
+        prediction: np.ndarray | None = None,
+        reference_prediction: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Reward added on the last step (``reference_prediction``: see :meth:`reference_bits`)."""
+        if self.kind == "baseline":
+            return correct.astype(np.float64) - (reference_prediction == labels)
+        if self.kind == "agreement":
+            return (prediction == reference_prediction).astype(np.float64)
         if self.kind in ("default", "correct"):
             return correct.astype(np.float64)
         if self.kind == "logprob":

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from abn_gym.config import make_config
+from abn_gym.config import make_config, reward_fn
 from abn_gym.engine import EpisodeEngine
-from abn_gym.rewards import RewardFn
 from supernets.data import load_split
 from supernets.errors import ABNGymError
 from supernets.registry import load_supernet, read_card
@@ -51,7 +50,7 @@ def validate(path: str | Path, progress: bool = True) -> dict:
     net = load_supernet(doc["supernet"])
     split = load_split(doc["split"])
     cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc["env_kwargs"].items()})
-    reward = RewardFn(cfg.reward, cfg.cost_coef, cfg.gamma)
+    reward = reward_fn(cfg, net)
     records = doc["records"]
     errors: list[str] = []
     bar = tqdm(total=len(records), desc="validate", unit="ep", file=sys.stderr, disable=not progress)

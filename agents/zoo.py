@@ -607,6 +607,10 @@ def zoo(args: ZooArgs) -> dict[str, Any]:
     t0 = time.perf_counter()
     if args.curve_points < 1 or args.eval_episodes < 1:
         raise UsageError("--curve-points and --eval-episodes must be at least 1")
+    if args.reference not in args.baselines:
+        raise UsageError(
+            f"--reference {args.reference!r} must be one of the --baselines: {', '.join(args.baselines) or 'none'}"
+        )
     conf = load_hyperparams(args.conf)
     specs = plan(args, conf)
     todo = [s for s in specs if finished(s) is None]
@@ -661,7 +665,9 @@ def add_zoo_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=d.split, choices=("train", "val", "test"), help="leaderboard split")
     p.add_argument("--episodes", type=int, default=None, help="leaderboard images (default: the whole split)")
     p.add_argument("--baselines", type=_list, default=d.baselines, help="comma-separated baseline agents")
-    p.add_argument("--reference", default=d.reference, help="row the paired differences are taken against")
+    p.add_argument(
+        "--reference", default=d.reference, help="baseline the paired differences are taken against (default: fixed-4)"
+    )
     p.add_argument(
         "--ray",
         default=None,

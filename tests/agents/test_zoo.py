@@ -234,3 +234,8 @@ def test_rl_zoo3_trains_from_the_exported_file(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert list((tmp_path / "logs" / "ppo").glob("ABN-ResNet-v0_*/ABN-ResNet-v0.zip"))
+
+
+def test_reference_must_be_a_baseline(tmp_path):
+    with pytest.raises(UsageError, match="--reference 'fixed-8'"):
+        zoo(tiny_args(tmp_path, tiny_conf(tmp_path, algos=["ppo"]), baselines=["fixed-4"], reference="fixed-8"))

@@ -49,7 +49,7 @@ zoo: .venv data
 
 # The README's zoo figures and tables, copied from results/zoo (the models stay there).
 zoo-figures: zoo
-	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/summary.json results/zoo/curves.csv \
+	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/zoo-summary.md results/zoo/summary.json results/zoo/curves.csv \
 		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/
 
 # Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards and

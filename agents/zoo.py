@@ -562,6 +562,34 @@ def _val_score(name: str, env_id: str, ctx: Any, episodes: int, cache: Path) -> 
     return float(np.mean([r["reward"] for r in recs]))
 
 
+def compact_markdown(reports: list[dict], results: list[dict], args: ZooArgs) -> str:
+    """One row per (task, algorithm): the learned rows of every leaderboard, beside the best baseline's reward."""
+    lines = [
+        f"| task | algorithm | steps | {args.split} accuracy % (IQM, 95% CI) | GBitOps | gap to static front, points "
+        "(paired 95% CI) | return (IQM, 95% CI) | best baseline's return | train s / run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for rep in reports:
+        rows = {row["agent"]: row for row in rep["rows"]}
+        base = [rows[n] for n in args.baselines if n in rows and not rows[n]["uses_label"]]
+        best = max(base, key=lambda r: r["reward"])
+        for algo in sorted({r["algo"] for r in results if r["env"] == rep["env"]}):
+            row = rows[algo]
+            steps = int(np.mean([r["timesteps"] for r in results if r["env"] == rep["env"] and r["algo"] == algo]))
+            front = row.get("front") or {}
+            gap = "-"
+            if front.get("accuracy_gap") is not None:
+                lo, hi = front["accuracy_gap_ci"]
+                gap = f"{100 * front['accuracy_gap']:+.2f} ({100 * lo:+.2f} to {100 * hi:+.2f}) vs {front['against']}"
+            lines.append(
+                f"| {rep['env']} | {algo} | {steps} | {100 * row['accuracy']:.2f} ({100 * row['accuracy_ci'][0]:.2f}-"
+                f"{100 * row['accuracy_ci'][1]:.2f}) | {row['bitops'] / 1e9:.3f} | {gap} | {row['reward']:.4f} "
+                f"({row['reward_ci'][0]:.4f}-{row['reward_ci'][1]:.4f}) | {best['reward']:.4f} ({best['agent']}) | "
+                f"{row['wall_s']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def write_report(args: ZooArgs, specs: list[dict], out: Path, wall_s: float) -> dict[str, Any]:
     """curves.csv, per-task leaderboards and curves, zoo.md and summary.json."""
     import pandas as pd
@@ -573,8 +601,12 @@ def write_report(args: ZooArgs, specs: list[dict], out: Path, wall_s: float) -> 
     atomic_write_text(out / "curves.csv", pd.DataFrame(curve_table(results)).to_csv(index=False))
     envs = list(dict.fromkeys(r["env"] for r in results))
     reports = [env_report(env_id, results, args, out) for env_id in envs]
+    compact = compact_markdown(reports, results, args)
+    atomic_write_text(out / "zoo-summary.md", compact + "\n")
     lines = [
         "# abn-gym zoo",
+        "",
+        compact,
         "",
         f"`{args.command or 'abn-gym zoo'}`: {len(results)} runs; leaderboards on the {args.split} split "
         f"({'all' if args.episodes is None else args.episodes} images), learned rows are rliable's IQM over seeds "

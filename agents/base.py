@@ -13,7 +13,8 @@ A user's agent needs two methods::
 ``uses_lookahead = True``, ``view`` (an :class:`EnvView` with the env's side-effect-free
 look-ahead). Only agents that set ``uses_label = True`` can read labels through the view;
 the leaderboard marks them. ``decision_macs_per_step`` declares the agent's own compute per
-decision (a policy network's MACs); look-ahead passes are counted by the env itself.
+decision (a policy network's MACs), ``decision_macs_per_episode`` compute spent once per
+input (a controller that decides once); look-ahead passes are counted by the env itself.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class BaseAgent(ABC):
     uses_lookahead = False
     stochastic = False
     decision_macs_per_step = 0
+    decision_macs_per_episode = 0
 
     def __init__(self) -> None:
         self.rng = np.random.default_rng(0)

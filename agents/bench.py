@@ -99,6 +99,7 @@ def run_agent(
     bar = tqdm(total=total, desc=agent.name, unit="ep", file=sys.stderr, disable=not progress, leave=False)
     uses_label = bool(getattr(agent, "uses_label", False))
     per_step = int(getattr(agent, "decision_macs_per_step", 0) or 0)
+    per_episode = int(getattr(agent, "decision_macs_per_episode", 0) or 0)
     envs: dict[int, ABNVectorEnv] = {}
     for batch_no, start in enumerate(range(0, total, batch_size)):
         n = min(batch_size, total - start)
@@ -127,7 +128,7 @@ def run_agent(
                     "bitops_fraction": float(info["bitops_fraction"][r]),
                     "correct": bool(info["correct"][r]),
                     "reward": float(returns[r]),
-                    "decision_macs": int(lookahead[r] + per_step * env.num_layers),
+                    "decision_macs": int(lookahead[r] + per_step * env.num_layers + per_episode),
                 }
             )
         bar.update(n)
@@ -307,7 +308,7 @@ def bench(args: BenchArgs) -> dict:
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(args.env, supernet, probe.bit_choices)
-    names = list(args.agents) or default_agent_names()
+    names = list(args.agents) or default_agent_names(args.env)
     agents = [make_agent(n, ctx, args.progress) for n in names]
     run_names = [a.name for a in agents]
     reference = args.reference or ("fixed-8" if "fixed-8" in run_names else run_names[0])

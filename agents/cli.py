@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from agents.escalation import add_escalation_command
 from agents.zoo import add_zoo_command
 from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agent_commands(sub)
     add_perf_command(sub)
     add_zoo_command(sub)
+    add_escalation_command(sub)
     return parser
 
 

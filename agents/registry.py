@@ -19,8 +19,13 @@ from supernets.errors import UnknownNameError, UsageError
 from supernets.registry import load_supernet, read_card
 
 FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
-SHIPPED_POLICIES = {"ppo": ("ppo", "ppo-ABN-ResNet-v0")}
-"""Leaderboard name -> (algo, file stem in agents/policies) of shipped trained agents."""
+SHIPPED_POLICIES = {"ppo": "zip", "escalation": "pt"}
+"""Leaderboard name -> file suffix of the trained agents shipped per env as ``agents/policies/<name>-<env id>``."""
+
+
+def shipped_policy(name: str, env_id: str) -> Path:
+    """Where the shipped ``name`` policy of ``env_id`` lives (it may not exist)."""
+    return POLICY_DIR / f"{name}-{env_id}.{SHIPPED_POLICIES[name]}"
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,8 @@ class BenchContext:
     bit_choices: tuple[int, ...]
 
 
-def default_agent_names() -> list[str]:
-    """The default leaderboard: every baseline plus the shipped PPO policy."""
+def default_agent_names(env_id: str = "ABN-ResNet-v0") -> list[str]:
+    """The default leaderboard of ``env_id``: every baseline plus the policies shipped for it."""
     names = [
         "random",
         *(f"fixed-{b}" for b in FIXED_BITS),
@@ -41,18 +46,21 @@ def default_agent_names() -> list[str]:
         "greedy",
         "oracle",
     ]
-    names += [n for n, (_, stem) in SHIPPED_POLICIES.items() if (POLICY_DIR / f"{stem}.zip").is_file()]
+    names += [n for n in SHIPPED_POLICIES if shipped_policy(n, env_id).is_file()]
     return names
 
 
 AGENT_FORMS = {
     "random": "a uniformly random bit-width per layer (seeded)",
     "fixed-<b>": "every layer at b bits, e.g. fixed-4",
-    "static-<b>": "one layer-wise configuration for all images, found on val, as cheap as fixed-<b> (b in 3, 4, 5)",
+    "static-<b>": "one layer-wise configuration for all images, found on val, as cheap as fixed-<b> (b in 3 to 7)",
     "greedy": "look-ahead: the lowest bit-width that keeps the all-8 look-ahead's class (tau 0.5)",
     "greedy@<tau>": "greedy with minimum softmax confidence tau in [0, 1] for the kept class, e.g. greedy@0.9",
     "oracle": "uses labels: an upper bound, marked on the leaderboard",
-    "ppo": "the shipped PPO policy (agents/policies/)",
+    "ppo": "the PPO policy shipped for the env (agents/policies/ppo-<env id>.zip)",
+    "escalation": "the escalation controller shipped for the env (agents/policies/escalation-<env id>.pt)",
+    "escalation@<c>": "the same at another operating point: BitOps price c instead of its cost_coef",
+    "PATH.pt": "an escalation policy saved by `abn-gym train-escalation`, e.g. runs/escalation/policy.pt",
     "PATH.zip": "an SB3 model saved by `abn-gym train`, e.g. runs/ppo/model.zip; its card.json names the algorithm",
     "module:Class": "your own agent class (no arguments), e.g. myagent:MyAgent; the current folder is searched too",
 }
@@ -75,6 +83,7 @@ def known_agent_names() -> list[str]:
         "greedy@<tau>",
         "oracle",
         *SHIPPED_POLICIES,
+        "escalation@<c>",
     ]
 
 
@@ -191,6 +200,34 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
     return agent
 
 
+def load_escalation(path: str | Path, ctx: BenchContext) -> dict:
+    """An escalation policy for ``ctx``'s env: checksum, supernet and actions checked."""
+    from agents.escalation import load_policy
+
+    policy = load_policy(path)
+    if policy.get("supernet") != ctx.supernet:
+        raise UsageError(f"{path} controls {policy.get('supernet')}, not {ctx.env_id}'s {ctx.supernet}")
+    missing = {policy["low"], policy["high"]} - set(ctx.bit_choices)
+    if missing:
+        raise UsageError(f"{path} uses {sorted(missing)} bits, not actions of {ctx.env_id} ({ctx.bit_choices})")
+    return policy
+
+
+def _escalation(name: str, policy: dict, label: str) -> Any:
+    from agents.escalation import EscalationAgent
+
+    cost_coef = None
+    if "@" in name:
+        text = name.split("@", 1)[1]
+        try:
+            cost_coef = float(text)
+        except ValueError:
+            cost_coef = float("nan")
+        if not cost_coef >= 0:
+            raise UsageError(f"agent {name!r}: escalation@<c> takes c, the BitOps price (a number >= 0); got {text!r}")
+    return EscalationAgent(policy, label, cost_coef)
+
+
 def _greedy(name: str) -> GreedyAgent:
     if name == "greedy":
         return GreedyAgent()
@@ -211,6 +248,8 @@ def _greedy(name: str) -> GreedyAgent:
 
 def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
     """An agent from its leaderboard name, a saved model's path, or a ``module:Class`` spec."""
+    if name.endswith(".pt"):
+        return _escalation(name, load_escalation(name, ctx), name)
     if name.endswith(".zip") or os.sep in name:
         return load_model_agent(name, ctx)
     if ":" in name:
@@ -228,15 +267,25 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
         return _greedy(name)
     if name == "oracle":
         return OracleAgent()
+    if name == "escalation" or name.startswith("escalation@"):
+        path = shipped_policy("escalation", ctx.env_id)
+        if not path.is_file():
+            raise UnknownNameError(
+                f"no escalation controller is shipped for {ctx.env_id}; train one with "
+                "`abn-gym train-escalation` and give its policy.pt path"
+            )
+        return _escalation(name, load_escalation(path, ctx), name)
     if name in SHIPPED_POLICIES:
         from agents.sb3_agent import SB3Agent
 
-        algo, stem = SHIPPED_POLICIES[name]
-        path = POLICY_DIR / f"{stem}.zip"
+        path = shipped_policy(name, ctx.env_id)
         if not path.is_file():
-            raise CheckpointError(f"the shipped policy {path} is missing; train one with `abn-gym train` first")
-        verify_policy(path, ctx)
-        return SB3Agent.load(path, algo, name)
+            raise UnknownNameError(
+                f"no {name} policy is shipped for {ctx.env_id} ({path.name}); train one with "
+                "`abn-gym train` and give its model.zip path"
+            )
+        card = verify_policy(path, ctx)
+        return SB3Agent.load(path, card.get("algo", name), name)
     raise UnknownNameError(
         f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, a trained model's path "
         "(runs/ppo/model.zip), or a class given as module:ClassName (`abn-gym bench --list-agents` explains each)"

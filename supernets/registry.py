@@ -33,6 +33,13 @@ SUPERNETS: dict[str, SupernetEntry] = {
         card=CHECKPOINT_DIR / "resnet20-fashionmnist.json",
         dataset="fashion-mnist",
     ),
+    # ResNet-20 at a quarter of the width (4/8/16 channels): the steep task, where bits matter.
+    "resnet20-quarter-fashionmnist": SupernetEntry(
+        name="resnet20-quarter-fashionmnist",
+        checkpoint=CHECKPOINT_DIR / "resnet20-quarter-fashionmnist.pt",
+        card=CHECKPOINT_DIR / "resnet20-quarter-fashionmnist.json",
+        dataset="fashion-mnist",
+    ),
 }
 
 

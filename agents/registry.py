@@ -213,19 +213,24 @@ def load_escalation(path: str | Path, ctx: BenchContext) -> dict:
     return policy
 
 
+def _price(name: str) -> float | None:
+    """The BitOps price c of ``escalation@<c>`` (None without one)."""
+    if "@" not in name:
+        return None
+    text = name.split("@", 1)[1]
+    try:
+        cost_coef = float(text)
+    except ValueError:
+        cost_coef = float("nan")
+    if not cost_coef >= 0:
+        raise UsageError(f"agent {name!r}: escalation@<c> takes c, the BitOps price (a number >= 0); got {text!r}")
+    return cost_coef
+
+
 def _escalation(name: str, policy: dict, label: str) -> Any:
     from agents.escalation import EscalationAgent
 
-    cost_coef = None
-    if "@" in name:
-        text = name.split("@", 1)[1]
-        try:
-            cost_coef = float(text)
-        except ValueError:
-            cost_coef = float("nan")
-        if not cost_coef >= 0:
-            raise UsageError(f"agent {name!r}: escalation@<c> takes c, the BitOps price (a number >= 0); got {text!r}")
-    return EscalationAgent(policy, label, cost_coef)
+    return EscalationAgent(policy, label, _price(name))
 
 
 def _greedy(name: str) -> GreedyAgent:
@@ -268,6 +273,7 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
     if name == "oracle":
         return OracleAgent()
     if name == "escalation" or name.startswith("escalation@"):
+        _price(name)
         path = shipped_policy("escalation", ctx.env_id)
         if not path.is_file():
             raise UnknownNameError(

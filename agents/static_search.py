@@ -23,7 +23,7 @@ from supernets.errors import UsageError
 from supernets.resnet import ResNetSupernet, State
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
-DEFAULT_TARGETS = (3, 4, 5)
+DEFAULT_TARGETS = (3, 4, 5, 6, 7)
 DEFAULT_LIMIT = 2000
 
 

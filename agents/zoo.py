@@ -141,7 +141,8 @@ def export_rl_zoo3(conf: dict[str, dict], out: str | Path) -> list[Path]:
         head = f"# {algo} hyper-parameters exported from abn-gym's zoo.yml by `abn-gym zoo --export-rl-zoo3`\n"
         if algo in NOT_IN_RL_ZOO3:
             head += "# rl-zoo3 has no such algorithm; kept for reference\n"
-        atomic_write_text(out / f"{algo}.yml", head + yaml.safe_dump(section, sort_keys=False))
+        plain = json.loads(json.dumps(section))  # entries shared through YAML aliases are written out in full
+        atomic_write_text(out / f"{algo}.yml", head + yaml.safe_dump(plain, sort_keys=False))
         paths.append(out / f"{algo}.yml")
     return paths
 
@@ -196,7 +197,7 @@ def plan(args: ZooArgs, conf: dict[str, dict]) -> list[dict[str, Any]]:
                         "zoo_algo": zoo_algo,
                         "env": env_id,
                         "seed": int(seed),
-                        "hyperparams": dict(hp),
+                        "hyperparams": json.loads(json.dumps(hp)),  # a copy: YAML aliases share entries
                         "timesteps": timesteps,
                         "run_dir": str(out / "runs" / env_id / algo / f"seed-{seed}"),
                         "eval_every": max(timesteps // max(args.curve_points, 1), 1),

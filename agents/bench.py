@@ -349,7 +349,7 @@ def bench(args: BenchArgs) -> dict:
     # The heatmap shows an adaptive agent: the learned one when present, else the first other.
     adaptive = [n for n in meta if n != "random" and not n.startswith(("fixed-", "static-"))]
     if adaptive:
-        pick = "ppo" if "ppo" in adaptive else adaptive[0]
+        pick = next((n for n in ("escalation", "ppo") if n in adaptive), adaptive[0])
         safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in pick)  # a model path names a row too
         heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{safe}.png")
     return {

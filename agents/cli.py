@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from agents.escalation import add_escalation_command
+from agents.levers import add_levers_command
 from agents.zoo import add_zoo_command
 from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_perf_command(sub)
     add_zoo_command(sub)
     add_escalation_command(sub)
+    add_levers_command(sub)
     return parser
 
 

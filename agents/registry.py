@@ -96,7 +96,7 @@ def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
     key = (ctx.supernet, sha, ctx.bit_choices)
     if key not in _STATIC_CACHE:
         shipped = load_shipped(ctx.supernet, sha, ctx.bit_choices)
-        if shipped is None:
+        if shipped is None or not {str(b) for b in DEFAULT_TARGETS} <= set(shipped["configs"]):
             net = load_supernet(ctx.supernet)
             shipped = static_search(net, load_split("val"), DEFAULT_TARGETS, ctx.bit_choices, progress=progress)
         _STATIC_CACHE[key] = shipped

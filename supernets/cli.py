@@ -45,7 +45,9 @@ def cmd_supernet_publish(ns: argparse.Namespace) -> int:
     from supernets.data import load_split
     from supernets.report import format_table, publish
 
-    card = publish(ns.run, ns.float_run, load_split("test", ns.data_dir), ns.name, ns.command, ns.float_command)
+    card = publish(
+        ns.run, ns.float_run, load_split("test", ns.data_dir), ns.name, ns.command, ns.float_command, ns.note
+    )
     print(format_table(card["eval"], card["float_reference"]["accuracy"]))
     print(f"sha256 {card['sha256']}")
     return 0
@@ -93,6 +95,7 @@ def add_supernet_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--command", default="", help="the training command, recorded in the model card")
     p.add_argument("--float-command", default="", help="the reference's training command, for the card")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory")
+    p.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
     p.set_defaults(func=cmd_supernet_publish)
 
     p = ssub.add_parser("sweep", help="capacity sweep: short training of several widths, uniform-2/4/8 on val")

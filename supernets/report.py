@@ -124,6 +124,7 @@ def publish(
     name: str = "resnet20-fashionmnist",
     command: str = "",
     float_command: str = "",
+    notes: Sequence[str] = (),
 ) -> dict:
     """Copy a finished supernet run into ``supernets/checkpoints`` with its model card.
 
@@ -167,6 +168,7 @@ def publish(
         },
         "eval": report,
         "eval_command": f"abn-gym supernet eval --name {name} --split {split.name} --json",
+        "notes": list(notes),
     }
     shutil.move(str(tmp), entry.checkpoint)
     atomic_write_json(entry.card, card)

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,15 +32,23 @@ test: .venv data
 test-fast: .venv data
 	$(PY) -m pytest -m "not slow"
 
+# The two leaderboards: the shipped ResNet-20 task and the steep quarter-width one (test split, seed 0).
+BENCH_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v0
 bench: .venv data
-	$(VENV)/bin/abn-gym bench
+	set -e; for env in $(BENCH_ENVS); do $(VENV)/bin/abn-gym bench --env $$env --out results/$$env; done
 
 perf: .venv data
 	$(VENV)/bin/abn-gym perf --include-bench --out docs
 
 # The README's figures: the leaderboard plots of `make bench`, copied next to the README.
 figures: bench
-	mkdir -p docs && cp results/pareto.png results/heatmap-*.png results/leaderboard.md docs/
+	set -e; for env in $(BENCH_ENVS); do mkdir -p docs/$$env && \
+		cp results/$$env/pareto.png results/$$env/heatmap-*.png results/$$env/leaderboard.md docs/$$env/; done
+
+# The levers for learned controllers, trained and compared on the val split of each task (resumable).
+levers: .venv data
+	set -e; for env in $(BENCH_ENVS); do $(VENV)/bin/abn-gym levers --env $$env --out results/levers; \
+		mkdir -p docs/levers && cp results/levers/$$env/levers.md docs/levers/$$env.md; done
 
 # The algorithm zoo: every SB3 / sb3-contrib algorithm of agents/hyperparams/zoo.yml, 3 seeds each,
 # into results/zoo (resumable: rerun to continue). ZOO_ARGS passes options, e.g. ZOO_ARGS="--ray local".

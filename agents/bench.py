@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -179,6 +180,35 @@ def per_image(records: Sequence[dict], agents: Sequence[str]) -> tuple[np.ndarra
     return correct.to_numpy(), reward.to_numpy()
 
 
+def static_hull_mixture(x: float, points: Sequence[tuple[int, float, float]]) -> list[tuple[int, float]] | None:
+    """The random mixture of static rows with mean BitOps ``x`` and the highest expected accuracy.
+
+    ``points`` are (row, BitOps, accuracy). Returns [(row, weight), ...] (one or two rows) on the
+    upper concave hull of the points, flat beyond the most accurate one; None when ``x`` is
+    below every row's BitOps.
+    """
+    pts = sorted(points, key=lambda p: (p[1], -p[2]))
+    if not pts or x < pts[0][1] * (1 - 1e-9):
+        return None
+    hull: list[tuple[int, float, float]] = []
+    for p in pts:
+        if hull and p[2] <= hull[-1][2]:
+            continue  # spends more for no more accuracy: never on the front
+        while len(hull) >= 2:
+            (_, x1, y1), (_, x2, y2) = hull[-2], hull[-1]
+            if (y2 - y1) * (p[1] - x1) <= (p[2] - y1) * (x2 - x1):  # hull[-1] lies on or below the chord
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    for (a, xa, _), (b, xb, _) in itertools.pairwise(hull):
+        if xa <= x <= xb:
+            w = (xb - x) / (xb - xa)
+            return [(a, w), (b, 1 - w)] if 0 < w < 1 else [(a if w >= 1 else b, 1.0)]
+    last = hull[-1] if x >= hull[-1][1] else hull[0]
+    return [(last[0], 1.0)]
+
+
 def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> pd.DataFrame:
     """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
 
@@ -186,6 +216,10 @@ def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> 
     accurate static row (fixed-b or static-b) whose mean BitOps are no higher than its own;
     ``beats_static_front`` is true when the whole 95% interval of that gap lies above zero. A row
     cheaper than every static row has no such comparison (its gap is null and the flag false).
+    ``front`` also holds ``hull_gap``: the gap to the best *random mixture* of two static rows
+    with the same mean BitOps (the static front's upper concave hull), a baseline any controller
+    gets for free by flipping a coin per input; per image, the mixture scores the weighted mean of
+    its two rows' correctness, so the gap is paired too.
     """
     names = list(table["agent"])
     if reference not in names:
@@ -205,6 +239,15 @@ def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> 
     deltas.append(
         np.stack([correct[i] - correct[j] if j is not None else correct[i] * np.nan for i, j in enumerate(against)])
     )
+    hull = [static_hull_mixture(bitops[i], [(j, bitops[j], accuracy[j]) for j in static]) for i in range(len(names))]
+    deltas.append(
+        np.stack(
+            [
+                correct[i] - sum(w * correct[j] for j, w in mix) if mix else correct[i] * np.nan
+                for i, mix in enumerate(hull)
+            ]
+        )
+    )
     mean, lo, hi = paired_bootstrap(np.concatenate(deltas))
     k = len(names)
     paired, front = [], []
@@ -220,12 +263,17 @@ def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> 
         )
         j = against[i]
         gap = [float(v[2 * k + i]) for v in (mean, lo, hi)] if j is not None else [None, None, None]
+        mix = hull[i]
+        hull_gap = [float(v[3 * k + i]) for v in (mean, lo, hi)] if mix else [None, None, None]
         front.append(
             {
                 "against": names[j] if j is not None else None,
                 "accuracy_gap": gap[0],
                 "accuracy_gap_ci": gap[1:],
                 "beats_static_front": bool(j is not None and gap[1] > 0),
+                "hull_mixture": [[names[m], float(w)] for m, w in mix] if mix else None,
+                "hull_gap": hull_gap[0],
+                "hull_gap_ci": hull_gap[1:],
             }
         )
     table = table.copy()
@@ -251,8 +299,11 @@ def format_markdown(table: pd.DataFrame) -> str:
     head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | "
     align = "| --- | ---: | ---: | ---: | ---: | "
     if paired:
-        head += f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
-        align += "---: | ---: | "
+        head += (
+            f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
+            "gap to static mixtures, points (paired 95% CI) | "
+        )
+        align += "---: | ---: | ---: | "
     head += "reward (95% CI) | episodes | seeds | wall s |"
     align += "---: | ---: | ---: | ---: |"
     lines = [head, align]
@@ -267,7 +318,8 @@ def format_markdown(table: pd.DataFrame) -> str:
             gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"])
             if f["against"] is not None:
                 gap += f" vs {f['against']}" + (" **beats**" if f["beats_static_front"] else "")
-            line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | "
+            hull = _points(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
+            line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | {hull} | "
         line += (
             f"{r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
             f"{r['episodes']} | {r['seeds']} | {r['wall_s']:.1f} |"

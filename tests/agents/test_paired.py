@@ -108,3 +108,32 @@ def test_paired_bootstrap_matches_a_direct_resampling():
     direct = d[:, draws].mean(axis=2)
     np.testing.assert_allclose(lo, np.percentile(direct, 2.5, axis=1))
     np.testing.assert_allclose(hi, np.percentile(direct, 97.5, axis=1))
+
+
+def test_static_hull_mixture_by_hand():
+    from agents.bench import static_hull_mixture
+
+    pts = [(0, 1.0, 0.80), (1, 2.0, 0.84), (2, 3.0, 0.85), (3, 4.0, 0.84), (4, 5.0, 0.90)]
+    # (2.0, 0.84) lies above the chord from (1, 0.80) to (5, 0.90); (3.0, 0.85) below the chord (2, 0.84)-(5, 0.90).
+    assert static_hull_mixture(0.5, pts) is None
+    assert static_hull_mixture(1.5, pts) == [(0, 0.5), (1, 0.5)]
+    mix = dict(static_hull_mixture(3.5, pts))
+    assert set(mix) == {1, 4} and mix[1] == pytest.approx(0.5)
+    assert static_hull_mixture(9.0, pts) == [(4, 1.0)]
+    assert static_hull_mixture(2.0, pts) == [(1, 1.0)]
+
+
+def test_hull_gap_is_paired_against_the_mixture():
+    n = 1000
+    rng = np.random.default_rng(4)
+    lo_c = rng.random(n) < 0.8
+    hi_c = lo_c | (rng.random(n) < 0.5)
+    mid = np.where(np.arange(n) < n // 2, hi_c, lo_c)  # a coin-flip controller: exactly the mixture, per image
+    recs = _records("fixed-2", lo_c, 1.0) + _records("fixed-8", hi_c, 3.0) + _records("coin", mid, 2.0)
+    t = add_paired(_table(recs), recs, "fixed-8").set_index("agent")
+    f = t.loc["coin"]["front"]
+    assert [m[0] for m in f["hull_mixture"]] == ["fixed-2", "fixed-8"]
+    expected = mid.mean() - (0.5 * lo_c.mean() + 0.5 * hi_c.mean())
+    assert f["hull_gap"] == pytest.approx(expected)
+    assert f["hull_gap_ci"][0] <= expected <= f["hull_gap_ci"][1]
+    assert f["accuracy_gap"] == pytest.approx(mid.mean() - lo_c.mean())  # the front itself is only fixed-2

@@ -26,8 +26,8 @@ from agents.zoo import (
 from supernets.errors import UsageError
 
 
-def tiny_conf(tmp_path, algos=None, timesteps=144):
-    """The shipped zoo.yml shrunk to a few hundred steps: 8 sub-envs, one-rollout PPO-likes, small nets."""
+def tiny_conf(tmp_path, algos=None, timesteps=144, envs=("ABN-ResNet-v0", "ABN-ResNet-Budget-v0")):
+    """The shipped zoo.yml on ``envs``, shrunk to a few hundred steps: 8 sub-envs, one-rollout PPO-likes, small nets."""
     conf = load_hyperparams()
     tiny = {}
     for algo, section in conf.items():
@@ -35,6 +35,8 @@ def tiny_conf(tmp_path, algos=None, timesteps=144):
             continue
         tiny[algo] = {}
         for env_id, hp in section.items():
+            if env_id not in envs:
+                continue
             hp = {**hp, "n_timesteps": timesteps, "n_envs": 8}
             hp.update({k: v for k, v in {"n_steps": 18, "batch_size": 72, "n_epochs": 1}.items() if k in hp})
             hp.update({k: v for k, v in {"learning_starts": 16, "buffer_size": 1000}.items() if k in hp})

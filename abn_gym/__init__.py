@@ -13,11 +13,20 @@ from abn_gym.config import DEFAULT_COST_COEF, ENV_KWARGS, EnvConfig, make_config
 __version__ = "0.1.0"
 
 DEFAULT_BUDGET = 0.25
-"""BitOps budget of ABN-ResNet-Budget-v0, as a fraction of the all-8 configuration (uniform-4 is 0.253)."""
+"""BitOps budget of the Budget ids, as a fraction of the all-8 configuration (just below uniform-4:
+0.253 of all-8 on resnet20-fashionmnist, 0.261 on resnet20-quarter-fashionmnist)."""
+
+QUARTER = "resnet20-quarter-fashionmnist"
+QUARTER_COST_COEF = 0.08
+"""Default ``cost_coef`` of ABN-ResNet20Quarter-v0, chosen on val by the rule of ABN-ResNet-v0's
+(``python -m abn_gym.tables --env ABN-ResNet20Quarter-v0 --split val``)."""
 
 ENV_IDS: dict[str, dict] = {
     "ABN-ResNet-v0": {},
     "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
+    # The steep task: ResNet-20 at a quarter of the width, where bit-widths move accuracy by points.
+    "ABN-ResNet20Quarter-v0": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
+    "ABN-ResNet20Quarter-Budget-v0": {"supernet": QUARTER, "reward": "correct", "budget": DEFAULT_BUDGET},
 }
 """Every registered id with the keyword arguments it fixes."""
 

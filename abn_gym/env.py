@@ -29,6 +29,19 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     predicts the class. The default supernet is ResNet-20 on Fashion-MNIST, with 18 switchable
     3x3 convs trained at every bit-width from 2 to 8 (stem conv and classifier fixed at 8 bits).
 
+    ## Registered ids
+    | id | supernet | reward | cost_coef | budget |
+    | --- | --- | --- | --- | --- |
+    | ``ABN-ResNet-v0`` | ``resnet20-fashionmnist`` | default | 0.04 | none |
+    | ``ABN-ResNet-Budget-v0`` | ``resnet20-fashionmnist`` | correct | - | 0.25 of all-8 |
+    | ``ABN-ResNet20Quarter-v0`` | ``resnet20-quarter-fashionmnist`` | default | 0.08 | none |
+    | ``ABN-ResNet20Quarter-Budget-v0`` | ``resnet20-quarter-fashionmnist`` | correct | - | 0.25 of all-8 |
+
+    The quarter-width supernet (ResNet-20 with 4/8/16 channels, 1.95 M MACs) is the steep task:
+    on the test split uniform-2 is 86.67%, uniform-8 90.25%. With ABN's ``bit_choices=(2, 3, 4)``
+    it gives 86.67 / 88.55 / 89.38% at 0.076 / 0.153 / 0.261 of all-8's BitOps: 2.7 points
+    between 2 and 4 bits (ResNet-20 at full width: 0.9 points, 92.59 / 92.72 / 93.49%).
+
     ## Action Space
     ``Discrete(len(bit_choices))``: action a runs the current layer with weights and input
     activations at ``bit_choices[a]`` bits (``bit_choices`` = (2, 3, 4, 5, 6, 7, 8) by default).
@@ -55,7 +68,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     ``reward="default"``: every step costs ``-cost_coef * BitOps(layer, bits) / BitOps(all-8)``
     and the last step adds +1 if the prediction is correct. The default ``cost_coef=0.04`` was
     chosen on the val split (``python -m abn_gym.tables --split val``) as a value for which the
-    best uniform configuration is in the middle of the range, neither all-2 nor all-8. On the
+    best uniform configuration is in the middle of the range, neither all-2 nor all-8: the rule
+    (:func:`abn_gym.tables.choose_cost_coef`) takes the middle of the exact range of coefficients
+    that make uniform-4 the best, rounded to one significant digit (0.08 on the quarter-width
+    supernet, ``python -m abn_gym.tables --env ABN-ResNet20Quarter-v0 --split val``). On the
     test split (the fixed-b rows of ``abn-gym bench``; ``python -m abn_gym.tables`` prints the same):
 
     | uniform bits | 2 | 3 | 4 | 5 | 6 | 7 | 8 |

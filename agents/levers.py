@@ -116,10 +116,12 @@ def format_levers(rows: list[dict], levers: dict[str, Lever], env: str) -> str:
     """Markdown: one row per lever (and the static front's best rows for orientation)."""
     lines = [
         f"Levers on `{env}`, val split ({rows[0]['episodes']} images); gap: paired accuracy difference against the "
-        "most accurate fixed-b or static-b row that spends no more BitOps (95% CI).",
+        "most accurate fixed-b or static-b row that spends no more BitOps, and against the best random "
+        "mixture of two static rows with the same mean BitOps (95% CIs).",
         "",
-        "| lever | setting | val accuracy % | val GBitOps | gap to static front, points (paired 95% CI) |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| lever | setting | val accuracy % | val GBitOps | gap to static front, points (paired 95% CI) "
+        "| gap to static mixtures, points (paired 95% CI) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         name = r["agent"]
@@ -136,7 +138,14 @@ def format_levers(rows: list[dict], levers: dict[str, Lever], env: str) -> str:
                 + (" **beats**" if f["beats_static_front"] else "")
             )
         )
-        lines.append(f"| {name} | {lever.setting} | {100 * r['accuracy']:.2f} | {r['bitops'] / 1e9:.4f} | {gap} |")
+        hull = (
+            "-"
+            if f.get("hull_gap") is None
+            else (f"{100 * f['hull_gap']:+.2f} ({100 * f['hull_gap_ci'][0]:+.2f} to {100 * f['hull_gap_ci'][1]:+.2f})")
+        )
+        lines.append(
+            f"| {name} | {lever.setting} | {100 * r['accuracy']:.2f} | {r['bitops'] / 1e9:.4f} | {gap} | {hull} |"
+        )
     return "\n".join(lines)
 
 

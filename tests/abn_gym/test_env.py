@@ -112,9 +112,10 @@ def test_observation_depends_only_on_the_image():
     assert np.array_equal(oa, ob)
 
 
+@pytest.mark.parametrize("env_id", IDS)
 @pytest.mark.parametrize("bad", [7, -1, 2.0, "3", None, True, np.array([1, 2]), np.float32(1)])
-def test_bad_actions_name_the_action_and_range(bad):
-    env = gym.make("ABN-ResNet-v0").unwrapped
+def test_bad_actions_name_the_action_and_range(bad, env_id):
+    env = gym.make(env_id).unwrapped
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"invalid action .*\[0, 6\]"):
         env.step(bad)
@@ -147,9 +148,10 @@ def test_step_before_reset_and_after_end():
         ({"reward": "accuracy"}, "invalid reward"),
     ],
 )
-def test_bad_kwargs_are_refused_early(kwargs, needle):
+@pytest.mark.parametrize("env_id", IDS)
+def test_bad_kwargs_are_refused_early(kwargs, needle, env_id):
     with pytest.raises((ValueError, TypeError), match=needle):
-        gym.make("ABN-ResNet-v0", **kwargs)
+        gym.make(env_id, **kwargs)
 
 
 def test_bit_choices_subset_maps_actions():

@@ -137,3 +137,25 @@ def test_hull_gap_is_paired_against_the_mixture():
     assert f["hull_gap"] == pytest.approx(expected)
     assert f["hull_gap_ci"][0] <= expected <= f["hull_gap_ci"][1]
     assert f["accuracy_gap"] == pytest.approx(mid.mean() - lo_c.mean())  # the front itself is only fixed-2
+
+
+def test_cli_reference_not_run_lists_the_rows(tmp_path, capsys):
+    from agents.cli import main
+
+    code = main(
+        [
+            "bench",
+            "--agents",
+            "fixed-2,fixed-4",
+            "--reference",
+            "fixed-8",
+            "--episodes",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--reference 'fixed-8'" in err and "fixed-2, fixed-4" in err
+    assert not (tmp_path / "results.json").exists()  # refused before anything ran

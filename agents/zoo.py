@@ -487,12 +487,30 @@ def _baseline_records(name: str, env_id: str, ctx: Any, split: str, episodes: in
     from agents.bench import run_agent
     from agents.registry import make_agent
 
-    path = cache / f"{name}-{records_name(split, episodes)}"
+    path = cache / _fingerprint(env_id, ctx, name) / f"{name}-{records_name(split, episodes)}"
     if path.is_file():
         return _unpack(json.loads(path.read_text()), name, 0)
     records = run_agent(make_agent(name, ctx, progress=False), env_id, split, episodes, seed=0, progress=False)
     atomic_write_json(path, _pack(records))
     return records
+
+
+def _fingerprint(env_id: str, ctx: Any, name: str) -> str:
+    """What a cached baseline's episodes depend on: the env's arguments, the supernet and a static config.
+
+    A cache made under another ``cost_coef``, checkpoint or static search is never reused.
+    """
+    import hashlib
+
+    from abn_gym.registration import env_kwargs
+    from agents.static_search import shipped_path
+    from supernets.registry import read_card
+
+    key = {"env_kwargs": env_kwargs(env_id), "supernet_sha256": read_card(ctx.supernet)["sha256"]}
+    static = shipped_path(ctx.supernet)
+    if name.startswith("static-") and static.is_file():
+        key["static"] = hashlib.sha256(static.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _static_shipped(ctx: Any) -> bool:

@@ -241,3 +241,18 @@ def test_rl_zoo3_trains_from_the_exported_file(tmp_path):
 def test_reference_must_be_a_baseline(tmp_path):
     with pytest.raises(UsageError, match="--reference 'fixed-8'"):
         zoo(tiny_args(tmp_path, tiny_conf(tmp_path, algos=["ppo"]), baselines=["fixed-4"], reference="fixed-8"))
+
+
+def test_baseline_cache_is_keyed_by_what_the_episodes_depend_on(monkeypatch):
+    import abn_gym.registration
+    from agents.registry import BenchContext
+    from agents.zoo import _fingerprint
+
+    ctx = BenchContext("ABN-ResNet-v0", "resnet20-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
+    base = _fingerprint("ABN-ResNet-v0", ctx, "fixed-4")
+    assert base == _fingerprint("ABN-ResNet-v0", ctx, "fixed-4")
+    assert base != _fingerprint("ABN-ResNet-Budget-v0", ctx, "fixed-4")  # other env arguments
+    assert base != _fingerprint("ABN-ResNet-v0", ctx, "static-4")  # the static search is part of the key
+    real = abn_gym.registration.env_kwargs
+    monkeypatch.setattr(abn_gym.registration, "env_kwargs", lambda env_id: {**real(env_id), "cost_coef": 0.08})
+    assert base != _fingerprint("ABN-ResNet-v0", ctx, "fixed-4")  # a new cost_coef is never served from cache

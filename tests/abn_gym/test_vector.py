@@ -107,3 +107,16 @@ def test_vector_snapshot_and_lookahead_mid_block_match_single_envs():
         for k, a in enumerate(actions[3:, i]):
             o, r, *_ = env.step(a)
             assert np.array_equal(o, first[k][0][i]) and r == first[k][1][i]
+
+
+def test_lookahead_macs_are_the_remaining_layers_by_hand():
+    from tests.abn_gym.test_observation_oracle import MACS
+
+    fc_macs = 64 * 10  # the classifier runs after every look-ahead; the stem has already run
+    envs = ABNVectorEnv(2, split="test")
+    envs.reset(seed=0)
+    for t in range(4):  # look ahead from layers 0..3, once per row each time
+        envs.lookahead(np.full((2, 18 - t), 2), rows=np.array([0, 1]))
+        envs.step(np.zeros(2, dtype=np.int64))
+    expected = sum(sum(MACS[t:]) + fc_macs for t in range(4))
+    assert envs.engine.lookahead_macs.tolist() == [expected, expected]

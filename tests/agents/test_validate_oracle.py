@@ -226,3 +226,14 @@ def test_leaderboard_single_seed_is_the_mean():
 
     lo, hi = row["accuracy_ci"]
     assert quantile(0.015) <= lo <= quantile(0.035) and quantile(0.965) <= hi <= quantile(0.985), (lo, hi)
+
+
+def test_tampering_in_the_very_first_record_is_found(results, tmp_path):
+    doc = json.loads(json.dumps(results))
+    rec = doc["records"][0]
+    rec["correct"] = not rec["correct"]
+    report = _check(doc, tmp_path)
+    assert not report["ok"]
+    assert any(
+        e.startswith(f"record 0 ({rec['agent']}, image {rec['index']}): recorded correct=") for e in report["errors"]
+    )

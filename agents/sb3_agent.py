@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +16,24 @@ RECURRENT = ("recurrent-ppo",)
 """Algorithms whose policy keeps a hidden state across the steps of an episode."""
 
 
+_ALGO_CLASSES = {
+    "ppo": ("stable_baselines3", "PPO"),
+    "a2c": ("stable_baselines3", "A2C"),
+    "dqn": ("stable_baselines3", "DQN"),
+    "maskable-ppo": ("sb3_contrib", "MaskablePPO"),
+    "qrdqn": ("sb3_contrib", "QRDQN"),
+    "trpo": ("sb3_contrib", "TRPO"),
+    "recurrent-ppo": ("sb3_contrib", "RecurrentPPO"),
+}
+"""``--algo`` name -> (module, class); imported on first use, since sb3-contrib is slow to import."""
+
+
 def algo_class(algo: str) -> type:
     """The SB3 class of an ``--algo`` name."""
-    if algo == "ppo":
-        from stable_baselines3 import PPO
-
-        return PPO
-    if algo == "a2c":
-        from stable_baselines3 import A2C
-
-        return A2C
-    if algo == "dqn":
-        from stable_baselines3 import DQN
-
-        return DQN
-    if algo == "maskable-ppo":
-        from sb3_contrib import MaskablePPO
-
-        return MaskablePPO
-    if algo == "qrdqn":
-        from sb3_contrib import QRDQN
-
-        return QRDQN
-    if algo == "trpo":
-        from sb3_contrib import TRPO
-
-        return TRPO
-    if algo == "recurrent-ppo":
-        from sb3_contrib import RecurrentPPO
-
-        return RecurrentPPO
-    raise ValueError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
+    if algo not in _ALGO_CLASSES:
+        raise ValueError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
+    module, name = _ALGO_CLASSES[algo]
+    return getattr(importlib.import_module(module), name)
 
 
 def _linear_macs(module: nn.Module | None) -> int:

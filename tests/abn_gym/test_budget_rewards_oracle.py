@@ -265,3 +265,21 @@ def test_num_envs_through_make_vec():
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         gym.make_vec("ABN-ResNet-v0", num_envs=0, vectorization_mode="vector_entry_point")
     assert ABNVectorEnv(np.int64(2)).num_envs == 2
+
+
+def test_cheapest_rest_cost_by_hand():
+    env = ABNVectorEnv(1, split="test", bit_choices=(3, 5))
+    expected = [3 * 3 * sum(MACS[t:]) / MAX_BITOPS for t in range(18)] + [0.0]
+    np.testing.assert_allclose(env.engine.min_rest, expected, rtol=1e-12)
+
+
+def test_a_budget_equal_to_a_configuration_admits_it_to_the_last_layer():
+    # The budget is exactly uniform-4's BitOps: every 4-bit step must stay allowed, the last one included.
+    u4 = (16 * sum(MACS) + 64 * FIXED_MACS) / MAX_BITOPS
+    env = ABNVectorEnv(1, split="test", reward="correct", budget=u4)
+    env.reset(seed=0)
+    for t in range(18):
+        assert env.action_masks()[0, 2], t  # bit_choices[2] = 4 bits
+        _, _, _, _, info = env.step(np.array([2]))
+        assert not info["clipped"][0], t
+    assert info["bits"][0].tolist() == [4] * 18

@@ -164,8 +164,7 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
                 "uses_label": bool(meta.get("uses_label")),
             }
         )
-    table = pd.DataFrame(rows)
-    return table
+    return pd.DataFrame(rows)
 
 
 def per_image(records: Sequence[dict], agents: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

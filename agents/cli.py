@@ -113,16 +113,11 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if ns.list_agents:
         print(describe_agent_names())
         return 0
-    args = BenchArgs(
-        env=ns.env,
+    args = dataclass_from_args(
+        BenchArgs,
+        ns,
         agents=[a.strip() for a in (ns.agents or "").split(",") if a.strip()],
-        split=ns.split,
-        episodes=ns.episodes,
-        seeds=ns.seeds,
-        out=ns.out,
-        batch_size=ns.batch_size,
         progress=not ns.no_progress,
-        reference=ns.reference,
     )
     result = bench(args)
     if ns.json:

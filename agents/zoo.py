@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 
 from supernets.checkpoint import atomic_write_bytes, atomic_write_json, atomic_write_text
+from supernets.cliargs import dataclass_from_args
 from supernets.errors import UsageError
 
 HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams" / "zoo.yml"
@@ -740,23 +741,7 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
         for path in export_rl_zoo3(load_hyperparams(ns.conf), ns.export_rl_zoo3):
             print(path)
         return 0
-    args = ZooArgs(
-        out=ns.out,
-        conf=ns.conf,
-        algos=ns.algos,
-        envs=ns.envs,
-        seeds=ns.seeds,
-        timesteps=ns.timesteps,
-        curve_points=ns.curve_points,
-        eval_episodes=ns.eval_episodes,
-        split=ns.split,
-        episodes=ns.episodes,
-        baselines=ns.baselines,
-        reference=ns.reference,
-        ray=ns.ray,
-        progress=not ns.no_progress,
-        command=getattr(ns, "command_line", ""),
-    )
+    args = dataclass_from_args(ZooArgs, ns, progress=not ns.no_progress, command=getattr(ns, "command_line", ""))
     summary = zoo(args)
     if ns.json:
         print(json.dumps(summary))

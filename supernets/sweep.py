@@ -115,4 +115,5 @@ def sweep(args: SweepArgs) -> list[dict]:
 
 
 def _macs(net: ResNetSupernet) -> float:
-    return float(sum(s.macs for s in net.layer_specs) + sum(s.macs for s in net.fixed_specs))
+    specs = [*net.layer_specs, *net.fixed_specs, *(spec for _, spec in net.extra_specs)]
+    return float(sum(s.macs for s in specs))

@@ -17,16 +17,16 @@ DEFAULT_BUDGET = 0.25
 0.253 of all-8 on resnet20-fashionmnist, 0.261 on resnet20-quarter-fashionmnist)."""
 
 QUARTER = "resnet20-quarter-fashionmnist"
-QUARTER_COST_COEF = 0.08
-"""Default ``cost_coef`` of ABN-ResNet20Quarter-v0, chosen on val by the rule of ABN-ResNet-v0's
-(``python -m abn_gym.tables --env ABN-ResNet20Quarter-v0 --split val``)."""
+QUARTER_COST_COEF = 0.1
+"""Default ``cost_coef`` of ABN-ResNet20Quarter-v1, chosen on val by the rule of ABN-ResNet-v0's
+(``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``)."""
 
 ENV_IDS: dict[str, dict] = {
     "ABN-ResNet-v0": {},
     "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
     # The steep task: ResNet-20 at a quarter of the width, where bit-widths move accuracy by points.
-    "ABN-ResNet20Quarter-v0": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
-    "ABN-ResNet20Quarter-Budget-v0": {"supernet": QUARTER, "reward": "correct", "budget": DEFAULT_BUDGET},
+    "ABN-ResNet20Quarter-v1": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
+    "ABN-ResNet20Quarter-Budget-v1": {"supernet": QUARTER, "reward": "correct", "budget": DEFAULT_BUDGET},
 }
 """Every registered id with the keyword arguments it fixes."""
 

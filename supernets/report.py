@@ -150,7 +150,8 @@ def publish(
         "bit_choices": list(net.bit_choices),
         "num_switchable": net.num_switchable,
         "recipe": (
-            "Warm start from the full-precision reference below. Every batch: all-8-bit with cross-entropy; "
+            "Warm start from the full-precision checkpoint in train_args.warm_start. Every batch: all-8-bit with "
+            "cross-entropy; "
             f"all-2-bit and {state['args']['num_random']} random layer-wise configurations distilled from the "
             "8-bit soft outputs. LSQ per-bit steps (MSE-initialised), per-bit BatchNorm, SGD+Nesterov, cosine LR, "
             "random crop (pad 2) + horizontal flip."

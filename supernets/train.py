@@ -41,7 +41,7 @@ class TrainArgs:
     lr: float = arg(0.01, "peak learning rate of SGD (cosine decay after a short linear warm-up)")
     weight_decay: float = arg(5e-5, "weight decay on conv/linear weights (never on steps or BN)")
     seed: int = arg(0, "seed for data order, augmentation and sampled configurations")
-    warm_start: str | None = arg(None, "float checkpoint (final.pt of a float run) to initialise the supernet from")
+    warm_start: str | None = arg(None, "float checkpoint (final.pt of a float run) to start from (either mode)")
     num_random: int = arg(2, "random layer-wise configurations distilled per batch")
     ckpt_every: int = arg(100, "also save the resume state every this many steps (and at every epoch end)")
     eval_limit: int | None = arg(None, "images of the val split evaluated after each epoch (all when None)")
@@ -89,15 +89,24 @@ def random_config(num_layers: int, gen: torch.Generator) -> list[int]:
 def build_model(args: TrainArgs) -> torch.nn.Module:
     """The model the run trains, warm-started when asked."""
     config = architecture(args.arch)
-    if args.mode == "float":
-        return FloatResNet(config)
-    if args.mode != "supernet":
+    if args.mode not in ("float", "supernet"):
         raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
-    net = ResNetSupernet(config)
+    ref = FloatResNet(config)
     if args.warm_start:
         ckpt = safe_load(args.warm_start)
-        ref = FloatResNet(config)
+        if ckpt.get("args", {}).get("mode", "float") != "float":
+            raise UsageError(f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt")
+        if ckpt.get("args", {}).get("arch", "resnet20") != args.arch:
+            raise UsageError(
+                f"--warm-start {args.warm_start} was trained as {ckpt['args'].get('arch', 'resnet20')!r}, "
+                f"not {args.arch!r}; pass the matching --arch"
+            )
         ref.load_state_dict(ckpt["model"])
+    if args.mode == "float":
+        # A warm-started float run is the supernet's control: the same two-phase schedule without quantization.
+        return ref
+    net = ResNetSupernet(config)
+    if args.warm_start:
         warm_start(net, ref)
     calib = load_split("train", args.data_dir)
     net.init_quantizers(calib.inputs(slice(0, 512)))

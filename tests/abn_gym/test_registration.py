@@ -16,3 +16,14 @@ def test_other_ids_are_refused_with_the_known_ones(env_id, needle):
     with pytest.raises(UnknownNameError, match=needle) as exc:
         env_kwargs(env_id)
     assert "ABN-ResNet-v0" in str(exc.value)
+
+
+@pytest.mark.parametrize("old,new", [("ABN-ResNet20Quarter-v0", "v1"), ("ABN-ResNet20Quarter-Budget-v0", "v1")])
+def test_retired_versions_point_to_the_current_one(old, new):
+    # v0 ran the first quarter-width supernet (commit 039a263); its results are not comparable with v1's.
+    import gymnasium
+
+    with pytest.raises(gymnasium.error.DeprecatedEnv, match=f"{old[:-3]}-{new}"):
+        gymnasium.make(old)
+    with pytest.raises(UnknownNameError, match=f"deprecated.*{old[:-3]}-{new}"):
+        env_kwargs(old)

@@ -97,7 +97,7 @@ def test_tampered_or_foreign_policies_are_refused(trained, tmp_path):
     (tmp_path / "card.json").write_text((trained.parent / "card.json").read_text())
     with pytest.raises(CheckpointError, match="sha256"):
         load_policy(bad)
-    ctx = BenchContext("ABN-ResNet20Quarter-v0", "resnet20-quarter-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
+    ctx = BenchContext("ABN-ResNet20Quarter-v1", "resnet20-quarter-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
     with pytest.raises(UsageError, match="controls resnet20-fashionmnist"):
         make_agent(str(trained), ctx)
     ctx = BenchContext(ENV, "resnet20-fashionmnist", (2, 3))

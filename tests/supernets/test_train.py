@@ -57,3 +57,26 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mod
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert train_mod.Path(tmp_path / "resumed" / "log.csv").read_text().count("\n") == 2
+
+
+def test_float_warm_start_loads_the_checkpoint_and_refuses_others(tmp_path):
+    from supernets.checkpoint import atomic_torch_save
+    from supernets.errors import UsageError
+    from supernets.float_resnet import FloatResNet
+    from supernets.resnet import architecture
+    from supernets.train import build_model
+
+    src = FloatResNet(architecture("resnet20-w4"))
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_()  # far from any fresh initialisation
+    ckpt = tmp_path / "final.pt"
+    atomic_torch_save({"model": src.state_dict(), "args": {"mode": "float", "arch": "resnet20-w4"}}, ckpt)
+    got = build_model(TrainArgs(mode="float", arch="resnet20-w4", warm_start=str(ckpt))).state_dict()
+    for k, v in src.state_dict().items():
+        assert torch.equal(got[k], v), k
+    with pytest.raises(UsageError, match="--arch"):
+        build_model(TrainArgs(mode="float", arch="resnet20", warm_start=str(ckpt)))
+    atomic_torch_save({"model": src.state_dict(), "args": {"mode": "supernet", "arch": "resnet20-w4"}}, ckpt)
+    with pytest.raises(UsageError, match="not a float run"):
+        build_model(TrainArgs(mode="float", arch="resnet20-w4", warm_start=str(ckpt)))

@@ -95,7 +95,9 @@ def build_model(args: TrainArgs) -> torch.nn.Module:
     if args.warm_start:
         ckpt = safe_load(args.warm_start)
         if ckpt.get("args", {}).get("mode", "float") != "float":
-            raise UsageError(f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt")
+            raise UsageError(
+                f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt"
+            )
         if ckpt.get("args", {}).get("arch", "resnet20") != args.arch:
             raise UsageError(
                 f"--warm-start {args.warm_start} was trained as {ckpt['args'].get('arch', 'resnet20')!r}, "

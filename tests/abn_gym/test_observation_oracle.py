@@ -197,3 +197,13 @@ def test_reference_statistics_are_not_trivial(net, images):
     # The oracle would be hollow if every statistic were 0 or 1: check they spread inside (0, 1).
     obs = reference_obs(net, images[0], [8] * 18, 7)
     assert 0.01 < obs[0:32].max() < 1.0 and 0.0 < obs[64:96].mean() < 0.5
+
+
+def test_vector_and_dict_spaces_declare_the_unit_interval_part_by_part():
+    vec = gym.make("ABN-ResNet-v0", split="val").observation_space
+    parts = gym.make("ABN-ResNet-v0", split="val", obs_mode="dict").observation_space
+    assert vec.dtype == np.float32 and np.all(vec.low == 0.0) and np.all(vec.high == 1.0)
+    assert sum(box.shape[0] for box in parts.spaces.values()) == vec.shape[0]
+    for name, box in parts.spaces.items():
+        assert box.dtype == np.float32, name
+        assert np.all(box.low == 0.0) and np.all(box.high == 1.0), name

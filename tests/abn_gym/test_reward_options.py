@@ -80,3 +80,18 @@ def test_reference_predictions_are_remembered_and_exact(net, test_split):
     again = reference_predictions(net, test_split, 2, idx[::-1])
     assert first.tolist() == again[::-1].tolist() and first[0] == first[2]
     assert first.tolist() == [_plain_prediction(net, test_split, int(i), 2) for i in idx]
+
+
+def test_reward_fn_refuses_unknown_kinds_and_missing_references_by_name():
+    from abn_gym.rewards import REWARDS, RewardFn
+
+    with pytest.raises(ValueError, match=r"unknown reward 'nope'; choose one of \['default', 'logprob'"):
+        RewardFn("nope")
+    for kind in ("baseline", "agreement"):
+        with pytest.raises(
+            ValueError, match=f"reward '{kind}' needs reference_bits; build it with RewardFn.for_actions"
+        ):
+            RewardFn(kind)
+        assert RewardFn(kind, reference_bits=2).reference_bits == 2
+    for kind in set(REWARDS) - {"baseline", "agreement"}:
+        RewardFn(kind)  # no reference needed

@@ -237,3 +237,23 @@ def test_tampering_in_the_very_first_record_is_found(results, tmp_path):
     assert any(
         e.startswith(f"record 0 ({rec['agent']}, image {rec['index']}): recorded correct=") for e in report["errors"]
     )
+
+
+def test_a_row_without_episodes_does_not_stop_the_checks_of_later_rows(results, tmp_path):
+    doc = json.loads(json.dumps(results))
+    doc["records"] = [r for r in doc["records"] if r["agent"] != "fixed-2"]
+    _row(doc, "fixed-8")["bitops"] += 1.0e6
+    report = _check(doc, tmp_path)
+    assert report["errors"] == [
+        "row 'fixed-2' has no episodes",
+        f"row 'fixed-8': mean BitOps {_row(doc, 'fixed-8')['bitops']:.0f}, its episodes give "
+        f"{_row(results, 'fixed-8')['bitops']:.0f}",
+    ]
+
+
+def test_row_bitops_are_checked_to_the_last_digits_not_to_a_loose_tolerance(results, tmp_path):
+    # 200 BitOps (2e-6 relative) is below the default relative tolerance of numpy's isclose.
+    doc = json.loads(json.dumps(results))
+    _row(doc, "fixed-8")["bitops"] += 200.0
+    report = _check(doc, tmp_path)
+    assert len(report["errors"]) == 1 and report["errors"][0].startswith("row 'fixed-8': ")

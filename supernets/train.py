@@ -86,30 +86,35 @@ def random_config(num_layers: int, gen: torch.Generator) -> list[int]:
     return [BIT_CHOICES[i] for i in idx.tolist()]
 
 
+def load_warm_start(args: TrainArgs) -> FloatResNet:
+    """The float model of ``args.warm_start``, refused early if it is a supernet or another architecture."""
+    ckpt = safe_load(args.warm_start)
+    trained = ckpt.get("args", {})
+    if trained.get("mode", "float") != "float":
+        raise UsageError(
+            f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt"
+        )
+    if trained.get("arch", "resnet20") != args.arch:
+        raise UsageError(
+            f"--warm-start {args.warm_start} was trained as {trained.get('arch', 'resnet20')!r}, "
+            f"not {args.arch!r}; pass the matching --arch"
+        )
+    model = FloatResNet(architecture(args.arch))
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
 def build_model(args: TrainArgs) -> torch.nn.Module:
     """The model the run trains, warm-started when asked."""
     config = architecture(args.arch)
-    if args.mode not in ("float", "supernet"):
-        raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
-    ref = FloatResNet(config)
-    if args.warm_start:
-        ckpt = safe_load(args.warm_start)
-        if ckpt.get("args", {}).get("mode", "float") != "float":
-            raise UsageError(
-                f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt"
-            )
-        if ckpt.get("args", {}).get("arch", "resnet20") != args.arch:
-            raise UsageError(
-                f"--warm-start {args.warm_start} was trained as {ckpt['args'].get('arch', 'resnet20')!r}, "
-                f"not {args.arch!r}; pass the matching --arch"
-            )
-        ref.load_state_dict(ckpt["model"])
     if args.mode == "float":
         # A warm-started float run is the supernet's control: the same two-phase schedule without quantization.
-        return ref
+        return load_warm_start(args) if args.warm_start else FloatResNet(config)
+    if args.mode != "supernet":
+        raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
     net = ResNetSupernet(config)
     if args.warm_start:
-        warm_start(net, ref)
+        warm_start(net, load_warm_start(args))
     calib = load_split("train", args.data_dir)
     net.init_quantizers(calib.inputs(slice(0, 512)))
     return net

@@ -21,7 +21,8 @@ def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     try:
         spec = gymnasium.spec(env_id.split(":", 1)[-1])
     except gymnasium.error.Error as exc:
-        raise UnknownNameError(f"unknown env id {env_id!r}: {exc}. abn-gym ids: {sorted(abn_gym.ENV_IDS)}") from None
+        reason = str(exc).rstrip(".")
+        raise UnknownNameError(f"unknown env id {env_id!r}: {reason}. abn-gym ids: {sorted(abn_gym.ENV_IDS)}") from None
     if spec.vector_entry_point != VECTOR_ENTRY_POINT:
         raise UnknownNameError(f"{env_id!r} is not an abn-gym environment; use one of {sorted(abn_gym.ENV_IDS)}")
     return {**spec.kwargs, **overrides}

@@ -105,9 +105,11 @@ def format_table(report: dict, reference: float | None = None) -> str:
 
 
 @torch.inference_mode()
-def float_accuracy(checkpoint: str | Path, split: Split, batch_size: int = 256) -> float:
-    """Test accuracy of a full-precision run's ``final.pt``."""
-    state = safe_load(checkpoint)
+def float_accuracy(
+    checkpoint: str | Path, split: Split, batch_size: int = 256, expected_sha256: str | None = None
+) -> float:
+    """Accuracy on ``split`` of a full-precision run's ``final.pt`` (its sha256 checked when given)."""
+    state = safe_load(checkpoint, expected_sha256=expected_sha256)
     model = FloatResNet(ResNetConfig.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
@@ -128,8 +130,10 @@ def publish(
 ) -> dict:
     """Copy a finished supernet run into ``supernets/checkpoints`` with its model card.
 
-    The shipped file holds weights and architecture only (no optimizer state); the card records
-    the recipe, the sha256, the accuracy table on ``split`` and the full-precision reference.
+    The shipped files hold weights and architecture only (no optimizer state): the supernet, and
+    beside it its full-precision reference (``<name>.float-reference.pt``), so that both sides of
+    the card's comparison can be evaluated again. The card records the recipe, both sha256, the
+    accuracy table on ``split`` and the reference's accuracy.
     """
     entry = get_entry(name)
     run_dir, float_run_dir = Path(run_dir), Path(float_run_dir)
@@ -139,8 +143,12 @@ def publish(
     atomic_torch_save(shipped, tmp)
     net = build_from_state(safe_load(tmp), str(tmp))
     report = eval_table(net, split, name)
-    reference = float_accuracy(float_run_dir / "final.pt", split)
-    float_args = safe_load(float_run_dir / "final.pt")["args"]
+    float_state = safe_load(float_run_dir / "final.pt")
+    float_args = float_state["args"]
+    float_file = entry.checkpoint.with_name(f"{name}.float-reference.pt")
+    float_tmp = float_file.with_suffix(".pt.new")
+    atomic_torch_save({k: float_state[k] for k in ("model", "config", "kind", "args")}, float_tmp)
+    reference = float_accuracy(float_tmp, split)
     card = {
         "name": name,
         "file": entry.checkpoint.name,
@@ -166,11 +174,14 @@ def publish(
             "epochs": float_args["epochs"],
             "train_args": float_args,
             "command": float_command,
+            "file": float_file.name,
+            "sha256": sha256(float_tmp),
         },
         "eval": report,
         "eval_command": f"abn-gym supernet eval --name {name} --split {split.name} --json",
         "notes": list(notes),
     }
     shutil.move(str(tmp), entry.checkpoint)
+    shutil.move(str(float_tmp), float_file)
     atomic_write_json(entry.card, card)
     return card

@@ -117,6 +117,10 @@ def check_section(algo: str, env_id: str, hp: Any, where: str = "zoo.yml") -> No
     missing = [k for k in ("n_timesteps", "policy") if k not in hp]
     if missing:
         raise ZooConfigError(f"{where}: {algo}/{env_id} lacks {', '.join(missing)} (rl-zoo3 requires them)")
+    for key in ("n_timesteps", "n_envs"):
+        value = hp.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise ZooConfigError(f"{where}: {algo}/{env_id}: {key} must be a positive whole number, got {value!r}")
     refused = [k for k in hp if k in RL_ZOO3_ONLY_KEYS]
     if refused:
         raise ZooConfigError(f"{where}: {algo}/{env_id}: abn-gym zoo does not implement rl-zoo3's {refused}")
@@ -659,6 +663,11 @@ def zoo(args: ZooArgs) -> dict[str, Any]:
     t0 = time.perf_counter()
     if args.curve_points < 1 or args.eval_episodes < 1:
         raise UsageError("--curve-points and --eval-episodes must be at least 1")
+    if args.timesteps is not None and args.timesteps < 1:
+        raise UsageError(
+            f"--timesteps {args.timesteps}: give a positive number of env steps per run, or leave it out to use "
+            "each section's n_timesteps"
+        )
     if args.reference not in args.baselines:
         raise UsageError(
             f"--reference {args.reference!r} must be one of the --baselines: {', '.join(args.baselines) or 'none'}"

@@ -256,3 +256,25 @@ def test_baseline_cache_is_keyed_by_what_the_episodes_depend_on(monkeypatch):
     real = abn_gym.registration.env_kwargs
     monkeypatch.setattr(abn_gym.registration, "env_kwargs", lambda env_id: {**real(env_id), "cost_coef": 0.08})
     assert base != _fingerprint("ABN-ResNet-v0", ctx, "fixed-4")  # a new cost_coef is never served from cache
+
+
+@pytest.mark.parametrize("steps", ["-1", "0"])
+def test_cli_refuses_nonpositive_timesteps_in_one_line(tmp_path, capsys, steps):
+    """#19: `zoo --timesteps -1` was an IndexError traceback; now one line naming the fix, before any run."""
+    from agents.cli import main
+
+    out = tmp_path / "zoo"
+    assert main(["zoo", "--timesteps", steps, "--algos", "ppo", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith("abn-gym: error: --timesteps " + steps)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [0, -5, 1.5, "many"])
+def test_section_with_nonpositive_steps_or_envs_is_refused(tmp_path, value):
+    for key in ("n_timesteps", "n_envs"):
+        hp = {"n_timesteps": 100, "policy": "MlpPolicy", key: value}
+        path = tmp_path / "bad.yml"
+        path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
+        with pytest.raises(ZooConfigError, match=f"ppo/ABN-ResNet-v0: {key} must be a positive whole number"):
+            load_hyperparams(path)

@@ -74,13 +74,13 @@ def _summary(ev: dict | None) -> str:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     """abn-gym train."""
-    from agents.train import AgentTrainArgs, read_card, train_agent
+    from agents.train import AgentTrainArgs, bench_command, read_card, train_agent
 
     path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
     card = read_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")
     print(f"wrote {path} and {path.parent / 'card.json'}")
-    print(f"on the test split: abn-gym bench --agents {path},fixed-4,static-4,fixed-8 --out {path.parent / 'bench'}")
+    print(f"on the test split: {bench_command(card, path)}")
     return 0
 
 

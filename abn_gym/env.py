@@ -13,6 +13,7 @@ import numpy as np
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
 from abn_gym.render import RENDER_FPS, RENDER_MODES
+from supernets.errors import EnvArgumentError
 
 ObsType = np.ndarray | dict[str, np.ndarray]
 
@@ -95,8 +96,37 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     has run; the agent chooses the bit-width of the first switchable layer.
 
     ## Episode End
-    The episode terminates after the last switchable layer (18 steps for ResNet-20), when the
-    classifier runs. It is never truncated. Stepping before ``reset`` or after the end raises.
+    The episode terminates after the last switchable layer (18 steps for ResNet-20, or
+    ``len(decide_at)``), when the classifier runs. It is never truncated. Stepping before
+    ``reset`` or after the end raises.
+
+    ## Coarser decisions (``decide_at``)
+    ``decide_at=(0, 7, 13)`` lets the agent decide only at layers 0, 7 and 13, as BlockDrop and
+    SkipNet decide per block: a step runs every layer from its decision point up to the next one
+    at the chosen bit-width, so the horizon is ``len(decide_at)`` (``env.horizon``). The
+    observation of each step is the one before the next decision layer (``layer_onehot`` names
+    it, ``bits_so_far`` holds every layer run), a step's cost is the BitOps of all the layers it
+    ran (``info["bitops_step"]``), and on a budget the mask counts them all. The points start at
+    0 and increase strictly within the switchable layers. ``None`` (the default) decides at every
+    layer, unchanged.
+
+    ## Group-relative reward (``group_size``, vector env only)
+    ``group_size=K`` on the native vector env (``gymnasium.make_vec(id, num_envs=N,
+    vectorization_mode="vector_entry_point", group_size=K)``, or ``SB3VecEnv(..., group_size=K)``)
+    makes K consecutive sub-envs share one image (and budget) each episode, and subtracts the
+    group's mean terminal term from each one's terminal reward, as GRPO and self-critical
+    training do: for ``"default"`` and ``"correct"`` that is the group's mean correctness, for
+    ``"agreement"`` its mean agreement, for ``"baseline"`` the per-image reference cancels and it
+    is the mean correctness too (``"logprob"`` and ``"blockdrop"``: the mean of their terminal
+    term). The step costs are unchanged. N must be a multiple of K; group g draws its image with
+    sub-env g*K's generator, so ``group_size=1`` (the default) is the plain vector env. A single
+    env has no group and refuses K > 1.
+
+    ## Budget per episode (``budget=(low, high)``)
+    A range instead of one number draws each episode's budget uniformly from it, after the image
+    and from the same generator (deterministic under the seed); the budget is in the
+    observation, so one policy can be trained across budgets, e.g.
+    ``gym.make("ABN-ResNet-Budget-v0", budget=(0.15, 0.6))``, and then evaluated at fixed ones.
 
     ## Info
     Every step: ``layer``, ``bits`` (this layer's), ``bitops_step`` (and ``clipped`` with a
@@ -120,6 +150,9 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``cost_coef``: weight of the BitOps cost (default 0.04).
     - ``gamma``: BlockDrop's penalty for a wrong prediction (default 0.5).
     - ``budget``: BitOps budget as a fraction of all-8, or a (low, high) range drawn per episode.
+    - ``decide_at``: the layers where the agent decides, e.g. ``(0, 7, 13)``; None: every layer.
+    - ``group_size``: vector env only: K consecutive sub-envs share an image, group-relative
+      terminal reward (default 1: off).
     - ``obs_mode``: ``"vector"`` (default) or ``"dict"``.
     - ``device``: ``"cpu"`` (default) or ``"cuda"``.
     - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
@@ -152,7 +185,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       row group, activations kept grouped by bit-width, padded group batches) kept every
       definition; they can change observations in the last float bits, and left every
       leaderboard and supernet figure unchanged. The reward options ``"baseline"`` and
-      ``"agreement"``, and ``render_mode``, were added as options: the defaults are unchanged.
+      ``"agreement"``, ``render_mode``, ``decide_at`` and ``group_size`` were added as options:
+      the defaults are unchanged, so the ids keep their versions.
     - ``ABN-ResNet20Quarter-v1`` / ``ABN-ResNet20Quarter-Budget-v1``: a new quarter-width
       supernet (the same 4 supernet epochs, warm-started from a 14-epoch float run instead of a
       10-epoch one, so that uniform-8 stays within a point of its full-precision reference) and,
@@ -165,6 +199,12 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
+        if self.config.group_size != 1:
+            raise EnvArgumentError(
+                f"invalid group_size={self.config.group_size}: a single env runs one episode at a time, so no "
+                "episodes can share its image; use the native vector env, gymnasium.make_vec(id, num_envs=N, "
+                f"vectorization_mode='vector_entry_point', group_size={self.config.group_size}), or group_size=1"
+            )
         self.observation_space, self.action_space = self._set_up(
             self.config, architecture(self.config.supernet), render_mode
         )

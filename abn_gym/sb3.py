@@ -109,8 +109,9 @@ class SB3VecEnv(VecEnv):
 
 
 def _py(value: Any) -> Any:
+    # The single env's types: Python scalars, and arrays (episode_bits) as arrays.
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return value.copy()
     if isinstance(value, np.generic):
         return value.item()
     return value

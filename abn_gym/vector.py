@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
 from abn_gym.render import RENDER_FPS, RENDER_MODES
+from supernets.errors import EnvArgumentError
 
 
 class ABNVectorEnv(EnvCore, VectorEnv):
@@ -40,6 +41,11 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.num_envs = int(num_envs)
         config = make_config(**kwargs)
+        if self.num_envs % config.group_size:
+            raise EnvArgumentError(
+                f"num_envs={self.num_envs} is not a multiple of group_size={config.group_size}: each group of "
+                f"{config.group_size} consecutive sub-envs shares one image; choose num_envs = k * group_size"
+            )
         self.single_observation_space, self.single_action_space = self._set_up(
             config, architecture(config.supernet), render_mode
         )
@@ -55,11 +61,17 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         if self._engine is None:
             self._engine = build_engine(self.config, self.num_envs)
             size = len(self._engine.split)
-            self._samplers = [EpisodeSampler(self.config, size, i, self.num_envs) for i in range(self.num_envs)]
+            groups = self.num_envs // self.config.group_size
+            self._samplers = [EpisodeSampler(self.config, size, g, groups) for g in range(groups)]
         return self._engine
 
     def _start(self, indices: list[int | None]) -> np.ndarray:
-        draws = [s.draw(rng, i) for s, rng, i in zip(self._samplers, self._rngs, indices)]
+        k = self.config.group_size
+        # Group g (sub-envs g*K .. g*K + K - 1) draws its image and budget with its first sub-env's
+        # generator; with K = 1 every sub-env draws its own, as a single env seeded alike would.
+        draws = [s.draw(self._rngs[g * k], indices[g * k]) for g, s in enumerate(self._samplers)]
+        if k > 1:
+            draws = [d for d in draws for _ in range(k)]
         budgets = None if self.config.budget is None else np.array([b for _, b in draws])
         self._autoreset = False
         self._started = True
@@ -92,8 +104,17 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             indices = [None] * self.num_envs
         else:
             indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+            k = self.config.group_size
+            if k > 1 and len(indices) == self.num_envs // k:
+                indices = [i for i in indices for _ in range(k)]  # one index per group
             if len(indices) != self.num_envs:
-                raise ValueError(f"options['index'] needs {self.num_envs} image indices, got {len(indices)}")
+                per_group = f" (or {self.num_envs // k}, one per group)" if k > 1 else ""
+                raise ValueError(f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}")
+            if k > 1 and any(len(set(indices[g : g + k])) > 1 for g in range(0, self.num_envs, k)):
+                raise ValueError(
+                    f"options['index'] gives different images to one group: the {k} sub-envs of a group "
+                    "(group_size) share one image; repeat each group's index, or give one index per group"
+                )
         del engine
         return self._format(self._start(indices)), {}
 

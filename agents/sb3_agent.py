@@ -166,6 +166,19 @@ def policy_macs(model: Any) -> int:
     )
 
 
+def _training_decide_at(model: Any) -> tuple[int, ...] | None:
+    """The ``decide_at`` of the abn-gym env a model trains on (None without one, or for every layer)."""
+    from abn_gym.config import EnvConfig
+
+    env = getattr(model, "env", None)
+    while env is not None:  # VecNormalize -> VecMonitor -> SB3VecEnv -> the native vector env
+        config = getattr(env, "config", None)
+        if isinstance(config, EnvConfig):
+            return config.decide_at
+        env = getattr(env, "venv", None)
+    return None
+
+
 class SB3Agent(BaseAgent):
     """A trained SB3 model as a leaderboard agent (deterministic actions by default).
 
@@ -193,6 +206,8 @@ class SB3Agent(BaseAgent):
         self.model, self.name, self.deterministic = model, name, deterministic
         self.stochastic = not deterministic
         self.decision_macs_per_step = policy_macs(model)
+        self.decide_at = _training_decide_at(model)
+        self._last = np.zeros(0, dtype=np.int64)
         self._maskable = type(model).__name__ == "MaskablePPO"
         self._recurrent = type(model).__name__ == "RecurrentPPO"
         self._state: Any = None
@@ -202,6 +217,23 @@ class SB3Agent(BaseAgent):
         """New episodes: a recurrent policy starts from a fresh hidden state."""
         super().reset(num_envs, seed)
         self._state, self._starts = None, np.ones(num_envs, dtype=bool)
+
+    @property
+    def decide_at(self) -> tuple[int, ...] | None:
+        """The layers the policy decides at (env option ``decide_at``), None for every layer.
+
+        Between them it repeats its last decision, so it runs the same episodes on the plain env
+        (whose observation at a decision layer is the decide_at env's) as on the env it trained on;
+        its decision cost is then counted once per decision, per episode.
+        """
+        return self._decide_at
+
+    @decide_at.setter
+    def decide_at(self, layers: Any) -> None:
+        self._decide_at = None if layers is None else tuple(int(x) for x in layers)
+        per_decision = policy_macs(self.model)
+        self.decision_macs_per_step = per_decision if self._decide_at is None else 0
+        self.decision_macs_per_episode = 0 if self._decide_at is None else per_decision * len(self._decide_at)
 
     @property
     def env_id(self) -> str | None:
@@ -261,11 +293,14 @@ class SB3Agent(BaseAgent):
         model = algo_class(algo).load(str(path), device="cpu")
         agent = cls(model, name or algo, deterministic, obs_norm=obs_norm)
         agent.card = card
+        agent.decide_at = (card or {}).get("env_kwargs", {}).get("decide_at")
         return agent
 
     def act(self, obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
         """The policy's action per episode, lowered to the allowed range."""
         n = len(infos["action_mask"])  # len(obs) would count the keys of a Dict observation
+        if self._decide_at is not None and infos.get("layer") not in self._decide_at and len(self._last) == n:
+            return highest_allowed(self._last, infos["action_mask"])
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self._maskable:
@@ -279,4 +314,5 @@ class SB3Agent(BaseAgent):
             self._starts = np.zeros(n, dtype=bool)
         else:
             actions, _ = self.model.predict(obs, deterministic=self.deterministic)
-        return highest_allowed(np.asarray(actions, dtype=np.int64).reshape(n), infos["action_mask"])
+        self._last = highest_allowed(np.asarray(actions, dtype=np.int64).reshape(n), infos["action_mask"])
+        return self._last

@@ -69,6 +69,15 @@ class AgentTrainArgs:
         "standardise observations with running statistics (SB3 VecNormalize, observations only); the statistics "
         "are saved beside the model and applied, frozen, wherever it is loaded",
     )
+    decide_at: str | None = arg(
+        None, "decide only at these layers, comma-separated from 0, e.g. 0,7,13 (env option decide_at; default: all)"
+    )
+    group_size: int = arg(1, "K consecutive sub-envs share an image, group-relative terminal reward (training only)")
+    keep_best_every: int = arg(
+        0,
+        "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
+        "gap to the static mixtures as model.zip (agents/selection.py); 0 keeps the last",
+    )
     cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
     reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
@@ -141,7 +150,7 @@ def check_args(args: AgentTrainArgs) -> None:
     if args.algo not in ALGOS:
         raise UsageError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
     at_least = {"timesteps": 1, "num_envs": 1, "n_steps": 1, "batch_size": 1, "n_epochs": 1, "checkpoint_every": 1}
-    for name, low in {**at_least, "eval_episodes": 0}.items():
+    for name, low in {**at_least, "group_size": 1, "eval_episodes": 0, "keep_best_every": 0}.items():
         if getattr(args, name) < low:
             raise UsageError(f"{_flag(name)} must be at least {low}, got {getattr(args, name)}")
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
@@ -202,6 +211,15 @@ def train_overrides(args: AgentTrainArgs) -> dict:
         out["cost_coef"] = args.cost_coef
     if args.reward is not None:
         out["reward"] = args.reward
+    if args.decide_at is not None:
+        try:
+            out["decide_at"] = tuple(int(x) for x in args.decide_at.split(",") if x.strip())
+        except ValueError:
+            raise UsageError(
+                f"--decide-at takes comma-separated layer indices, e.g. 0,7,13; got {args.decide_at!r}"
+            ) from None
+    if args.group_size != 1:
+        out["group_size"] = args.group_size
     return out
 
 
@@ -444,13 +462,28 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     model.tensorboard_log = _tensorboard_dir(out)
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
+        if args.keep_best_every:
+            from agents.selection import KeepBestOnVal
+
+            keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
+            callbacks = [*(callbacks or []), keep]
         callbacks = [
             *(callbacks or []),
             TqdmCallback(args.timesteps),
             Checkpoints(max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"), name_prefix="model"),
         ]
         model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
-    final_norm, norm_entry = None, None
+    final_norm, norm_entry, selected = None, None, None
+    if args.keep_best_every:
+        from agents.selection import kept_model, read_selection
+
+        kept, trained = kept_model(out), model.num_timesteps
+        if kept is not None:  # the best policy on val becomes model.zip; the card keeps the steps trained
+            model = algo_class(args.algo).load(str(kept[0]), env=env, device=args.device)
+            model.num_timesteps = trained
+            if kept[1] is not None:
+                kept[1].restore_into(env)
+            selected = read_selection(out)
     if args.normalize_obs:
         final_norm = ObsNormalizer.from_vecnormalize(env)
         norm_path = stats_path(model_path)
@@ -471,6 +504,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         "command": command,
         "sha256": sha256(model_path),
         "obs_norm": norm_entry,
+        "selected_on_val": selected,
         "val": evaluate_on_val(model, args, args.eval_episodes, final_norm) if args.eval_episodes else None,
     }
     atomic_write_json(out / "card.json", card)  # last: it marks the run finished

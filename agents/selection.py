@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,12 @@ class StaticFront:
         return float(np.mean(np.asarray(correct, dtype=np.float64) - reference))
 
 
+@lru_cache(maxsize=4)
 def static_front(env_id: str, split: str, episodes: int | None) -> StaticFront:
-    """Run every fixed-b and static-b row of ``env_id`` on the first ``episodes`` images of ``split``."""
+    """Run every fixed-b and static-b row of ``env_id`` on the first ``episodes`` images of ``split``.
+
+    Cached per process: the levers' runs share one front (it costs as much as training on 60k images).
+    """
     from abn_gym.registration import env_kwargs
     from abn_gym.vector import ABNVectorEnv
     from agents.bench import run_agent

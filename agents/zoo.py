@@ -54,10 +54,12 @@ RL_ZOO3_ALGOS = {
 """Section name in zoo.yml (rl-zoo3's ``--algo`` name) -> abn-gym's ``--algo`` name."""
 NOT_IN_RL_ZOO3 = ("ppo_mask",)
 """Sections rl-zoo3 has no algorithm for: only ``abn-gym zoo`` trains them."""
-ZOO_KEYS = ("n_timesteps", "policy", "n_envs")
+ZOO_KEYS = ("n_timesteps", "policy", "n_envs", "normalize")
 """rl-zoo3's own keys; every other key of a section is a keyword argument of the algorithm."""
+NORMALIZE_OBS = "{'norm_obs': True, 'norm_reward': False}"
+"""The ``normalize`` value that turns on ``abn-gym train --normalize-obs``: rl-zoo3 reads this string as
+VecNormalize's arguments, so both normalise the observations and leave the rewards as they are."""
 RL_ZOO3_ONLY_KEYS = (
-    "normalize",
     "env_wrapper",
     "vec_env_wrapper",
     "frame_stack",
@@ -121,6 +123,7 @@ def check_section(algo: str, env_id: str, hp: Any, where: str = "zoo.yml") -> No
         value = hp.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
             raise ZooConfigError(f"{where}: {algo}/{env_id}: {key} must be a positive whole number, got {value!r}")
+    normalize_obs(hp, f"{where}: {algo}/{env_id}")
     refused = [k for k in hp if k in RL_ZOO3_ONLY_KEYS]
     if refused:
         raise ZooConfigError(f"{where}: {algo}/{env_id}: abn-gym zoo does not implement rl-zoo3's {refused}")
@@ -136,6 +139,31 @@ def check_section(algo: str, env_id: str, hp: Any, where: str = "zoo.yml") -> No
             f"{where}: {algo}/{env_id}: policy {hp['policy']!r} is not one of {cls.__name__}'s "
             f"{sorted(getattr(cls, 'policy_aliases', {}))}"
         )
+
+
+def normalize_obs(hp: dict[str, Any], where: str = "zoo.yml") -> bool:
+    """Whether a section's rl-zoo3 ``normalize`` key asks for observation normalisation (checked).
+
+    ``false`` (or no key) is off; :data:`NORMALIZE_OBS` (rl-zoo3's string of VecNormalize arguments) is on.
+    ``true`` is refused: rl-zoo3 would then normalise the rewards too, which abn-gym's training does not.
+    """
+    import ast
+
+    value = hp.get("normalize", False)
+    if value is False:
+        return False
+    fix = f'write normalize: "{NORMALIZE_OBS}" (observations only, as rl-zoo3 reads it too) or normalize: false'
+    if value is True:
+        raise ZooConfigError(
+            f"{where}: normalize: true also normalises rewards in rl-zoo3, which abn-gym does not; {fix}"
+        )
+    try:
+        kwargs = ast.literal_eval(value) if isinstance(value, str) else None
+    except (ValueError, SyntaxError):
+        kwargs = None
+    if kwargs != {"norm_obs": True, "norm_reward": False}:
+        raise ZooConfigError(f"{where}: normalize {value!r} is not supported; {fix}")
+    return True
 
 
 def export_rl_zoo3(conf: dict[str, dict], out: str | Path) -> list[Path]:
@@ -224,7 +252,7 @@ def train_args(spec: dict[str, Any]):
     """The :class:`agents.train.AgentTrainArgs` of one run: the section's kwargs go in as ``algo_kwargs``."""
     from agents.train import AgentTrainArgs
 
-    hp = {k: v for k, v in spec["hyperparams"].items() if k not in ("n_timesteps", "n_envs")}
+    hp = {k: v for k, v in spec["hyperparams"].items() if k not in ("n_timesteps", "n_envs", "normalize")}
     n_envs = int(spec["hyperparams"].get("n_envs", 1))
     return AgentTrainArgs(
         algo=spec["algo"],
@@ -235,6 +263,7 @@ def train_args(spec: dict[str, Any]):
         num_envs=n_envs,
         algo_kwargs=json.dumps(hp, sort_keys=True),
         checkpoint_every=max(spec["timesteps"] // 3, n_envs),
+        normalize_obs=normalize_obs(spec["hyperparams"]),
         eval_episodes=spec["eval_episodes"],
     )
 
@@ -381,7 +410,10 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
     if log:
         log.close()
     atomic_write_json(run_dir / "result.json", result)  # last: it marks the run finished
-    files = {n: (run_dir / n).read_bytes() for n in ("model.zip", "card.json", "curve.json", name, "result.json")}
+    names = ["model.zip", "card.json", "curve.json", name, "result.json"]
+    if (run_dir / "model.obs_norm.json").is_file():  # --normalize-obs: the statistics travel with the model
+        names.insert(1, "model.obs_norm.json")
+    files = {n: (run_dir / n).read_bytes() for n in names}
     return {"result": result, "files": files}
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from agents.zoo import (
     HYPERPARAMS,
+    NORMALIZE_OBS,
     NOT_IN_RL_ZOO3,
     RL_ZOO3_ALGOS,
     ZooArgs,
@@ -97,7 +98,7 @@ def test_yaml_parses_in_rl_zoo3_format(tmp_path):
             assert read == hp
             kwargs, *_ = manager._preprocess_hyperparams(dict(read))
             assert manager.n_envs == hp["n_envs"] and manager.n_timesteps == hp["n_timesteps"]
-            assert set(kwargs) == set(hp) - {"n_timesteps", "n_envs"}
+            assert set(kwargs) == set(hp) - {"n_timesteps", "n_envs", "normalize"}
 
 
 def test_zoo_builds_the_model_rl_zoo3_would():
@@ -278,3 +279,50 @@ def test_section_with_nonpositive_steps_or_envs_is_refused(tmp_path, value):
         path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
         with pytest.raises(ZooConfigError, match=f"ppo/ABN-ResNet-v0: {key} must be a positive whole number"):
             load_hyperparams(path)
+
+
+# normalisation (rl-zoo3's normalize key) -----------------------------------------------------
+@pytest.mark.parametrize("value, on", [(NORMALIZE_OBS, True), (False, False), (None, False)])
+def test_normalize_key_turns_on_normalize_obs(tmp_path, value, on):
+    hp = {"n_timesteps": 144, "policy": "MlpPolicy", "n_envs": 8}
+    if value is not None:
+        hp["normalize"] = value
+    path = tmp_path / "conf.yml"
+    path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
+    (spec,) = plan(ZooArgs(conf=str(path), seeds=[0], out=str(tmp_path)), load_hyperparams(path))
+    args = train_args(spec)
+    assert args.normalize_obs is on and "normalize" not in json.loads(args.algo_kwargs)
+
+
+@pytest.mark.parametrize(
+    "value", [True, "{'norm_obs': True, 'norm_reward': True}", "{'norm_obs': True}", "dict(norm_obs=True)", 1]
+)
+def test_other_normalize_values_are_refused_with_the_fix(tmp_path, value):
+    hp = {"n_timesteps": 144, "policy": "MlpPolicy", "normalize": value}
+    path = tmp_path / "conf.yml"
+    path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
+    with pytest.raises(ZooConfigError, match="ppo/ABN-ResNet-v0: normalize") as err:
+        load_hyperparams(path)
+    assert NORMALIZE_OBS in str(err.value)
+
+
+@pytest.mark.slow
+def test_normalized_run_carries_its_statistics_to_the_leaderboard(tmp_path):
+    """A zoo run with the normalize key: statistics beside the model, in the card, and applied when scored."""
+    from agents.bench import run_agent
+    from agents.sb3_agent import SB3Agent
+    from agents.zoo import records_name
+
+    conf = tiny_conf(tmp_path, algos=["ppo"], envs=("ABN-ResNet-v0",))
+    changed = yaml.safe_load(conf.read_text())
+    changed["ppo"]["ABN-ResNet-v0"]["normalize"] = NORMALIZE_OBS
+    conf.write_text(yaml.safe_dump(changed))
+    zoo(tiny_args(tmp_path, conf, baselines=["fixed-4"], reference="fixed-4"))
+    run = tmp_path / "zoo" / "runs" / "ABN-ResNet-v0" / "ppo" / "seed-0"
+    card = json.loads((run / "card.json").read_text())
+    assert card["args"]["normalize_obs"] and card["obs_norm"]["file"] == "model.obs_norm.json"
+    agent = SB3Agent.load(run / "model.zip")
+    assert agent.obs_norm is not None
+    scored = json.loads((run / records_name("test", 32)).read_text())
+    again = run_agent(agent, "ABN-ResNet-v0", "test", 32, seed=0, progress=False)
+    assert scored["bits"] == [r["bits"] for r in again] and scored["reward"] == [r["reward"] for r in again]

@@ -73,6 +73,9 @@ class AgentTrainArgs:
         None, "decide only at these layers, comma-separated from 0, e.g. 0,7,13 (env option decide_at; default: all)"
     )
     group_size: int = arg(1, "K consecutive sub-envs share an image, group-relative terminal reward (training only)")
+    budget: str | None = arg(
+        None, "Budget ids: the BitOps budget (fraction of all-8), or low,high drawn per episode, e.g. 0.1,0.45"
+    )
     keep_best_every: int = arg(
         0,
         "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
@@ -220,6 +223,14 @@ def train_overrides(args: AgentTrainArgs) -> dict:
             ) from None
     if args.group_size != 1:
         out["group_size"] = args.group_size
+    if args.budget is not None:
+        try:
+            values = [float(x) for x in args.budget.split(",")]
+        except ValueError:
+            raise UsageError(
+                f"--budget takes a fraction or low,high, e.g. 0.25 or 0.1,0.45; got {args.budget!r}"
+            ) from None
+        out["budget"] = values[0] if len(values) == 1 else tuple(values)
     return out
 
 

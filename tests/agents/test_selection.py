@@ -95,8 +95,8 @@ def test_best_policy_on_val_becomes_the_model(coarse_run):
 def test_bad_decision_points_and_group_sizes_are_refused_before_training(tmp_path):
     from supernets.errors import ABNGymError
 
-    for bad in ({"decide_at": "0,x"}, {"group_size": 0}, {"keep_best_every": -1}):
+    for bad in ({"decide_at": "0,x"}, {"group_size": 0}, {"keep_best_every": -1}, {"budget": "0.1,x"}):
         args = AgentTrainArgs(**{**TINY, **bad, "timesteps": 48, "out": str(tmp_path / "run")})
-        with pytest.raises(ABNGymError, match=r"decide-at|group-size|keep-best-every"):
+        with pytest.raises(ABNGymError, match=r"decide-at|group-size|keep-best-every|budget"):
             train_agent(args)
         assert not (tmp_path / "run").exists()

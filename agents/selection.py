@@ -58,10 +58,14 @@ class StaticFront:
 
 
 @lru_cache(maxsize=4)
-def static_front(env_id: str, split: str, episodes: int | None) -> StaticFront:
+def static_front(
+    env_id: str, split: str, episodes: int | None, env_overrides: tuple[tuple[str, Any], ...] = ()
+) -> StaticFront:
     """Run every fixed-b and static-b row of ``env_id`` on the first ``episodes`` images of ``split``.
 
-    Cached per process: the levers' runs share one front (it costs as much as training on 60k images).
+    ``env_overrides``: env arguments as (name, value) pairs, e.g. ``(("budget", None),)`` for a Budget
+    id's configurations without the budget's clipping. Cached per process: the levers' runs share one
+    front (it costs as much as training on 60k images).
     """
     from abn_gym.registration import env_kwargs
     from abn_gym.vector import ABNVectorEnv
@@ -69,12 +73,14 @@ def static_front(env_id: str, split: str, episodes: int | None) -> StaticFront:
     from agents.registry import BenchContext, make_agent
     from agents.static_search import DEFAULT_TARGETS
 
-    probe = ABNVectorEnv(1, **env_kwargs(env_id, split=split))
+    overrides = dict(env_overrides)
+    probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=split))
     ctx = BenchContext(env_id, probe.config.supernet, probe.bit_choices)
     names = [f"fixed-{b}" for b in probe.bit_choices] + [f"static-{b}" for b in DEFAULT_TARGETS]
     correct, bitops = [], []
     for name in names:
-        records = run_agent(make_agent(name, ctx, progress=False), env_id, split, episodes, progress=False)
+        agent = make_agent(name, ctx, progress=False)
+        records = run_agent(agent, env_id, split, episodes, env_overrides=overrides, progress=False)
         correct.append([r["correct"] for r in records])
         bitops.append(np.mean([r["bitops"] for r in records]))
     return StaticFront(tuple(names), np.asarray(correct, dtype=np.float64), np.asarray(bitops, dtype=np.float64))

@@ -105,6 +105,12 @@ LEVERS: tuple[Lever, ...] = (
         {"normalize_obs": True, "decide_at": COARSE, "group_size": GROUP},
     ),
     Lever(
+        "ppo-norm-once-group",
+        f"PPO, `--normalize-obs --decide-at 0 --group-size {GROUP}`: one decision per image, for every layer",
+        "ppo",
+        {"normalize_obs": True, "decide_at": "0", "group_size": GROUP},
+    ),
+    Lever(
         "escalation-k0-h4",
         "escalation controller: decide at layer 0, 2 -> 4 bits",
         "escalation",
@@ -140,6 +146,8 @@ class LeverArgs:
     escalation_images: int = 20_000
     episodes: int | None = None
     seeds: list[int] = field(default_factory=lambda: [0])
+    train: bool = True
+    """False: bench and tabulate the finished runs only (levers trained on different seeds, one table)."""
     progress: bool = True
 
 
@@ -269,7 +277,12 @@ def run_levers(args: LeverArgs) -> dict:
         for seed in args.seeds:
             print(f"lever {lever.name}, seed {seed}: {lever.setting}", file=sys.stderr, flush=True)
             run = _run_dir(out, lever, seed)
+            if not args.train and not (run / "card.json").is_file():
+                print("  not trained yet: left out (--no-train)", file=sys.stderr, flush=True)
+                continue
             runs[str(_train(lever, args, seed, run))] = (lever, seed, run)
+    if not runs:
+        raise UsageError(f"no finished runs of {[lv.name for lv in chosen]} on seeds {args.seeds} under {out}")
     front = [f"fixed-{b}" for b in FIXED_BITS] + [f"static-{b}" for b in DEFAULT_TARGETS]
     result = bench(
         BenchArgs(
@@ -321,6 +334,9 @@ def add_levers_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=_ints, default=d.seeds, help="comma-separated training seeds (default: 0)")
     p.add_argument("--episodes", type=int, default=None, help="val images to compare on (default: all 5000)")
+    p.add_argument(
+        "--no-train", action="store_true", help="train nothing: bench and tabulate the runs that are finished"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_levers)
 
@@ -333,6 +349,7 @@ def _cmd_levers(ns: argparse.Namespace) -> int:
         ppo_images=ns.ppo_images,
         seeds=ns.seeds,
         episodes=ns.episodes,
+        train=not ns.no_train,
         progress=not ns.no_progress,
     )
     result = run_levers(args)

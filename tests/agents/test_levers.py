@@ -70,3 +70,12 @@ def test_ppo_levers_train_on_the_same_images_whatever_their_decisions():
     assert every.timesteps == 18_000 and coarse.timesteps == 3_000
     assert every.n_steps % 18 == 0 and coarse.n_steps % 3 == 0
     assert every.timesteps // every.n_steps == coarse.timesteps // coarse.n_steps
+
+
+def test_no_train_tabulates_finished_runs_only(tmp_path, monkeypatch):
+    """--no-train trains nothing; with no finished run it says so instead of benching an empty table."""
+    import agents.levers
+
+    monkeypatch.setattr(agents.levers, "train_agent", lambda *a, **k: pytest.fail("--no-train trained a lever"))
+    with pytest.raises(UsageError, match="no finished runs"):
+        run_levers(LeverArgs(out=str(tmp_path), levers=["ppo-norm"], seeds=[0, 1], train=False, progress=False))

@@ -81,6 +81,12 @@ LEVERS: tuple[Lever, ...] = (
     ),
     Lever("ppo-norm", "PPO, `--normalize-obs` (VecNormalize, observations only)", "ppo", {"normalize_obs": True}),
     Lever(
+        "ppo-norm-small",
+        "PPO, `--normalize-obs --net-arch 16,16`: every layer, a network small enough for 2% decision MACs",
+        "ppo",
+        {"normalize_obs": True, "net_arch": "16,16"},
+    ),
+    Lever(
         "ppo-norm-decide",
         f"PPO, `--normalize-obs --decide-at {COARSE}` (3 decisions per image)",
         "ppo",

@@ -11,15 +11,15 @@ import pytest
 import torch
 
 pytest.importorskip("tianshou")
-from tianshou.algorithm import DQN, PPO  # noqa: E402
-from tianshou.algorithm.modelfree.dqn import DiscreteQLearningPolicy  # noqa: E402
-from tianshou.algorithm.modelfree.reinforce import DiscreteActorPolicy  # noqa: E402
-from tianshou.algorithm.optim import AdamOptimizerFactory  # noqa: E402
-from tianshou.data import Collector, CollectStats, VectorReplayBuffer  # noqa: E402
-from tianshou.env import DummyVectorEnv  # noqa: E402
-from tianshou.trainer import OffPolicyTrainerParams, OnPolicyTrainerParams  # noqa: E402
-from tianshou.utils.net.common import Net  # noqa: E402
-from tianshou.utils.net.discrete import DiscreteActor, DiscreteCritic  # noqa: E402
+from tianshou.algorithm import DQN, PPO
+from tianshou.algorithm.modelfree.dqn import DiscreteQLearningPolicy
+from tianshou.algorithm.modelfree.reinforce import DiscreteActorPolicy
+from tianshou.algorithm.optim import AdamOptimizerFactory
+from tianshou.data import Collector, CollectStats, VectorReplayBuffer
+from tianshou.env import DummyVectorEnv
+from tianshou.trainer import OffPolicyTrainerParams, OnPolicyTrainerParams
+from tianshou.utils.net.common import Net
+from tianshou.utils.net.discrete import DiscreteActor, DiscreteCritic
 
 OBS, ACTIONS = 76, 7  # ABN-ResNet20Quarter's observation size and bit choices
 STEPS = 4 * 18 * 4  # four collections of one episode in each of 4 sub-envs

@@ -21,6 +21,10 @@ from tianshou.trainer import OffPolicyTrainerParams, OnPolicyTrainerParams
 from tianshou.utils.net.common import Net
 from tianshou.utils.net.discrete import DiscreteActor, DiscreteCritic
 
+# Tianshou compiles its numba kernels on first use (about a minute here): `make clients` runs these,
+# `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 OBS, ACTIONS = 76, 7  # ABN-ResNet20Quarter's observation size and bit choices
 STEPS = 4 * 18 * 4  # four collections of one episode in each of 4 sub-envs
 

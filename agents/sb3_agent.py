@@ -127,9 +127,9 @@ def check_model_algo(path: str | Path, algo: str, source: str) -> None:
     if model_matches_algo(path, algo):
         return
     actual = [a for a in ALGOS if a != algo and model_matches_algo(path, a)]
-    what = f"a {actual[0]} model" if actual else "not a model of any --algo of abn-gym"
+    what = f"was saved by {actual[0]}" if actual else "was saved by none of abn-gym's algorithms"
     raise CheckpointError(
-        f"{path} is {what}, but {source} says algo {algo!r}; "
+        f"{path} {what}, but {source} says algo {algo!r}; "
         + (f"set the card's algo to {actual[0]!r}" if actual else f"choose one of {list(ALGOS)}")
     )
 
@@ -246,7 +246,7 @@ class SB3Agent(BaseAgent):
             card_path, card = found
             card_algo = card.get("algo")
             if card_algo is not None and algo is not None and card_algo != algo:
-                raise UsageError(f"{path} is a {card_algo} model (its card {card_path} says so), not {algo}")
+                raise UsageError(f"{path} was trained with {card_algo} (its card {card_path} says so), not {algo}")
             algo = card_algo or algo
             if algo is None:
                 raise CheckpointError(f"{card_path} names no algo; add the algorithm that trained {path.name}")

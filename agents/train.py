@@ -366,7 +366,7 @@ def plan_run(args: AgentTrainArgs, out: Path) -> tuple[str, Path | None, ObsNorm
     ckpt = latest_checkpoint(out) if out.is_dir() else None
     if saved is not None:
         check_resume(args, saved, out)
-    elif (out / "model.zip").is_file():
+    elif ckpt is None and (out / "model.zip").is_file():  # with checkpoints, the model's own settings are checked
         raise UsageError(
             f"{out} holds a model.zip without the card.json or run.json of `abn-gym train`, so whether it is this "
             "run cannot be told; its files are left as they are: choose another --out"

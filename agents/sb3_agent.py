@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -87,17 +88,19 @@ def _saved_settings(path: Path) -> tuple[set[str], str]:
     return set(data), found.group(1) if found else ""
 
 
-def _algo_settings(algo: str) -> tuple[set[str], set[str]]:
+@functools.cache
+def _algo_settings(algo: str) -> tuple[frozenset[str], frozenset[str]]:
     """The settings a model of ``algo`` saves, and the policy classes it accepts."""
     cls = algo_class(algo)
     # Built without an env or networks: only the attributes are set, which is what a save writes.
     fresh = cls(next(iter(cls.policy_aliases)), None, _init_setup_model=False)
     policies = {p.__init__.__qualname__.removesuffix(".__init__") for p in cls.policy_aliases.values()}
-    return set(fresh.__dict__), policies
+    return frozenset(fresh.__dict__), frozenset(policies)
 
 
-def _settings_of_all() -> set[str]:
-    return set().union(*(set(inspect.signature(algo_class(a).__init__).parameters) for a in ALGOS)) - {
+@functools.cache
+def _settings_of_all() -> frozenset[str]:
+    return frozenset().union(*(set(inspect.signature(algo_class(a).__init__).parameters) for a in ALGOS)) - {
         "self", "policy", "env", "device", "_init_setup_model"
     }  # fmt: skip
 

@@ -241,3 +241,16 @@ def test_resuming_or_extending_keeps_the_statistics(run, tmp_path, interrupted):
     # A fresh VecNormalize would count only the 144 new steps and a reset of 8 sub-envs.
     again = SB3Agent.load(copy / "model.zip").obs_norm.stats[""]["count"]
     assert again == pytest.approx(first + 144 + 8)
+
+
+def test_publish_ships_the_statistics_and_the_shipped_policy_loads_with_them(run, tmp_path, monkeypatch):
+    import agents.train
+
+    out, _ = run
+    monkeypatch.setattr(agents.train, "POLICY_DIR", tmp_path)
+    target = agents.train.publish_policy(out, f"ppo-{ENV}")
+    card = json.loads(target.with_suffix(".json").read_text())
+    assert card["obs_norm"]["file"] == f"ppo-{ENV}.obs_norm.json"
+    assert (tmp_path / card["obs_norm"]["file"]).read_bytes() == (out / "model.obs_norm.json").read_bytes()
+    shipped, trained = SB3Agent.load(target), SB3Agent.load(out / "model.zip")
+    assert shipped.obs_norm == trained.obs_norm is not None

@@ -262,6 +262,8 @@ class SB3Agent(BaseAgent):
             raise UsageError(f"unknown algo {algo!r} for {path}; choose one of {list(ALGOS)}")
         check_model_algo(path, algo, source)
         model = algo_class(algo).load(str(path), device="cpu")
+        if obs_norm is not None:
+            obs_norm.check_fits(model.observation_space, str(path))
         agent = cls(model, name or algo, deterministic, obs_norm=obs_norm)
         agent.card = card
         return agent

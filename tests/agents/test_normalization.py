@@ -119,6 +119,12 @@ def test_statistics_are_saved_hashed_and_applied_on_load(run, tmp_path):
     (copy / "model.obs_norm.json").unlink()
     with pytest.raises(CheckpointError, match="missing"):
         SB3Agent.load(copy / "model.zip")
+    shorter = {**doc, "stats": {"": {**doc["stats"][""], "shape": [3], "mean": [0, 0, 0], "var": [1, 1, 1]}}}
+    (copy / "model.obs_norm.json").write_text(json.dumps(shorter))
+    (copy / "card.json").write_text(json.dumps({**card, "obs_norm": {"file": "model.obs_norm.json",
+                                                "sha256": sha256(copy / "model.obs_norm.json")}}))  # fmt: skip
+    with pytest.raises(CheckpointError, match="belong to another model"):
+        SB3Agent.load(copy / "model.zip")
     shutil.copy(out / "model.obs_norm.json", copy)
     (copy / "card.json").write_text(json.dumps({**card, "obs_norm": None}))
     with pytest.raises(CheckpointError, match="lists no normalisation statistics"):

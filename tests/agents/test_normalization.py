@@ -260,3 +260,9 @@ def test_publish_ships_the_statistics_and_the_shipped_policy_loads_with_them(run
     assert (tmp_path / card["obs_norm"]["file"]).read_bytes() == (out / "model.obs_norm.json").read_bytes()
     shipped, trained = SB3Agent.load(target), SB3Agent.load(out / "model.zip")
     assert shipped.obs_norm == trained.obs_norm is not None
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("mine")
+    assert main(["train", "--out", str(tmp_path / "f")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and (tmp_path / "f").read_text() == "mine"

@@ -456,11 +456,12 @@ def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str,
     }
 
 
-def index_option(options: dict[str, Any] | None) -> Any:
-    """``options["index"]`` of a reset (None when absent); any other option is refused."""
-    unknown = set(options or {}) - {"index"}
+def index_option(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("index",)) -> Any:
+    """``options["index"]`` of a reset (None when absent); an option not in ``allowed`` is refused."""
+    unknown = set(options or {}) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'index'")
+        names = "the only option is 'index'" if allowed == ("index",) else f"the options are {list(allowed)}"
+        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; {names}")
     return (options or {}).get("index")
 
 
@@ -495,6 +496,16 @@ class EnvCore:
         self._engine = None  # built lazily: the env pickles without weights
         self._started = False
         return self.layout.space(config.obs_mode), spaces.Discrete(len(self.bit_choices))
+
+    def _mask_info(self, info: dict[str, Any], row: int | None = None) -> dict[str, Any]:
+        """``info`` with the next step's ``action_mask`` added on a budget (all rows, or ``row``)."""
+        if self.config.budget is not None:
+            mask = self.engine.action_masks()
+            if row is None:
+                info["action_mask"], info["_action_mask"] = mask, np.ones(len(mask), dtype=bool)
+            else:
+                info["action_mask"] = mask[row]
+        return info
 
     def _format(self, obs: np.ndarray, row: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """The engine's observations as the env returns them: all rows, or one (``row``)."""

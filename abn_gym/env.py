@@ -129,10 +129,28 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     ``gym.make("ABN-ResNet-Budget-v0", budget=(0.15, 0.6))``, and then evaluated at fixed ones.
 
     ## Info
-    Every step: ``layer``, ``bits`` (this layer's), ``bitops_step`` (and ``clipped`` with a
-    budget). Last step, in addition: ``correct``, ``prediction``, ``label``, ``index``, ``bits``
-    (the list of all layers'), ``bitops`` (episode total, fixed layers included) and
-    ``bitops_fraction``. Nothing wall-clock.
+    Each key has one type and shape wherever it appears (L = number of switchable layers, 18
+    for ResNet-20; K = ``len(bit_choices)``). Nothing wall-clock.
+
+    | key | when | type, shape | meaning |
+    | --- | --- | --- | --- |
+    | ``layer`` | every step | int | the first layer this step ran (its decision layer) |
+    | ``bits`` | every step | int | the bit-width this step ran at (after any clipping) |
+    | ``bitops_step`` | every step | float | BitOps of the layers this step ran |
+    | ``clipped`` | every step, with a budget | bool | the action was lowered to fit the budget |
+    | ``action_mask`` | reset, every step, with a budget | ndarray bool (K,) | allowed actions at the next step |
+    | ``correct`` | last step | bool | the prediction equals the label |
+    | ``prediction`` | last step | int | the classifier's class |
+    | ``label`` | last step | int | the image's true class |
+    | ``index`` | last step | int | the image's index in the split |
+    | ``episode_bits`` | last step | ndarray int64 (L,) | the bit-width every layer ran at |
+    | ``bitops`` | last step | float | the episode's BitOps, fixed 8-bit layers included |
+    | ``bitops_fraction`` | last step | float | ``bitops`` / BitOps of the all-8 configuration |
+
+    ``clipped``: the action asked for more than the budget allows, and the step ran at the highest
+    bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
+    (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see
+    :class:`abn_gym.vector.ABNVectorEnv`).
 
     ## Look-ahead (for search agents)
     ``lookahead(rest_bits)`` returns the logits the network would produce if the remaining
@@ -159,13 +177,15 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``render_mode``: ``None`` (default), ``"ansi"`` or ``"rgb_array"`` (see Rendering).
 
     Every argument is keyword-only; ``inspect.signature(ABNEnv)`` lists them with their defaults.
+    An unknown one raises ``TypeError`` (also an ``ABNGymError``) that says
+    ``got an unexpected keyword argument 'NAME'`` and lists the valid ones.
 
     ## Rendering
     ``render_mode="ansi"``: ``render()`` returns text with one line per layer run so far (its
     bit-width and BitOps) and the BitOps spent. ``render_mode="rgb_array"``: an RGB picture of
     the image beside one bar per layer, as high as its bit-width, and the BitOps spent (see
-    :mod:`abn_gym.render`). The bits of a finished episode are also in ``info["bits"]`` of its
-    last step, and in the ``records`` of ``abn-gym bench``'s ``results.json``.
+    :mod:`abn_gym.render`). The bits of a finished episode are also in ``info["episode_bits"]``
+    of its last step, and in the ``records`` of ``abn-gym bench``'s ``results.json``.
 
     ## Example
     >>> import gymnasium as gym
@@ -186,7 +206,13 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       definition; they can change observations in the last float bits, and left every
       leaderboard and supernet figure unchanged. The reward options ``"baseline"`` and
       ``"agreement"``, ``render_mode``, ``decide_at`` and ``group_size`` were added as options:
-      the defaults are unchanged, so the ids keep their versions.
+      the defaults are unchanged, so the ids keep their versions. The info contract was
+      tightened without a version bump (info is neither dynamics, reward nor observation):
+      ``bits`` is now the step's bit-width on every step (it was the list of all 18 on the last
+      step; that list is ``episode_bits``, an int64 array), ``action_mask`` was added on budget
+      envs, and an unknown argument raises Python's ``TypeError`` wording (``got an unexpected
+      keyword argument 'NAME'``). The vector env gained ``autoreset_mode`` (``SAME_STEP``,
+      ``DISABLED``) with ``NEXT_STEP`` as before.
     - ``ABN-ResNet20Quarter-v1`` / ``ABN-ResNet20Quarter-Budget-v1``: a new quarter-width
       supernet (the same 4 supernet epochs, warm-started from a 14-epoch float run instead of a
       10-epoch one, so that uniform-8 stays within a point of its full-precision reference) and,
@@ -236,7 +262,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         index, budget = self._sampler.draw(self.np_random, index_option(options))
         obs = engine.reset(np.array([index]), None if budget is None else np.array([budget]))
         self._started = True
-        return self._format(obs, 0), {}
+        return self._format(obs, 0), self._mask_info({}, 0)
 
     def step(self, action: Any) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Run the current layer at ``bit_choices[action]`` (see Rewards and Info)."""
@@ -250,6 +276,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]), "bitops_step": float(res.bitops_step[0])}
         if self.config.budget is not None:
             info["clipped"] = bool(res.clipped[0])
+            info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
         return self._format(res.obs, 0), float(res.reward[0]), bool(res.terminated), False, info

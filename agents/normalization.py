@@ -82,6 +82,16 @@ class ObsNormalizer:
             r.mean, r.var, r.count = s["mean"].copy(), s["var"].copy(), s["count"]
         venv.clip_obs, venv.epsilon = self.clip, self.epsilon
 
+    def check_fits(self, space: Any, what: str) -> None:
+        """Refuse statistics whose keys or shapes are not those of the observation ``space`` of ``what``."""
+        shapes = {k: sub.shape for k, sub in space.spaces.items()} if hasattr(space, "spaces") else {BOX: space.shape}
+        mine = {k: s["mean"].shape for k, s in self.stats.items()}
+        if any(k not in shapes or shapes[k] != shape for k, shape in mine.items()):
+            raise CheckpointError(
+                f"the normalisation statistics of {what} are for observations {mine}, but it observes {shapes}; "
+                "they belong to another model"
+            )
+
     def _one(self, obs: np.ndarray, key: str) -> np.ndarray:
         s = self.stats[key]
         # VecNormalize's own formula and casts, so a loaded model acts exactly as it did in training.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -87,17 +88,19 @@ def _saved_settings(path: Path) -> tuple[set[str], str]:
     return set(data), found.group(1) if found else ""
 
 
-def _algo_settings(algo: str) -> tuple[set[str], set[str]]:
+@functools.cache
+def _algo_settings(algo: str) -> tuple[frozenset[str], frozenset[str]]:
     """The settings a model of ``algo`` saves, and the policy classes it accepts."""
     cls = algo_class(algo)
     # Built without an env or networks: only the attributes are set, which is what a save writes.
     fresh = cls(next(iter(cls.policy_aliases)), None, _init_setup_model=False)
     policies = {p.__init__.__qualname__.removesuffix(".__init__") for p in cls.policy_aliases.values()}
-    return set(fresh.__dict__), policies
+    return frozenset(fresh.__dict__), frozenset(policies)
 
 
-def _settings_of_all() -> set[str]:
-    return set().union(*(set(inspect.signature(algo_class(a).__init__).parameters) for a in ALGOS)) - {
+@functools.cache
+def _settings_of_all() -> frozenset[str]:
+    return frozenset().union(*(set(inspect.signature(algo_class(a).__init__).parameters) for a in ALGOS)) - {
         "self", "policy", "env", "device", "_init_setup_model"
     }  # fmt: skip
 
@@ -127,9 +130,9 @@ def check_model_algo(path: str | Path, algo: str, source: str) -> None:
     if model_matches_algo(path, algo):
         return
     actual = [a for a in ALGOS if a != algo and model_matches_algo(path, a)]
-    what = f"a {actual[0]} model" if actual else "not a model of any --algo of abn-gym"
+    what = f"was saved by {actual[0]}" if actual else "was saved by none of abn-gym's algorithms"
     raise CheckpointError(
-        f"{path} is {what}, but {source} says algo {algo!r}; "
+        f"{path} {what}, but {source} says algo {algo!r}; "
         + (f"set the card's algo to {actual[0]!r}" if actual else f"choose one of {list(ALGOS)}")
     )
 
@@ -278,7 +281,7 @@ class SB3Agent(BaseAgent):
             card_path, card = found
             card_algo = card.get("algo")
             if card_algo is not None and algo is not None and card_algo != algo:
-                raise UsageError(f"{path} is a {card_algo} model (its card {card_path} says so), not {algo}")
+                raise UsageError(f"{path} was trained with {card_algo} (its card {card_path} says so), not {algo}")
             algo = card_algo or algo
             if algo is None:
                 raise CheckpointError(f"{card_path} names no algo; add the algorithm that trained {path.name}")
@@ -291,6 +294,8 @@ class SB3Agent(BaseAgent):
             raise UsageError(f"unknown algo {algo!r} for {path}; choose one of {list(ALGOS)}")
         check_model_algo(path, algo, source)
         model = algo_class(algo).load(str(path), device="cpu")
+        if obs_norm is not None:
+            obs_norm.check_fits(model.observation_space, str(path))
         agent = cls(model, name or algo, deterministic, obs_norm=obs_norm)
         agent.card = card
         agent.decide_at = (card or {}).get("env_kwargs", {}).get("decide_at")

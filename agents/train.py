@@ -37,7 +37,7 @@ from agents.sb3_agent import ALGOS, RECURRENT, algo_class, card_obs_norm
 from agents.static_search import POLICY_DIR, check_source_checkout
 from supernets.checkpoint import atomic_write_json, sha256
 from supernets.cliargs import arg
-from supernets.errors import CheckpointError, UsageError
+from supernets.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.registry import read_card as read_supernet_card
 
 
@@ -391,11 +391,13 @@ def plan_run(args: AgentTrainArgs, out: Path) -> tuple[str, Path | None, ObsNorm
     Refuses a folder that holds another run (other settings, or a model without a card), and a
     finished run asked for fewer steps than it was trained for.
     """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; choose another --out")
     saved = saved_settings(out)
     ckpt = latest_checkpoint(out) if out.is_dir() else None
     if saved is not None:
         check_resume(args, saved, out)
-    elif (out / "model.zip").is_file():
+    elif ckpt is None and (out / "model.zip").is_file():  # with checkpoints, the model's own settings are checked
         raise UsageError(
             f"{out} holds a model.zip without the card.json or run.json of `abn-gym train`, so whether it is this "
             "run cannot be told; its files are left as they are: choose another --out"
@@ -467,7 +469,10 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         print(f"resuming from {start} at {model.num_timesteps} steps", file=sys.stderr)
     else:
         model = make_model(args, env)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"--out {out} cannot be created ({exc.strerror}); choose another folder") from None
     if start is None:
         atomic_write_json(out / "run.json", {"settings": run_settings(args), "command": command})
     model.tensorboard_log = _tensorboard_dir(out)

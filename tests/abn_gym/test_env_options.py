@@ -74,10 +74,13 @@ def test_decide_at_equals_the_every_layer_env_with_repeated_actions(net):
     assert list(info["episode_bits"]) == bits == list(last["episode_bits"])
 
 
-@pytest.mark.parametrize("env_id", ["ABN-ResNet-v0", "ABN-ResNet-Budget-v0"])
-def test_decide_at_vector_env_equals_single_envs(env_id):
+@pytest.mark.parametrize(
+    ("env_id", "extra"),
+    [("ABN-ResNet-v0", {}), ("ABN-ResNet-Budget-v0", {}), ("ABN-ResNet-Budget-v0", {"budget": (0.15, 0.6)})],
+)
+def test_decide_at_vector_env_equals_single_envs(env_id, extra):
     n, seed = 3, 4
-    kwargs = {"decide_at": (0, 2, 11), "split": "val"}
+    kwargs = {"decide_at": (0, 2, 11), "split": "val", **extra}
     actions = np.random.default_rng(2).integers(0, 7, (2 * 4, n))  # two episodes of 3 steps + autoreset
     envs = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
     assert envs.horizon == 3 and envs.decision_points == (0, 2, 11)
@@ -237,11 +240,11 @@ def test_group_size_mistakes_are_refused_with_the_fix():
 
 
 def test_group_size_through_make_vec_and_the_sb3_adapter():
-    envs = gym.make_vec("ABN-ResNet-v0", num_envs=4, vectorization_mode="vector_entry_point", group_size=2)
+    envs = gym.make_vec("ABN-ResNet-v0", num_envs=4, vectorization_mode="vector_entry_point", group_size=2, split="val")
     envs.reset(seed=0)
     rows = envs.engine.indices
     assert rows[0] == rows[1] and rows[2] == rows[3]
-    sb3 = SB3VecEnv("ABN-ResNet-v0", num_envs=4, seed=0, group_size=2, decide_at=POINTS)
+    sb3 = SB3VecEnv("ABN-ResNet-v0", num_envs=4, seed=0, group_size=2, decide_at=POINTS, split="val")
     model = PPO("MlpPolicy", sb3, n_steps=6, batch_size=12, n_epochs=1, seed=0, device="cpu")
     model.learn(4 * 6)
     assert model.num_timesteps == 24

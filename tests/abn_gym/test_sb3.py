@@ -28,6 +28,13 @@ def test_adapter_semantics_same_step_reset():
     assert (obs[:, 128 + 6] == 1.0).all()  # one-hot of layer 0
 
 
+def test_adapter_refuses_an_autoreset_mode():
+    from supernets.errors import EnvArgumentError
+
+    with pytest.raises(EnvArgumentError, match="SB3VecEnv does not take autoreset_mode"):
+        SB3VecEnv("ABN-ResNet-v0", num_envs=2, autoreset_mode="SAME_STEP")
+
+
 def test_ppo_trains_and_evaluates_on_the_adapter():
     env = make_sb3_env("ABN-ResNet-v0", num_envs=8, seed=0)
     model = PPO("MlpPolicy", env, n_steps=18, batch_size=48, n_epochs=1, seed=0, verbose=0, device="cpu")

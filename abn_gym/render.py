@@ -142,7 +142,9 @@ def rgb_array(engine: EpisodeEngine, row: int, started: bool = True) -> np.ndarr
         y = base - round(h * b / hi)
         frame[y, left:right] = _GRID
         _draw_text(frame, ticks, min(max(y - _GLYPH_H // 2, 0), base - _GLYPH_H), str(b))
-    _draw_text(frame, ticks + _text_width(str(hi)) + _MARGIN, base - h // 2 - _GLYPH_H // 2, axis_name)
+    # The axis name halfway between the two highest guides, clear of their numbers.
+    mid = base - round(h * (guides[-1] + guides[-2]) / (2 * hi)) if len(guides) > 1 else base - h // 2
+    _draw_text(frame, ticks + _text_width(str(hi)) + _MARGIN, mid - _GLYPH_H // 2, axis_name)
     t = engine.t if started else 0
     for i in range(layers):
         x = left + i * (_BAR + _GAP)

@@ -157,7 +157,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       ``gym.make`` raises ``DeprecatedEnv`` and names v1.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]
 
     def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
@@ -171,7 +171,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         return {"kwargs": self.config.kwargs(), "render_mode": self.render_mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])
+        self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])  # type: ignore[misc]
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -187,6 +187,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         """Start an episode on a new image (see Starting State)."""
         super().reset(seed=seed)
         engine = self.engine
+        assert self._sampler is not None  # built with the engine
         if seed is not None:
             self._sampler.restart()
         index, budget = self._sampler.draw(self.np_random, index_option(options))
@@ -246,8 +247,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     def get_state(self) -> dict[str, Any]:
         """Snapshot of the episode in progress (and the RNG), for :meth:`set_state`."""
+        engine_state = self.engine.get_state()
+        assert self._sampler is not None  # built with the engine
         return {
-            "engine": self.engine.get_state(),
+            "engine": engine_state,
             "started": self._started,
             "rng": copy.deepcopy(self.np_random.bit_generator.state),
             "position": self._sampler.position,
@@ -256,6 +259,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     def set_state(self, state: dict[str, Any]) -> None:
         """Rewind to a snapshot from :meth:`get_state`."""
         self.engine.set_state(state["engine"])
+        assert self._sampler is not None  # built with the engine
         self._started = state["started"]
         self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
         self._sampler.position = state["position"]
@@ -282,4 +286,4 @@ def _keyword_signature(fields: tuple[dataclasses.Field, ...]) -> inspect.Signatu
 
 # The arguments are EnvConfig's fields, validated by make_config; the signature is generated from
 # them so that it cannot drift from the dataclass.
-ABNEnv.__init__.__signature__ = _keyword_signature(dataclasses.fields(EnvConfig))
+ABNEnv.__init__.__signature__ = _keyword_signature(dataclasses.fields(EnvConfig))  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -29,7 +29,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         **kwargs: the single env's arguments.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "render_modes": list(RENDER_MODES),
         "render_fps": RENDER_FPS,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
@@ -59,6 +59,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         return self._engine
 
     def _start(self, indices: list[int | None]) -> np.ndarray:
+        assert self._rngs is not None  # seeded by reset
         draws = [s.draw(rng, i) for s, rng, i in zip(self._samplers, self._rngs, indices)]
         budgets = None if self.config.budget is None else np.array([b for _, b in draws])
         self._autoreset = False
@@ -69,7 +70,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         """Reset every sub-env; ``options={"index": [i_0, ..., i_{N-1}]}`` picks the images."""
         engine = self.engine
         if seed is None:
-            seeds = [None] * self.num_envs
+            seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
             seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
@@ -139,8 +140,9 @@ class ABNVectorEnv(EnvCore, VectorEnv):
     def render(self) -> tuple[str | np.ndarray, ...] | None:
         """One frame per sub-env in ``render_mode`` (see :mod:`abn_gym.render`); None without a render mode."""
         if self.render_mode is None:
-            return self._frame(0)  # warns once and gives None
-        return tuple(self._frame(row) for row in range(self.num_envs))
+            self._frame(0)  # warns once
+            return None
+        return tuple(cast("str | np.ndarray", self._frame(row)) for row in range(self.num_envs))
 
     def action_masks(self) -> np.ndarray:
         """(N, K) allowed actions (all True without a budget)."""

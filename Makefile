@@ -79,7 +79,8 @@ lint: .venv
 	$(VENV)/bin/ruff format --check supernets abn_gym agents tests benchmarks
 	$(VENV)/bin/mypy
 
-# The documentation site (Sphinx + furo + MyST) into docs/_build/html, warnings as errors. The API
+# The documentation site (Sphinx + furo + MyST) into docs/_build/html (open index.html there),
+# warnings as errors. The API
 # pages are generated from the docstrings at every build (docs/api/, not committed).
 $(VENV)/.docs-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[docs]"
@@ -88,7 +89,6 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	rm -rf docs/api
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
-	@echo "docs: open docs/_build/html/index.html"
 
 # The notebooks, generated from notebooks/generate.py and executed in place, so that they are
 # committed with their outputs (a few minutes: notebook 02 trains PPO).

@@ -47,12 +47,22 @@ def family(agent: str, uses_label: bool = False) -> str:
 
 
 def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Accuracy against mean BitOps (:func:`pareto_figure`), saved as a PNG at ``path``."""
+    path = Path(path)
+    _save(pareto_figure(table, title), path)
+    return path
+
+
+def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Accuracy against mean BitOps: the static front as a step line, every other row as a point.
 
     Each family has its own colour and marker, the learned rows are labelled beside their points,
     and the legend stands outside the axes, so that it never covers a point.
+
+    Args:
+        table: a leaderboard (``agents.bench.leaderboard``): agent, accuracy, accuracy_ci, bitops.
+        title: the axes' title.
     """
-    path = Path(path)
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     fams = [family(a, bool(u)) for a, u in zip(table["agent"], table.get("uses_label", [False] * len(table)))]
     table = table.assign(family=fams)
@@ -114,8 +124,7 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     ax.set_title(title or "accuracy vs BitOps")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
-    _save(fig, path)
-    return path
+    return fig
 
 
 def pareto_from_csv(csv: str | Path, path: str | Path, title: str = "") -> Path:
@@ -181,14 +190,26 @@ def configuration_shares(
 def heatmap_plot(
     records: Sequence[dict], agent: str, labels: np.ndarray, path: str | Path, max_configurations: int = 4
 ) -> Path:
+    """Where an adaptive agent spends its precision (:func:`bits_figure`), saved as a PNG at ``path``."""
+    path = Path(path)
+    _save(bits_figure(records, agent, labels, max_configurations), path)
+    return path
+
+
+def bits_figure(records: Sequence[dict], agent: str, labels: np.ndarray, max_configurations: int = 4) -> plt.Figure:
     """Where an adaptive agent spends its precision, per true class, drawn to suit the agent.
 
     An agent that picks one of a few whole configurations per image (at most ``max_configurations``,
     like the escalation controller) gets stacked bars: the share of each class's images at each
     configuration. Its per-layer heatmap would be as many identical columns as layers. Any other
     agent gets the heatmap of :func:`bit_matrix`: mean bit-width per layer and class.
+
+    Args:
+        records: scored episodes (``agents.bench.run_agent``), each with agent, index and bits.
+        agent: the row to draw.
+        labels: the split's labels, indexed by a record's ``index``.
+        max_configurations: the most distinct configurations drawn as bars rather than a heatmap.
     """
-    path = Path(path)
     configs, shares = configuration_shares(records, agent, labels)
     if len(configs) <= max_configurations:
         fig, ax = plt.subplots(figsize=(9, 4))
@@ -205,8 +226,7 @@ def heatmap_plot(
         ax.set_xlabel("share of the class's images (%)")
         ax.set_title(f"{agent}: one configuration per image; share of each class's images at each")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
-        _save(fig, path)
-        return path
+        return fig
     m = bit_matrix(records, agent, labels)
     fig, ax = plt.subplots(figsize=(9, 4))
     im = ax.imshow(m, aspect="auto", cmap="viridis")
@@ -215,5 +235,4 @@ def heatmap_plot(
     ax.set_xlabel("switchable layer")
     ax.set_title(f"{agent}: mean bit-width per layer and class")
     fig.colorbar(im, ax=ax, label="bits")
-    _save(fig, path)
-    return path
+    return fig

@@ -94,6 +94,7 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         y = 100 * np.append(front[:, 1], front[-1, 1])
         ax.step(x, y, where="post", color="black", alpha=0.6, lw=1.2, label="static front")
     learned = iter(_LEARNED_MARKERS)
+    labels = []
     for _, r in table[~table["family"].isin(["fixed", "static"])].iterrows():
         style = dict(FAMILY_STYLE[r["family"]])
         if r["family"] == "learned":
@@ -110,21 +111,46 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
             capsize=3,
         )
         if r["family"] == "learned":
-            ax.annotate(
-                r["agent"],
-                xy,
-                fontsize=7,
-                color=style["color"],
-                xytext=(6, 4),
-                textcoords="offset points",
-                fontweight="bold",
+            labels.append(
+                ax.annotate(
+                    r["agent"],
+                    xy,
+                    fontsize=7,
+                    color=style["color"],
+                    fontweight="bold",
+                    xytext=_LABEL_SPOTS[0][:2],
+                    ha=_LABEL_SPOTS[0][2],
+                    textcoords="offset points",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                )
             )
     ax.set_xlabel("mean BitOps per input (G)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "accuracy vs BitOps")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    _place_labels(fig, ax, labels, np.c_[table["bitops"] / 1e9, 100 * table["accuracy"]])
     return fig
+
+
+# Where a learned row's name may go, tried in order: (x, y) offset in points and alignment.
+_LABEL_SPOTS = [(7, 5, "left"), (7, -11, "left"), (-7, 5, "right"), (-7, -11, "right"), (7, 14, "left")]
+
+
+def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list, points: np.ndarray) -> None:
+    """Move each name to the first spot where it covers no point and no name placed before it."""
+    fig.canvas.draw()  # fixes the axes' limits, so that data map to pixels as they will be drawn
+    renderer = fig.canvas.get_renderer()
+    pixels = ax.transData.transform(points)
+    taken: list = []
+    for label in labels:
+        for dx, dy, ha in _LABEL_SPOTS:
+            label.set_position((dx, dy))
+            label.set_ha(ha)
+            box = label.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.contains(x, y) for x, y in pixels) and not any(box.overlaps(t) for t in taken):
+                break
+        taken.append(label.get_window_extent(renderer))
 
 
 def pareto_from_csv(csv: str | Path, path: str | Path, title: str = "") -> Path:

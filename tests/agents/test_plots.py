@@ -56,6 +56,10 @@ def test_the_legend_stands_outside_the_axes_and_covers_no_point():
     assert legend.x0 > ax.get_window_extent().x1
     points = ax.transData.transform(np.c_[TABLE["bitops"] / 1e9, 100 * TABLE["accuracy"]])
     assert not any(legend.contains(x, y) for x, y in points)
+    renderer = fig.canvas.get_renderer()
+    for name in ("escalation", "runs/ppo/model.zip"):  # the learned rows' names cover no point either
+        box = next(t for t in ax.texts if t.get_text() == name).get_window_extent(renderer)
+        assert not any(box.contains(x, y) for x, y in points), name
 
 
 def test_families_have_their_own_colours_and_learned_rows_are_labelled():

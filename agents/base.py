@@ -45,6 +45,10 @@ class AgentProtocolError(ABNGymError, TypeError):
     """A user-supplied agent does not follow :class:`Agent`."""
 
 
+class AgentFailedError(ABNGymError, RuntimeError):
+    """A user-supplied agent raised: the message names the agent, the exception and where it was raised."""
+
+
 def check_agent(agent: Any) -> Any:
     """Return ``agent`` if it follows the protocol, else raise naming what is missing."""
     missing = [m for m in ("reset", "act") if not callable(getattr(agent, m, None))]

@@ -62,16 +62,22 @@ def test_leaderboard_contract_and_files(results):
         0,
         0,
     ]
-    # The front of a static row is itself or a cheaper static row that is at least as accurate.
+    # The front of a static row is itself or a cheaper static row that is at least as accurate; the front
+    # holds every fixed-b and static-b, listed or not.
+    front = {f["agent"]: f for f in res["front"]}
+    assert set(front) == {f"fixed-{b}" for b in range(2, 9)} | {f"static-{b}" for b in range(3, 8)}
+    assert {n for n, f in front.items() if f["listed"]} == {"fixed-2", "fixed-8"}
     against = rows["fixed-8"]["front"]["against"]
-    assert rows[against]["bitops"] <= rows["fixed-8"]["bitops"]
-    assert rows[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
+    assert front[against]["bitops"] <= rows["fixed-8"]["bitops"]
+    assert front[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
     for f in ("results.json", "leaderboard.csv", "leaderboard.md", "pareto.png", "heatmap-greedy.png"):
         assert (out / f).stat().st_size > 0
     doc = json.loads((out / "results.json").read_text())
     rec = doc["records"][0]
     assert {"agent", "seed", "index", "bits", "bitops", "correct", "reward"} <= set(rec)
-    assert len(doc["records"]) == 40 * (2 + 4)
+    listed = [r for r in doc["records"] if r["agent"] in AGENTS]
+    assert len(listed) == 40 * (2 + 4) and len(doc["records"]) == len(listed) + 40 * 10
+    assert doc["front"] == res["front"] and not (out / ".bench-partial").exists()
 
 
 def test_same_seed_same_leaderboard(results, tmp_path):

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from agents.base import AgentFailedError
 from agents.bench import BenchArgs, bench
 from agents.cli import main
 from agents.validate import ResultsMismatchError, validate
@@ -135,13 +136,15 @@ def test_custom_agent_from_module_path(tmp_path, capsys):
     assert (tmp_path / "heatmap-threshold.png").stat().st_size > 0
 
 
-def test_interrupted_bench_keeps_finished_agents(tmp_path):
-    with pytest.raises(RuntimeError, match="boom"):
+def test_a_failed_bench_writes_no_results_and_keeps_finished_agents_for_a_rerun(tmp_path):
+    with pytest.raises(AgentFailedError, match=r"agent 'exploding' raised in act\(\): RuntimeError: boom \(at "):
         bench(
             BenchArgs(agents=["fixed-2", f"{__name__}:ExplodingAgent"], episodes=10, out=str(tmp_path), progress=False)
         )
-    doc = json.loads((tmp_path / "results.json").read_text())
-    assert {r["agent"] for r in doc["records"]} == {"fixed-2"}
+    assert not (tmp_path / "results.json").exists()  # no set of files, rather than a half one
+    partial = json.loads((tmp_path / ".bench-partial" / "partial.json").read_text())
+    assert [a["name"] for a in partial["agents"]] == ["fixed-2"]
+    assert {r["agent"] for r in partial["agents"][0]["records"]} == {"fixed-2"}
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.front import add_paired, check_row_names, front_summary, is_reserved_name, leaderboard
+from agents.front import (
+    add_paired,
+    check_row_names,
+    front_summary,
+    is_reserved_name,
+    leaderboard,
+    static_hull_mixture,
+)
 from agents.stats import interval, iqm, paired_bootstrap
 from supernets.errors import UsageError
 
@@ -196,3 +203,67 @@ def test_paired_bootstrap_edges():
     np.testing.assert_allclose(hi, [np.percentile(direct, 97.5)])
     _, lo80, hi80 = paired_bootstrap(d, reps=600, level=0.8, seed=2)
     np.testing.assert_allclose([lo80[0], hi80[0]], np.percentile(direct, [10.0, 90.0]))
+
+
+def test_the_mixture_at_the_edges_of_the_front():
+    # Given in no particular order; two rows at BitOps 1.0, of which only the more accurate counts.
+    pts = [(2, 2.0, 0.9), (1, 1.0, 0.7), (0, 1.0, 0.5)]
+    assert static_hull_mixture(1.0, pts) == [(1, 1.0)]  # exactly the cheapest point: that row alone
+    assert static_hull_mixture(1.5, pts) == [(1, 0.5), (2, 0.5)]
+    # A spend a hair below the cheapest row (float noise in mean BitOps) still gets the cheapest row.
+    assert static_hull_mixture(1.0 * (1 - 1e-9), pts) == [(1, 1.0)]
+    assert static_hull_mixture(1.0 * (1 - 1e-8), pts) is None
+    # A row that spends more for the same accuracy is never on the front.
+    assert static_hull_mixture(2.0, [(0, 1.0, 0.8), (1, 2.0, 0.8)]) == [(0, 1.0)]
+
+
+def test_the_mixture_pops_rows_under_the_chord_and_keeps_the_rest():
+    # (2, 0.81) lies under the chord from (1, 0.8) to (3, 0.9): a coin flip between 1 and 3 beats it.
+    pts = [(0, 1.0, 0.8), (1, 2.0, 0.81), (2, 3.0, 0.9)]
+    assert static_hull_mixture(2.0, pts) == [(0, 0.5), (2, 0.5)]
+    # A concave front keeps every row; spacing of 2 BitOps makes the chord test scale-sensitive.
+    pts = [(0, 2.0, 0.5), (1, 4.0, 0.8), (2, 6.0, 0.95), (3, 8.0, 0.97)]
+    assert static_hull_mixture(6.0, pts) == [(2, 1.0)]
+    assert static_hull_mixture(7.0, pts) == [(2, 0.5), (3, 0.5)]
+    pts = [(0, 2.0, 0.5), (1, 4.0, 0.8), (2, 6.0, 0.85), (3, 8.0, 1.2)]
+    # (6, 0.85) lies under the chord (4, 0.8)-(8, 1.2); (4, 0.8) above the chord (2, 0.5)-(8, 1.2).
+    assert static_hull_mixture(6.0, pts) == [(1, 0.5), (3, 0.5)]
+    # Beyond the most accurate row the front is flat; BitOps well below the accuracies do not confuse it.
+    small = [(0, 0.25, 0.8), (1, 0.5, 0.9)]
+    assert static_hull_mixture(0.75, small) == [(1, 1.0)]
+    assert static_hull_mixture(0.375, small) == [(0, 0.5), (1, 0.5)]
+    assert static_hull_mixture(0.1, small) is None
+
+
+def test_the_front_prefers_the_cheaper_of_two_equally_accurate_rows():
+    c = np.arange(40) % 5 != 0
+    recs = _records("fixed-3", c, 2.0) + _records("fixed-2", c, 1.0) + _records("agent", c, 3.0)
+    t = add_paired(_table(recs), recs, "fixed-2").set_index("agent")
+    assert t.loc["agent", "front"]["against"] == "fixed-2"
+
+
+def test_an_unknown_reference_names_every_row():
+    recs = _records("fixed-2", np.ones(5, bool), 1.0) + _records("mine", np.ones(5, bool), 2.0)
+    with pytest.raises(UsageError) as err:
+        add_paired(_table(recs), recs, "fixed-8")
+    assert str(err.value) == "--reference 'fixed-8' is not a row of this leaderboard; the rows are: fixed-2, mine"
+
+
+def test_name_errors_say_the_fix():
+    with pytest.raises(UsageError) as err:
+        check_row_names([("m:A", "oracle", True)])
+    assert str(err.value) == (
+        "agent 'm:A' calls itself 'oracle', the name of a built-in agent; one name, one row: "
+        "give your agent's `name` attribute a name of its own"
+    )
+    with pytest.raises(UsageError) as err:
+        check_row_names([("greedy", "greedy", False), ("greedy", "greedy", False)])
+    assert str(err.value) == (
+        "--agents lists 'greedy' twice; one name, one row: list each agent once (--seeds gives more episodes per image)"
+    )
+    with pytest.raises(UsageError) as err:
+        check_row_names([("m:A", "x", True), ("m:B", "x", True)])
+    assert (
+        str(err.value)
+        == "agents 'm:A' and 'm:B' would both be the row 'x'; one name, one row: give each agent a name of its own"
+    )

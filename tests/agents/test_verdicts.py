@@ -123,6 +123,11 @@ def test_an_agent_listed_beside_fixed_2_alone_faces_the_whole_front(tmp_path, ca
     assert {r["agent"] for r in doc["records"]} == FRONT | {"all-5"}  # the front's episodes, for validate
     report = validate(tmp_path / "results.json", progress=False)
     assert report["ok"], report["errors"][:5]
+    doc["front"][3]["accuracy"] += 0.01  # a front row that its episodes do not give
+    (tmp_path / "tampered.json").write_text(json.dumps(doc))
+    errors = validate(tmp_path / "tampered.json", progress=False)["errors"]
+    assert errors == [f"front row {doc['front'][3]['agent']!r}: " + errors[0].split(": ", 1)[1]]
+    assert len(errors) == 1 and "its episodes give" in errors[0]
     # The verdict does not depend on what was listed: listing the whole front gives the same one.
     every = _bench_json([*argv, "--agents", ",".join([*sorted(FRONT), f"{__name__}:AllFive"])], capsys)
     again = next(r for r in every["rows"] if r["agent"] == "all-5")

@@ -45,6 +45,10 @@ class AgentProtocolError(ABNGymError, TypeError):
     """A user-supplied agent does not follow :class:`Agent`."""
 
 
+class LabelAccessError(ABNGymError, PermissionError):
+    """An agent read the labels without declaring ``uses_label = True``."""
+
+
 class AgentFailedError(ABNGymError, RuntimeError):
     """A user-supplied agent raised: the message names the agent, the exception and where it was raised."""
 
@@ -101,7 +105,10 @@ class EnvView:
     def labels(self) -> np.ndarray:
         """True labels of the current episodes (only for agents that declare ``uses_label``)."""
         if not self._allow_labels:
-            raise PermissionError("this agent did not declare uses_label = True, so it may not read labels")
+            raise LabelAccessError(
+                "an agent read infos['view'].labels without declaring uses_label = True; declare it (the "
+                "leaderboard then marks the agent as an upper bound), or do not read the labels"
+            )
         return self._env.engine.labels.copy()
 
 

@@ -53,7 +53,7 @@ from agents.registry import (
 )
 from agents.static_search import DEFAULT_TARGETS, load_shipped
 from supernets.checkpoint import atomic_write_json, atomic_write_text, sha256
-from supernets.errors import OutputNotWritableError, UsageError
+from supernets.errors import ABNGymError, OutputNotWritableError, UsageError
 from supernets.registry import read_card
 
 __all__ = [
@@ -148,8 +148,8 @@ def _agent_errors(agent: Any, method: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if type(agent).__module__.split(".")[0] in OUR_PACKAGES or isinstance(exc, AgentFailedError):
-            raise
+        if type(agent).__module__.split(".")[0] in OUR_PACKAGES or isinstance(exc, ABNGymError):
+            raise  # a bug of ours (traceback), or a mistake the error already explains
         raise AgentFailedError(f"agent {agent.name!r} raised in {method}(): {describe_exception(exc)}") from exc
 
 

@@ -145,6 +145,7 @@ def test_a_win_needs_the_whole_interval_above_zero():
     assert many["accuracy_gap_ci"][0] < 50 / n < many["accuracy_gap_ci"][1]
     reward = t.loc["many", "paired"]
     assert reward["reward_delta"] == pytest.approx(50 / n) and reward["reward_delta_ci"][0] > 0
+    assert reward["reward_delta_ci"][0] < 50 / n < reward["reward_delta_ci"][1]
 
 
 def test_front_summary_lists_the_front_cheapest_first():
@@ -163,16 +164,19 @@ def test_front_summary_lists_the_front_cheapest_first():
 
 
 def test_interval_of_one_seed_is_a_bootstrap_over_episodes():
-    x = np.array([1.0] * 30 + [0.0] * 10)
+    x = np.random.default_rng(8).normal(0.7, 0.2, 40)  # continuous: every draw moves the percentiles
     mean, lo, hi = interval([x], reps=400, seed=3)
     draws = np.random.default_rng(3).integers(0, 40, (400, 40))
     means = x[draws].mean(axis=1)
-    assert mean == 0.75
-    assert lo == pytest.approx(np.percentile(means, 2.5)) and hi == pytest.approx(np.percentile(means, 97.5))
+    assert mean == pytest.approx(x.mean(), rel=1e-12)
+    assert lo == pytest.approx(np.percentile(means, 2.5), rel=1e-12)
+    assert hi == pytest.approx(np.percentile(means, 97.5), rel=1e-12)
+    _, lo90, hi90 = interval([x], reps=400, level=0.9, seed=3)
+    assert lo90 == pytest.approx(np.percentile(means, 5.0), rel=1e-12)
+    assert hi90 == pytest.approx(np.percentile(means, 95.0), rel=1e-12)
     assert np.isnan(interval([np.array([])])).all()
     assert interval([np.ones(5)]) == (1.0, 1.0, 1.0)
-    _, lo90, hi90 = interval([x], reps=400, level=0.9, seed=3)
-    assert lo90 == pytest.approx(np.percentile(means, 5.0)) and hi90 == pytest.approx(np.percentile(means, 95.0))
+    assert interval([np.array([0.7])]) == (0.7, 0.7, 0.7)  # one episode: no spread, but a value
 
 
 def test_interval_over_seeds_is_the_iqm_with_a_bootstrap_over_seeds():
@@ -189,6 +193,28 @@ def test_interval_over_seeds_is_the_iqm_with_a_bootstrap_over_seeds():
 def test_iqm_drops_the_outer_quarters():
     assert iqm(np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0])) == 1.0
     assert iqm(np.array([2.0, 4.0])) == 3.0
+
+
+def test_paired_bootstrap_of_one_image_is_that_image():
+    mean, lo, hi = paired_bootstrap(np.array([[0.5], [-1.0]]))
+    assert mean.tolist() == lo.tolist() == hi.tolist() == [0.5, -1.0]
+
+
+def test_rows_with_several_seeds_take_each_seeds_own_rewards():
+    c = np.ones(6, bool)
+    recs = []
+    for seed, r in enumerate((0.1, 0.2, 0.3, 1.0)):
+        recs += _records("a", c, 1.0, seed=seed, reward=np.full(6, r))
+    t = _table(recs).set_index("agent")
+    assert t.loc["a", "reward"] == pytest.approx(0.25)  # the IQM of four seeds: the middle two
+    lo, hi = t.loc["a", "reward_ci"]
+    assert 0.1 - 1e-9 <= lo < 0.25 < hi <= 1.0 + 1e-9 and t.loc["a", "seeds"] == 4
+
+
+def test_pairing_needs_the_same_images():
+    recs = _records("a", np.ones(4, bool), 1.0) + _records("b", np.ones(3, bool), 1.0)
+    with pytest.raises(ValueError, match=r"^paired statistics need every agent to run on the same images$"):
+        add_paired(_table(recs), recs, "a")
 
 
 def test_paired_bootstrap_edges():

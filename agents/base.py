@@ -45,6 +45,10 @@ class AgentProtocolError(ABNGymError, TypeError):
     """A user-supplied agent does not follow :class:`Agent`."""
 
 
+class AgentActionError(ABNGymError, ValueError):
+    """An agent returned the wrong number of actions, or an action outside the env's range."""
+
+
 class LabelAccessError(ABNGymError, PermissionError):
     """An agent read the labels without declaring ``uses_label = True``."""
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.base import AgentFailedError, AgentProtocolError, EnvView, check_agent
+from agents.base import AgentActionError, AgentFailedError, AgentProtocolError, EnvView, check_agent
 from agents.front import (
     STATIC_PREFIXES,
     add_paired,
@@ -133,12 +133,12 @@ def check_actions(name: str, actions: Any, n: int, bit_choices: Sequence[int]) -
         )
     a = a.astype(np.int64).reshape(-1)
     if a.shape != (n,):
-        raise AgentProtocolError(
+        raise AgentActionError(
             f"agent {name!r} returned {a.shape[0]} actions for {n} episodes; act() must return {expected}"
         )
     bad = (a < 0) | (a >= len(bit_choices))
     if bad.any():
-        raise AgentProtocolError(f"agent {name!r} returned action {int(a[bad][0])}; act() must return {expected}")
+        raise AgentActionError(f"agent {name!r} returned action {int(a[bad][0])}; act() must return {expected}")
     return a
 
 

@@ -49,9 +49,10 @@ class BenchContext:
     env_overrides: tuple[tuple[str, Any], ...] = ()
 
 
-MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")
+MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode", "decide_at")
 """Env arguments that make a model's env: what it sees, what it may do, how it is scored. The others
-(split, sampling, device, data_dir) say where and how a bench runs, and the bench sets them."""
+say where and how episodes run (split, sampling, device, data_dir; the bench sets them) or shape
+training only (group_size)."""
 
 
 def _env_args(env_id: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -370,12 +370,12 @@ def _fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Hold Ctrl-C while a set of files is moved into place, so the set is never half old, half new."""
+    caught: list[bool] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
     except ValueError:  # not the main thread: no signals here to defer
         yield
         return
-    caught: list[bool] = []
     try:
         yield
     finally:

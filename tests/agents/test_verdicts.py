@@ -313,3 +313,31 @@ def test_an_escalation_policy_runs_on_its_cards_env(tmp_path, capsys):
     assert resolve_env(None, [policy]) == (QUARTER, {})
     err = _error(["bench", "--env", BUDGET, "--agents", policy, "--out", str(tmp_path / "o")], capsys)
     assert f"belongs on {QUARTER}, its card's env, but the bench runs {BUDGET}" in err
+
+
+def test_ctrl_c_while_the_set_moves_into_place_waits_for_the_whole_set(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from agents.bench import PARTIAL, _commit
+
+    partial = tmp_path / PARTIAL
+    partial.mkdir()
+    for name in ("leaderboard.csv", "results.json"):
+        (partial / name).write_text(f"new {name}")
+        (tmp_path / name).write_text(f"old {name}")
+    (tmp_path / "heatmap-gone.png").write_text("the previous set's heatmap")
+    real_replace = os.replace
+
+    def replace_after_ctrl_c(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as each file moves
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        _commit(partial, tmp_path, ["leaderboard.csv", "results.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "results.json"]
+    assert [(tmp_path / n).read_text() for n in ("leaderboard.csv", "results.json")] == [
+        "new leaderboard.csv",
+        "new results.json",
+    ]

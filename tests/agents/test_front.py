@@ -293,3 +293,12 @@ def test_name_errors_say_the_fix():
         str(err.value)
         == "agents 'm:A' and 'm:B' would both be the row 'x'; one name, one row: give each agent a name of its own"
     )
+
+
+def test_a_row_on_the_chord_gives_way_to_the_mixture_of_its_neighbours():
+    # (2, 0.75) lies exactly on the chord from (1, 0.5) to (3, 1.0): the hull keeps only the ends.
+    pts = [(0, 1.0, 0.5), (1, 2.0, 0.75), (2, 3.0, 1.0)]
+    assert static_hull_mixture(2.0, pts) == [(0, 0.5), (2, 0.5)]
+    # Spaced 3 apart, (4, 0.6) lies under the chord (1, 0.5)-(7, 1.1) and is popped; (1, 0.5) stays.
+    pts = [(0, 1.0, 0.5), (1, 4.0, 0.6), (2, 7.0, 1.1)]
+    assert static_hull_mixture(4.0, pts) == [(0, 0.5), (2, 0.5)]

@@ -10,7 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
-from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
+from abn_gym.core import EnvCore, check_action, index_option, terminal_info
+from abn_gym.engine import EpisodeEngine
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 from supernets.errors import EnvArgumentError
 

@@ -92,7 +92,7 @@ mutate: .venv data
 
 lint: .venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check supernets abn_gym agents tests benchmarks
+	$(VENV)/bin/ruff format --check supernets abn_gym agents tests
 	$(VENV)/bin/mypy
 
 # The documentation site (Sphinx + furo + MyST) into docs/_build/html (open index.html there),

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from agents.escalation import add_escalation_command
 from agents.levers import add_levers_command
+from agents.perf.cli import add_perf_command
 from agents.zoo import add_zoo_command
-from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
 from supernets.cliargs import add_dataclass_args, dataclass_from_args
 from supernets.errors import ABNGymError, UsageError

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernets.checkpoint import atomic_write_json
+from supernets.checkpoint import atomic_write_json, check_source_checkout
 from supernets.data import Split
 from supernets.errors import UsageError
 from supernets.resnet import ResNetSupernet, State
@@ -145,16 +145,6 @@ def save_result(result: dict, out: str | Path, supernet: str, supernet_sha256: s
     path = Path(out) / shipped_path(supernet).name
     atomic_write_json(path, {**result, "supernet": supernet, "supernet_sha256": supernet_sha256, "command": command})
     return path
-
-
-def check_source_checkout(target: Path) -> None:
-    """Refuse to publish into an installed package: publishing is a developer step in a source checkout."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file() or "site-packages" in root.parts:
-        raise UsageError(
-            f"publishing writes into the package ({target}), which is not a source checkout here; "
-            "keep your results in your own folder, or publish from a clone of the repository"
-        )
 
 
 def publish_static(result_path: str | Path, supernet: str) -> Path:

@@ -18,11 +18,11 @@ from tqdm import tqdm
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.base import EnvView, check_agent
-from agents.registry import BenchContext, default_agent_names, make_agent
+from agents.registry import BenchContext, default_agent_names, make_agent, static_search_seconds
 from agents.stats import interval, paired_bootstrap
 from supernets.checkpoint import atomic_write_json, atomic_write_text
 from supernets.errors import OutputNotWritableError, UsageError
-from supernets.registry import read_card
+from supernets.registry import read_card, supernet_name
 
 BATCH = 256
 COLUMNS = [
@@ -58,6 +58,10 @@ class BenchArgs:
     progress: bool = True
     reference: str | None = None
     """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
+    supernet: str | None = None
+    """Supernet instead of the env's: a shipped name or a published card ``DIR/NAME.json``."""
+    static_from: str | None = None
+    """Folder holding a ``static-search --out`` result for the supernet (default: beside its card)."""
 
 
 def _check_out(out: Path) -> None:
@@ -340,7 +344,7 @@ def _results_doc(
         "split": args.split,
         "episodes": episodes,
         "seeds": list(args.seeds),
-        "supernet": supernet,
+        "supernet": supernet_name(supernet),
         "supernet_sha256": read_card(supernet)["sha256"],
         "agents": meta,
         "rows": json.loads(table.to_json(orient="records")),
@@ -352,13 +356,14 @@ def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
     out = Path(args.out)
     _check_out(out)
-    probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split))
+    overrides = {} if args.supernet is None else {"supernet": args.supernet}
+    probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split, **overrides))
     size = len(probe.engine.split)
     if args.episodes is not None and not 1 <= args.episodes <= size:
         raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
-    ctx = BenchContext(args.env, supernet, probe.bit_choices)
+    ctx = BenchContext(args.env, supernet, probe.bit_choices, args.static_from)
     names = list(args.agents) or default_agent_names(args.env)
     agents = [make_agent(n, ctx, args.progress) for n in names]
     run_names = [a.name for a in agents]
@@ -376,13 +381,11 @@ def bench(args: BenchArgs) -> dict:
         seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
         t0 = time.perf_counter()
         for seed in seeds:
-            records += run_agent(
-                agent, args.env, args.split, total, seed, batch_size=args.batch_size, progress=args.progress
-            )
+            records += run_agent(agent, args.env, args.split, total, seed, overrides, args.batch_size, args.progress)
         meta[agent.name] = {
             "uses_label": bool(getattr(agent, "uses_label", False)),
             "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-            "wall_s": time.perf_counter() - t0,
+            "wall_s": time.perf_counter() - t0 + static_search_seconds(ctx, agent.name, meta),
             "seeds_run": seeds,
         }
         if hasattr(agent, "config"):
@@ -405,6 +408,7 @@ def bench(args: BenchArgs) -> dict:
         heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{safe}.png")
     return {
         "env": args.env,
+        "supernet": supernet_name(supernet),
         "split": args.split,
         "episodes": total,
         "rows": json.loads(table.to_json(orient="records")),

@@ -63,9 +63,7 @@ class Split:
         return normalize(imgs.to(device), self.mean, self.std)
 
 
-def normalize(
-    images: torch.Tensor, mean: tuple[float, ...] = (MEAN,), std: tuple[float, ...] = (STD,)
-) -> torch.Tensor:
+def normalize(images: torch.Tensor, mean: tuple[float, ...] = (MEAN,), std: tuple[float, ...] = (STD,)) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 normalised per channel (default: Fashion-MNIST's mean and std)."""
     if len(mean) == 1:
         # Scalars: the exact arithmetic (and bits) of the shipped supernets' inputs.
@@ -141,10 +139,13 @@ def _read_npz(path: str, mtime_ns: int) -> dict[str, np.ndarray]:
         if images.ndim == 3:
             data[f"{split}_images"] = images = images[:, None]
         if images.shape[2] != images.shape[3]:
-            raise UsageError(f"dataset {path}: {split} images are {images.shape[2]}x{images.shape[3]}; use square images")
+            raise UsageError(
+                f"dataset {path}: {split} images are {images.shape[2]}x{images.shape[3]}; use square images"
+            )
         if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
             raise UsageError(
-                f"dataset {path}: {split}_labels must be {images.shape[0]} integers >= 0, got {labels.dtype} {labels.shape}"
+                f"dataset {path}: {split}_labels must be {images.shape[0]} integers >= 0, "
+                f"got {labels.dtype} {labels.shape}"
             )
     shapes = {data[f"{s}_images"].shape[1:] for s in SPLITS}
     if len(shapes) != 1:
@@ -207,7 +208,7 @@ def load_data(spec: DataSpec, name: str = "train", data_dir: str | os.PathLike |
         raise DatasetNotFoundError(
             f"dataset {path} does not exist; pass the .npz file the supernet was trained on as data_dir / --data-dir"
         )
-    data = _read_npz(str(path), path.stat().st_mtime_ns)
+    _read_npz(str(path), path.stat().st_mtime_ns)  # checks the file's arrays
     if spec.sha256 is not None and _cached_sha256(str(path), path.stat().st_mtime_ns) != spec.sha256:
         raise UsageError(f"dataset {path} is not the file the supernet was trained on (its sha256 differs)")
     return _npz_split(str(path), path.stat().st_mtime_ns, name, spec.mean, spec.std)

@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from supernets.bitops import BITOPS_DEFINITION
-from supernets.checkpoint import atomic_write_bytes, check_source_checkout, atomic_write_json, safe_load, torch_bytes
+from supernets.checkpoint import atomic_write_bytes, atomic_write_json, check_source_checkout, safe_load, torch_bytes
 from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
 from supernets.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.float_resnet import FloatResNet
@@ -135,7 +135,9 @@ def check_name(name: str | None) -> str:
             "never guessed, so that no shipped supernet is replaced by mistake"
         )
     if not set(name) <= NAME_CHARS or name.startswith(".") or name.endswith(".json"):
-        raise UsageError(f"--name {name!r}: use letters, digits, '-', '_' and '.' only (it names DIR/NAME.pt and .json)")
+        raise UsageError(
+            f"--name {name!r}: use letters, digits, '-', '_' and '.' only (it names DIR/NAME.pt and DIR/NAME.json)"
+        )
     return name
 
 
@@ -191,7 +193,9 @@ def check_publish(
     targets = publish_targets(name, out)
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not force:
-        raise UsageError(f"{', '.join(existing)} already exist(s); choose another --name or --out, or pass --force to replace")
+        raise UsageError(
+            f"{', '.join(existing)} already exist(s); choose another --name or --out, or pass --force to replace"
+        )
     state = _run_state(Path(run_dir), "--run", "supernet")
     float_state = _run_state(Path(float_run_dir), "--float-run", "float")
     config = ResNetConfig.from_dict(state["config"])
@@ -261,9 +265,7 @@ def publish(
     config = ResNetConfig.from_dict(state["config"])
     check_split(eval_split, config.in_channels, config.input_size, config.num_classes, f"supernet {name}")
     if limit is not None:
-        eval_split = dataclasses.replace(
-            eval_split, images=eval_split.images[:limit], labels=eval_split.labels[:limit]
-        )
+        eval_split = dataclasses.replace(eval_split, images=eval_split.images[:limit], labels=eval_split.labels[:limit])
     shipped = {"model": state["model"], "config": state["config"], "kind": "supernet", "name": name}
     blob = torch_bytes(shipped)
     net = build_from_state(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), str(run_dir))

@@ -105,7 +105,9 @@ class ResNetConfig:
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for t in stages for v in t):
             raise UsageError("architecture stage fields must hold positive ints")
         if self.shortcut not in ("A", "B"):
-            raise UsageError(f"architecture field shortcut={self.shortcut!r}: expected 'A' (parameter-free) or 'B' (1x1 conv)")
+            raise UsageError(
+                f"architecture field shortcut={self.shortcut!r}: expected 'A' (parameter-free) or 'B' (1x1 conv)"
+            )
         bits = self.bit_choices
         if not bits or len(set(bits)) != len(bits) or any(isinstance(b, bool) or b not in range(2, 9) for b in bits):
             raise UsageError(f"architecture field bit_choices={list(bits)}: expected distinct ints from 2 to 8")
@@ -114,7 +116,9 @@ class ResNetConfig:
         for stride in self.stage_strides:
             size = conv_out(size, 3, stride, 1)
         if size < 1:
-            raise UsageError(f"input_size={self.input_size} is too small for the stem and stage strides of this architecture")
+            raise UsageError(
+                f"input_size={self.input_size} is too small for the stem and stage strides of this architecture"
+            )
         return self
 
 

@@ -36,8 +36,8 @@ class TrainArgs:
 
     mode: str = arg("supernet", "'float' trains the plain full-precision reference, 'supernet' the switchable one")
     arch: str = arg("resnet20", "architecture name from supernets.resnet.ARCHITECTURES (resnet20, resnet20-w4, ...)")
-    arch_config: str | None = arg(None, "JSON or TOML file of ResNetConfig fields: your own architecture (replaces --arch)")
-    out: str | None = arg(None, "run directory: last.pt (resume state), final.pt, log.csv (default: runs/<arch>-<mode>)")
+    arch_config: str | None = arg(None, "JSON or TOML file of ResNetConfig fields: your own architecture (not --arch)")
+    out: str | None = arg(None, "run directory: last.pt (resume), final.pt, log.csv (default: runs/<arch>-<mode>)")
     epochs: int = arg(4, "epochs over the 55,000-image train split")
     batch_size: int = arg(128, "images per batch")
     lr: float = arg(0.01, "peak learning rate of SGD (cosine decay after a short linear warm-up)")
@@ -49,13 +49,11 @@ class TrainArgs:
     eval_limit: int | None = arg(None, "images of the val split evaluated after each epoch (all when None)")
     train_limit: int | None = arg(None, "use only the first N training images (smoke tests)")
     data_dir: str | None = arg(None, "Fashion-MNIST directory (default: ABN_DATA_DIR, the Debian package, torchvision)")
-    data: str | None = arg(None, "your own dataset: an .npz with train/val/test images and labels (default: Fashion-MNIST)")
+    data: str | None = arg(None, "your own dataset: .npz of train/val/test images and labels (default: Fashion-MNIST)")
     threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
 
 
-def augment(
-    images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: DataSpec | None = None
-) -> torch.Tensor:
+def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: DataSpec | None = None) -> torch.Tensor:
     """Random crop with ``pad`` pixels of zero padding and random horizontal flip (uint8 in, float out).
 
     ``data`` gives the normalisation (default: Fashion-MNIST's).
@@ -69,7 +67,8 @@ def augment(
     if c == 1:  # the shipped supernets' exact augmentation
         out = padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
     else:
-        out = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows[:, None], cols[:, None]]
+        at_n, at_c = torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None]
+        out = padded[at_n, at_c, rows[:, None], cols[:, None]]
     flip = torch.rand(n, generator=gen) < 0.5
     out[flip] = out[flip].flip(-1)
     if data is None:
@@ -129,8 +128,9 @@ def load_warm_start(args: TrainArgs, config: ResNetConfig | None = None) -> Floa
         same = trained.get("arch", "resnet20") == args.arch and not trained.get("arch_config") and not args.arch_config
     if not same:
         raise UsageError(
-            f"--warm-start {args.warm_start} was trained as {trained.get('arch_config') or trained.get('arch', 'resnet20')!r}, "
-            f"not {arch_label(args)!r}; pass the matching --arch or --arch-config"
+            f"--warm-start {args.warm_start} was trained as "
+            f"{trained.get('arch_config') or trained.get('arch', 'resnet20')!r}, not {arch_label(args)!r}; pass the "
+            "matching --arch or --arch-config"
         )
     model = FloatResNet(config)
     model.load_state_dict(ckpt["model"])
@@ -196,13 +196,16 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
     out = Path(args.out)
     train_split, val_split = load_data(data, "train", args.data_dir), load_data(data, "val", args.data_dir)
     for split in (train_split, val_split):
-        check_split(split, config.in_channels, config.input_size, config.num_classes, f"architecture {arch_label(args)}")
+        what = f"architecture {arch_label(args)}"
+        check_split(split, config.in_channels, config.input_size, config.num_classes, what)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     n = len(train_split) if args.train_limit is None else min(args.train_limit, len(train_split))
     steps_per_epoch = n // args.batch_size
     if steps_per_epoch < 1:
-        raise UsageError(f"{n} training images make no batch of {args.batch_size}; lower --batch-size or raise --train-limit")
+        raise UsageError(
+            f"{n} training images make no batch of {args.batch_size}; lower --batch-size or raise --train-limit"
+        )
     total_steps = steps_per_epoch * args.epochs
 
     model = build_model(args, config, train_split)

@@ -110,25 +110,36 @@ def main(argv: list[str] | None = None) -> None:
     if ns.json:
         print(json.dumps(table))
         return
+    print(format_report(table, kw.get("cost_coef", DEFAULT_COST_COEF)))
+
+
+def format_report(table: dict, cost_coef: float) -> str:
+    """The Markdown table of :func:`uniform_returns`, the best row at ``cost_coef``, and the rule's coefficient.
+
+    When no coefficient makes the middle bit-width the best, one line says so instead of failing.
+    """
     bits = list(table)
-    print("| uniform bits | " + " | ".join(str(b) for b in bits) + " |")
-    print("| --- |" + " --- |" * len(bits))
-    print("| accuracy % | " + " | ".join(f"{100 * table[b]['accuracy']:.2f}" for b in bits) + " |")
-    print("| BitOps / all-8 | " + " | ".join(f"{table[b]['bitops_fraction']:.3f}" for b in bits) + " |")
-    print("| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |")
+    lines = [
+        "| uniform bits | " + " | ".join(str(b) for b in bits) + " |",
+        "| --- |" + " --- |" * len(bits),
+        "| accuracy % | " + " | ".join(f"{100 * table[b]['accuracy']:.2f}" for b in bits) + " |",
+        "| BitOps / all-8 | " + " | ".join(f"{table[b]['bitops_fraction']:.3f}" for b in bits) + " |",
+        "| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |",
+    ]
     best = max(bits, key=lambda b: table[b]["return"])
-    coef_used = kw.get("cost_coef", DEFAULT_COST_COEF)
-    print(f"\nbest uniform configuration at cost_coef={coef_used:g}: {best} bits")
+    lines.append(f"\nbest uniform configuration at cost_coef={cost_coef:g}: {best} bits")
     try:
         middle, coef, (lo, hi) = choose_cost_coef(table)
     except NoCostCoefError:
-        middle = _middle(bits)
-        print(
-            f"no cost_coef makes uniform-{middle} the best: some cheaper uniform configuration is at least as accurate "
-            "(or a dearer one gains more than any price repays), so the default rule has no coefficient to offer here"
+        lines.append(
+            f"no cost_coef makes uniform-{_middle(sorted(bits))} the best: a cheaper uniform configuration is at least "
+            "as accurate, or a dearer one gains more per BitOps than any cheaper one loses"
         )
-        return
-    print(f"cost_coef making uniform-{middle} the best: {lo:.4f} to {hi:.4f}; rule's choice (middle): {coef}")
+    else:
+        lines.append(
+            f"cost_coef making uniform-{middle} the best: {lo:.4f} to {hi:.4f}; rule's choice (middle): {coef}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -49,9 +49,12 @@ def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     if ns.json:
         print(json.dumps(report))
         return 0
+    # The card's reference accuracy is shown only beside a table of the same images it was measured on.
     reference = None
-    card_ref = read_card(ref).get("float_reference", {})
-    if ns.checkpoint is None and ns.split == card_ref.get("split", "test") and ns.limit is None:
+    card = read_card(ref)
+    card_ref = card.get("float_reference", {})
+    same_images = ns.split == card_ref.get("split", "test") and report["n"] == card.get("eval", {}).get("n")
+    if ns.checkpoint is None and same_images:
         reference = card_ref.get("accuracy")
     print(f"{title} on {report['split']} ({report['n']} images)")
     print(format_table(report, reference))

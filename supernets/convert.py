@@ -88,8 +88,8 @@ def from_torchvision_resnet18(
     Args:
         model: a ``torchvision.models.resnet18`` instance; None builds one with random weights.
         bit_choices: candidate bit-widths of the switchable layers.
-        calibration: a normalised input batch (N, in_channels, input_size, input_size) used to
-            initialise the LSQ steps (optional).
+        calibration: a normalised input batch (N, in_channels, H, W) used to initialise the LSQ
+            steps (optional).
         in_channels: input channels: 3 (ImageNet), or 1 for grey images.
         input_size: input height and width: 224 (ImageNet), or 28 for Fashion-MNIST.
         grey_stem: replace the ImageNet stem by a fresh 3x3 stride-1 conv without max pool.
@@ -101,10 +101,11 @@ def from_torchvision_resnet18(
         model = resnet18(weights=None)
     classes = int(model.fc.out_features) if num_classes is None else int(num_classes)
     config = resnet18_config(in_channels, input_size, grey_stem, classes, bit_choices)
-    if calibration is not None and tuple(calibration.shape[1:]) != (in_channels, input_size, input_size):
+    # Only the channels must match: the network pools globally, and input_size only sets its BitOps.
+    if calibration is not None and (calibration.ndim != 4 or calibration.shape[1] != in_channels):
         raise UsageError(
-            f"calibration batch has shape {tuple(calibration.shape[1:])} per image, but the network takes "
-            f"{(in_channels, input_size, input_size)}; pass matching in_channels and input_size"
+            f"calibration batch has shape {tuple(calibration.shape)}, but the network takes (N, {in_channels}, H, W) "
+            "inputs; pass the matching in_channels"
         )
     net = ResNetSupernet(config)
     if not grey_stem:

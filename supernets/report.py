@@ -45,6 +45,8 @@ def correct_matrix(
 
     The stem runs once per batch and is shared by every configuration.
     """
+    c = net.config
+    check_split(split, c.in_channels, c.input_size, c.num_classes, "this supernet")
     n = len(split) if limit is None else min(limit, len(split))
     configs = [net.validate_bits(c) for c in configs]
     out = np.zeros((len(configs), n), dtype=bool)

@@ -352,6 +352,22 @@ def _results_doc(
     }
 
 
+def _default_agents(args: BenchArgs, probe: ABNVectorEnv) -> list[str]:
+    """The env's default leaderboard, less what cannot run on the supernet benchmarked.
+
+    Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
+    --supernet replaces the env's own supernet (it was trained on that one).
+    """
+    from abn_gym.config import EnvConfig
+    from agents.registry import SHIPPED_POLICIES
+
+    own = env_kwargs(args.env).get("supernet", EnvConfig().supernet)
+    names = [n for n in default_agent_names(args.env) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
+    if args.supernet is not None and args.supernet != own:
+        names = [n for n in names if n not in SHIPPED_POLICIES]
+    return names
+
+
 def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
     out = Path(args.out)
@@ -364,7 +380,7 @@ def bench(args: BenchArgs) -> dict:
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(args.env, supernet, probe.bit_choices, args.static_from)
-    names = list(args.agents) or default_agent_names(args.env)
+    names = list(args.agents) or _default_agents(args, probe)
     agents = [make_agent(n, ctx, args.progress) for n in names]
     run_names = [a.name for a in agents]
     reference = args.reference or ("fixed-8" if "fixed-8" in run_names else run_names[0])

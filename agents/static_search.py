@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernets.checkpoint import atomic_write_json, check_source_checkout
+from supernets.checkpoint import atomic_write_json
+from supernets.checkpoint import check_source_checkout as _check_source_checkout
 from supernets.data import Split
 from supernets.errors import UsageError
 from supernets.registry import get_entry, load_supernet, load_supernet_split, supernet_name
@@ -196,6 +197,11 @@ def save_result(result: dict, out: str | Path, supernet: str, supernet_sha256: s
     path = Path(out) / f"static-{name}.json"
     atomic_write_json(path, {**result, "supernet": name, "supernet_sha256": supernet_sha256, "command": command})
     return path
+
+
+def check_source_checkout(target: Path) -> None:
+    """Refuse to publish into an installed package: publishing is a developer step in a source checkout."""
+    _check_source_checkout(target, __file__)
 
 
 def publish_static(result_path: str | Path, supernet: str) -> Path:

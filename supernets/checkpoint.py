@@ -107,9 +107,14 @@ def safe_load(path: str | os.PathLike, expected_sha256: str | None = None, fix: 
         ) from None
 
 
-def check_source_checkout(target: Path) -> None:
-    """Refuse to publish into an installed package: publishing is a developer step in a source checkout."""
-    root = Path(__file__).resolve().parent.parent
+def check_source_checkout(target: Path, module_file: str | None = None) -> None:
+    """Refuse to publish into an installed package: publishing is a developer step in a source checkout.
+
+    Args:
+        target: what would be written (named in the message).
+        module_file: a file of a top-level package of the project (default: this one).
+    """
+    root = Path(module_file or __file__).resolve().parent.parent
     if not (root / "pyproject.toml").is_file() or "site-packages" in root.parts:
         raise UsageError(
             f"publishing writes into the package ({target}), which is not a source checkout here; "

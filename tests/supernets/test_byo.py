@@ -320,3 +320,16 @@ def test_an_npz_dataset_trains_and_its_card_records_it(tmp_path):
     assert card["data"]["kind"] == "npz" and card["data"]["num_classes"] == 3
     assert card["data"]["sha256"] == sha256(tmp_path / "data.npz") and card["eval"]["n"] == 32
     assert read_card(tmp_path / "pub" / "rgb.json")["data"]["mean"] == list(spec.mean)
+
+
+def test_saving_the_same_state_under_other_names_gives_the_same_bytes(tmp_path):
+    from supernets.checkpoint import atomic_torch_save
+
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "config": TINY.as_dict(), "kind": "supernet"}
+    atomic_torch_save(state, tmp_path / "a.pt")
+    atomic_torch_save(state, tmp_path / "other-name.pt")
+    # A plain torch.save names the archive's folder after the file, so its bytes depend on the name.
+    torch.save(state, tmp_path / "plain.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other-name.pt").read_bytes()
+    assert (tmp_path / "plain.pt").read_bytes() != (tmp_path / "a.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["model"]["w"], state["model"]["w"])

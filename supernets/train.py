@@ -154,6 +154,16 @@ def build_model(args: TrainArgs, config: ResNetConfig | None = None, calib: Spli
     return net
 
 
+def logged_bits(bit_choices: tuple[int, ...]) -> list[int]:
+    """The uniform configurations logged after each epoch: widest, middle (geometric) and narrowest, widest first.
+
+    For the shipped 2..8 bits these are 8, 4 and 2.
+    """
+    bits = sorted(bit_choices)
+    middle = min(bits, key=lambda b: abs(math.log(b) - 0.5 * math.log(bits[0] * bits[-1])))
+    return sorted({bits[-1], middle, bits[0]}, reverse=True)
+
+
 def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
     """Val accuracies logged after each epoch (uniform 8/4/2 for a supernet)."""
     if isinstance(model, FloatResNet):
@@ -164,9 +174,10 @@ def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str,
         model.train()
         return {"val_acc": float((pred == split.labels[:n]).float().mean())}
     model.freeze()
-    bits = model.bit_choices
-    shown = sorted({bits[-1], bits[len(bits) // 2], bits[0]}, reverse=True)
-    out = {f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit) for b in shown}
+    out = {
+        f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit)
+        for b in logged_bits(model.bit_choices)
+    }
     model.unfreeze()
     model.train()
     return out
@@ -226,7 +237,15 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
         epoch, step = state["epoch"], state["step"]
         print(f"resuming {out} at epoch {epoch}, step {step}")
     log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "loss", "seconds", "val_acc", "val_acc_w8", "val_acc_w4", "val_acc_w2"]
+    fields = [
+        "epoch",
+        "step",
+        "lr",
+        "loss",
+        "seconds",
+        "val_acc",
+        *(f"val_acc_w{b}" for b in logged_bits(config.bit_choices)),
+    ]
     if not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)

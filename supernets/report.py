@@ -277,6 +277,7 @@ def publish(
     float_blob = torch_bytes(float_shipped)
     reference = float_accuracy(float_shipped, eval_split)
     args = state["args"]
+    ref = name if _is_package_dir(Path(str(out))) else str(targets["card"])
     card = {
         "name": name,
         "file": targets["checkpoint"].name,
@@ -308,7 +309,7 @@ def publish(
             "sha256": hashlib.sha256(float_blob).hexdigest(),
         },
         "eval": report,
-        "eval_command": f"abn-gym supernet eval --name {targets['card']} --split {eval_split.name} --json"
+        "eval_command": f"abn-gym supernet eval --supernet {ref} --split {eval_split.name} --json"
         + ("" if limit is None else f" --limit {limit}"),
         "notes": list(notes),
     }

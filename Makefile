@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ test: .venv data
 
 test-fast: .venv data
 	$(PY) -m pytest -m "not slow"
+
+# Other RL libraries plugged into the env (tests/clients; docs/guides/compatibility.md). They are
+# installed into the venv beside the project, never as its dependencies, with every installed
+# version held by a constraints file: torch, gymnasium and numpy (and the rest) stay as they are.
+# Tianshou 2.0.1 pins pandas<3 while calling only pd.isnull, so it goes in without its pins,
+# after its other requirements (virtualenv, which it never imports, is left out).
+CLIENTS_TORCHRL ?= torchrl==0.14.1
+CLIENTS_TIANSHOU ?= tianshou==2.0.1
+TIANSHOU_DEPS := "deepdiff>=7.0.1,<8" "h5py>=3.9,<4" "numba>=0.60" "overrides>=7.4,<8" "pettingzoo>=1.22,<2" \
+	"sensai-utils>=1.6"
+CLIENTS_CONSTRAINTS := $(VENV)/clients-constraints.txt
+clients: .venv data
+	$(PY) -m pip freeze --exclude-editable | grep '==' > $(CLIENTS_CONSTRAINTS)
+	$(PY) -m pip install -q -c $(CLIENTS_CONSTRAINTS) $(CLIENTS_TORCHRL) $(TIANSHOU_DEPS)
+	$(PY) -m pip install -q --no-deps $(CLIENTS_TIANSHOU)
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/clients -p no:cacheprovider
 
 # The two leaderboards: the shipped ResNet-20 task and the steep quarter-width one (test split, seed 0).
 # One torch thread: on 2 cores shared with another job, two spinning OpenMP threads slow the small

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +39,8 @@ class EnvConfig:
     obs_mode: str = "vector"
     device: str = "cpu"
     data_dir: str | None = None
+    decide_at: tuple[int, ...] | None = None
+    group_size: int = 1
 
     def kwargs(self) -> dict[str, Any]:
         """The arguments as a plain dict (what pickling and the vector env pass on)."""
@@ -72,8 +75,12 @@ def make_config(**kwargs: Any) -> EnvConfig:
     """Validate environment keyword arguments; every mistake gets a message that says the fix."""
     unknown = sorted(set(kwargs) - set(ENV_KWARGS))
     if unknown:
+        # Python's own wording: libraries such as TorchRL retry without an argument (frameskip)
+        # only when the TypeError says exactly this.
+        more = f" (and {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
         raise UnknownEnvArgumentError(
-            f"unknown environment argument(s) {unknown}; valid arguments are {[*ENV_KWARGS, 'render_mode']}"
+            f"ABNEnv.__init__() got an unexpected keyword argument {unknown[0]!r}{more}: an unknown environment "
+            f"argument; valid arguments are {[*ENV_KWARGS, 'render_mode']}"
         )
     cfg = EnvConfig(**kwargs)
     if not isinstance(cfg.supernet, str):
@@ -117,18 +124,52 @@ def make_config(**kwargs: Any) -> EnvConfig:
                 "(the cheapest configuration's fraction up to 1), or a (low, high) range of them",
             )
         budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))
+    decide_at = _decision_points(cfg.decide_at, arch.num_switchable)
+    group = cfg.group_size
+    if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
+        _fail(
+            "group_size", group, "an int >= 1: the number of consecutive sub-envs of the vector env that share an image"
+        )
     if not isinstance(cfg.device, str) or not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         _fail("device", cfg.device, "'cpu' or 'cuda' (or 'cuda:N')")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         _fail("device", cfg.device, "'cpu': torch sees no CUDA GPU on this machine")
     return dataclasses.replace(
-        cfg, bit_choices=bits, budget=budget, cost_coef=float(cfg.cost_coef), gamma=float(cfg.gamma)
+        cfg,
+        bit_choices=bits,
+        budget=budget,
+        cost_coef=float(cfg.cost_coef),
+        gamma=float(cfg.gamma),
+        decide_at=decide_at,
+        group_size=int(group),
     )
+
+
+def _decision_points(value: Any, num_layers: int) -> tuple[int, ...] | None:
+    """``decide_at`` validated: None, or layer indices from 0, strictly increasing, below ``num_layers``."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 1 else value
+    expected = (
+        f"None (decide at every layer) or a sequence of layer indices that starts at 0 and increases strictly, "
+        f"each in [0, {num_layers - 1}], e.g. (0, 7, 13)"
+    )
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        _fail("decide_at", value, expected)
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in value):
+        _fail("decide_at", value, expected)
+    points = tuple(int(v) for v in value)
+    if points[0] != 0 or points[-1] >= num_layers or any(b <= a for a, b in itertools.pairwise(points)):
+        _fail("decide_at", value, expected)
+    return points
 
 
 def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
     """The reward function of validated arguments ``cfg`` on supernet ``net``."""
-    return RewardFn.for_actions(cfg.reward, cfg.cost_coef, cfg.gamma, cfg.bit_choices, net.bit_choices)
+    return RewardFn.for_actions(
+        cfg.reward, cfg.cost_coef, cfg.gamma, cfg.bit_choices, net.bit_choices, group_size=cfg.group_size
+    )
 
 
 def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
@@ -136,7 +177,7 @@ def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     net = load_supernet(cfg.supernet, device=cfg.device)
     split = load_supernet_split(cfg.supernet, cfg.split, cfg.data_dir)
     reward = reward_fn(cfg, net)
-    return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device)
+    return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at)
 
 
 class EpisodeSampler:

@@ -86,6 +86,8 @@ class EpisodeEngine:
         reward: the reward function.
         num_envs: N, the number of episodes run together.
         device: torch device of the supernet.
+        decide_at: the layers at which a step begins (from 0, strictly increasing); a step runs
+            every layer up to the next decision point at the chosen bit-width. None: every layer.
     """
 
     def __init__(
@@ -96,8 +98,14 @@ class EpisodeEngine:
         reward: RewardFn,
         num_envs: int,
         device: str | torch.device = "cpu",
+        decide_at: Sequence[int] | None = None,
     ) -> None:
         self.net, self.split, self.reward_fn = net, split, reward
+        if int(num_envs) % reward.group_size:
+            raise EnvArgumentError(
+                f"num_envs={num_envs} is not a multiple of group_size={reward.group_size}: each group of "
+                f"{reward.group_size} consecutive sub-envs shares one image; choose num_envs = k * group_size"
+            )
         self.num_envs, self.device = int(num_envs), torch.device(device)
         self.bit_choices = np.asarray(bit_choices, dtype=np.int64)
         self.num_layers = net.num_switchable
@@ -109,6 +117,18 @@ class EpisodeEngine:
             dtype=np.int64,
         )
         self.cost = self.cost_ops / self.max_bitops
+        # One step runs layers t .. next_layer[t] - 1 (one layer unless decide_at says otherwise);
+        # span_ops[t] is their BitOps at each action (== cost_ops without decide_at, so the
+        # default path reads the same numbers from the same kind of table).
+        points = tuple(range(self.num_layers)) if decide_at is None else tuple(int(p) for p in decide_at)
+        self.decision_points = points
+        self.horizon = len(points)
+        self.next_layer = list(range(1, self.num_layers + 1))
+        self.span_ops = self.cost_ops.copy()
+        for p, end in zip(points, (*points[1:], self.num_layers)):
+            self.next_layer[p] = end
+            self.span_ops[p] = self.cost_ops[p:end].sum(axis=0)
+        self.span_cost = self.span_ops / self.max_bitops
         self.fixed_ops = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs)
         self.fixed_fraction = self.fixed_ops / self.max_bitops
         # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0.
@@ -127,8 +147,8 @@ class EpisodeEngine:
         self._bits_col = self.layout.slices["bits_so_far"].start
         self._table_cols = slice(self.layout.slices["layer"].start, self.layout.slices["layer_onehot"].stop)
         # Per-step reward of every (layer, action): one lookup per step instead of arithmetic.
-        self._step_reward = reward.step(self.cost)
-        self._cost_ops_float = self.cost_ops.astype(np.float64)
+        self._step_reward = reward.step(self.span_cost)
+        self._cost_ops_float = self.span_ops.astype(np.float64)
         self._bits_fraction = (self.bit_choices / FIXED_BITS).astype(np.float32)  # bits_so_far entries
         self._budget_enabled = False
         self._reference_bits = reward.reference_bits
@@ -207,7 +227,13 @@ class EpisodeEngine:
             return np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
         mask = np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
         if self._budget_enabled:
-            total = self.fixed_fraction + self.spent[:, None] + self.cost[self.t][None, :] + self.min_rest[self.t + 1]
+            t = self.t
+            total = (
+                self.fixed_fraction
+                + self.spent[:, None]
+                + self.span_cost[t][None, :]
+                + self.min_rest[self.next_layer[t]]
+            )
             mask = total <= self.budgets[:, None] + 1e-12
             mask[:, 0] = True  # the cheapest action is always feasible (budgets are validated >= minimum)
         return mask
@@ -224,15 +250,22 @@ class EpisodeEngine:
             clipped = actions > allowed_max
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
+        end = self.next_layer[t]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
-        self.state = self.net.step(
-            self.state, t, int(bits[0]) if self.num_envs == 1 else bits, self._writers[t + 1], self._outputs[t]
-        )
-        self.chosen[:, t] = bits
-        self._obs[:, self._bits_col + t] = self._bits_fraction[actions]
-        self.spent_ops += self.cost_ops[t][actions]  # [t][a]: two fast indexings beat one [t, a]
+        run_bits = int(bits[0]) if self.num_envs == 1 else bits
+        if end == t + 1:
+            self.state = self.net.step(self.state, t, run_bits, self._writers[end], self._outputs[t])
+            self.chosen[:, t] = bits
+            self._obs[:, self._bits_col + t] = self._bits_fraction[actions]
+        else:  # decide_at: the layers up to the next decision point keep this step's bit-width
+            for j in range(t, end):
+                writer = self._writers[end] if j == end - 1 else None  # only the next decision is observed
+                self.state = self.net.step(self.state, j, run_bits, writer, self._outputs[j])
+            self.chosen[:, t:end] = bits[:, None]
+            self._obs[:, self._bits_col + t : self._bits_col + end] = self._bits_fraction[actions][:, None]
+        self.spent_ops += self.span_ops[t][actions]  # [t][a]: two fast indexings beat one [t, a]
         reward = self._step_reward[t][actions]
-        self.t = t + 1
+        self.t = end
         result = StepResult(
             obs=self._observe(stats_written=True),
             reward=reward,
@@ -417,17 +450,18 @@ def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str,
         "prediction": int(res.prediction[row]),
         "label": int(engine.labels[row]),
         "index": int(engine.indices[row]),
-        "bits": [int(b) for b in engine.chosen[row]],
+        "episode_bits": engine.chosen[row].copy(),
         "bitops": bitops,
         "bitops_fraction": bitops / engine.max_bitops,
     }
 
 
-def index_option(options: dict[str, Any] | None) -> Any:
-    """``options["index"]`` of a reset (None when absent); any other option is refused."""
-    unknown = set(options or {}) - {"index"}
+def index_option(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("index",)) -> Any:
+    """``options["index"]`` of a reset (None when absent); an option not in ``allowed`` is refused."""
+    unknown = set(options or {}) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'index'")
+        names = "the only option is 'index'" if allowed == ("index",) else f"the options are {list(allowed)}"
+        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; {names}")
     return (options or {}).get("index")
 
 
@@ -439,6 +473,8 @@ class EnvCore:
     layout: ObservationLayout
     bit_choices: tuple[int, ...]
     num_layers: int
+    decision_points: tuple[int, ...]
+    horizon: int
     render_mode: str | None
     _engine: EpisodeEngine | None
     _started: bool
@@ -455,9 +491,21 @@ class EnvCore:
         self.layout = ObservationLayout(arch)
         self.bit_choices = config.bit_choices
         self.num_layers = arch.num_switchable
+        self.decision_points = config.decide_at or tuple(range(self.num_layers))
+        self.horizon = len(self.decision_points)  # steps per episode
         self._engine = None  # built lazily: the env pickles without weights
         self._started = False
         return self.layout.space(config.obs_mode), spaces.Discrete(len(self.bit_choices))
+
+    def _mask_info(self, info: dict[str, Any], row: int | None = None) -> dict[str, Any]:
+        """``info`` with the next step's ``action_mask`` added on a budget (all rows, or ``row``)."""
+        if self.config.budget is not None:
+            mask = self.engine.action_masks()
+            if row is None:
+                info["action_mask"], info["_action_mask"] = mask, np.ones(len(mask), dtype=bool)
+            else:
+                info["action_mask"] = mask[row]
+        return info
 
     def _format(self, obs: np.ndarray, row: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """The engine's observations as the env returns them: all rows, or one (``row``)."""

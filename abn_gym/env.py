@@ -13,6 +13,7 @@ import numpy as np
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
 from abn_gym.render import RENDER_FPS, RENDER_MODES
+from supernets.errors import EnvArgumentError
 
 ObsType = np.ndarray | dict[str, np.ndarray]
 
@@ -95,14 +96,61 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     has run; the agent chooses the bit-width of the first switchable layer.
 
     ## Episode End
-    The episode terminates after the last switchable layer (18 steps for ResNet-20), when the
-    classifier runs. It is never truncated. Stepping before ``reset`` or after the end raises.
+    The episode terminates after the last switchable layer (18 steps for ResNet-20, or
+    ``len(decide_at)``), when the classifier runs. It is never truncated. Stepping before
+    ``reset`` or after the end raises.
+
+    ## Coarser decisions (``decide_at``)
+    ``decide_at=(0, 7, 13)`` lets the agent decide only at layers 0, 7 and 13, as BlockDrop and
+    SkipNet decide per block: a step runs every layer from its decision point up to the next one
+    at the chosen bit-width, so the horizon is ``len(decide_at)`` (``env.horizon``). The
+    observation of each step is the one before the next decision layer (``layer_onehot`` names
+    it, ``bits_so_far`` holds every layer run), a step's cost is the BitOps of all the layers it
+    ran (``info["bitops_step"]``), and on a budget the mask counts them all. The points start at
+    0 and increase strictly within the switchable layers. ``None`` (the default) decides at every
+    layer, unchanged.
+
+    ## Group-relative reward (``group_size``, vector env only)
+    ``group_size=K`` on the native vector env (``gymnasium.make_vec(id, num_envs=N,
+    vectorization_mode="vector_entry_point", group_size=K)``, or ``SB3VecEnv(..., group_size=K)``)
+    makes K consecutive sub-envs share one image (and budget) each episode, and subtracts the
+    group's mean terminal term from each one's terminal reward, as GRPO and self-critical
+    training do: for ``"default"`` and ``"correct"`` that is the group's mean correctness, for
+    ``"agreement"`` its mean agreement, for ``"baseline"`` the per-image reference cancels and it
+    is the mean correctness too (``"logprob"`` and ``"blockdrop"``: the mean of their terminal
+    term). The step costs are unchanged. N must be a multiple of K; group g draws its image with
+    sub-env g*K's generator, so ``group_size=1`` (the default) is the plain vector env. A single
+    env has no group and refuses K > 1.
+
+    ## Budget per episode (``budget=(low, high)``)
+    A range instead of one number draws each episode's budget uniformly from it, after the image
+    and from the same generator (deterministic under the seed); the budget is in the
+    observation, so one policy can be trained across budgets, e.g.
+    ``gym.make("ABN-ResNet-Budget-v0", budget=(0.15, 0.6))``, and then evaluated at fixed ones.
 
     ## Info
-    Every step: ``layer``, ``bits`` (this layer's), ``bitops_step`` (and ``clipped`` with a
-    budget). Last step, in addition: ``correct``, ``prediction``, ``label``, ``index``, ``bits``
-    (the list of all layers'), ``bitops`` (episode total, fixed layers included) and
-    ``bitops_fraction``. Nothing wall-clock.
+    Each key has one type and shape wherever it appears (L = number of switchable layers, 18
+    for ResNet-20; K = ``len(bit_choices)``). Nothing wall-clock.
+
+    | key | when | type, shape | meaning |
+    | --- | --- | --- | --- |
+    | ``layer`` | every step | int | the first layer this step ran (its decision layer) |
+    | ``bits`` | every step | int | the bit-width this step ran at (after any clipping) |
+    | ``bitops_step`` | every step | float | BitOps of the layers this step ran |
+    | ``clipped`` | every step, with a budget | bool | the action was lowered to fit the budget |
+    | ``action_mask`` | reset, every step, with a budget | ndarray bool (K,) | allowed actions at the next step |
+    | ``correct`` | last step | bool | the prediction equals the label |
+    | ``prediction`` | last step | int | the classifier's class |
+    | ``label`` | last step | int | the image's true class |
+    | ``index`` | last step | int | the image's index in the split |
+    | ``episode_bits`` | last step | ndarray int64 (L,) | the bit-width every layer ran at |
+    | ``bitops`` | last step | float | the episode's BitOps, fixed 8-bit layers included |
+    | ``bitops_fraction`` | last step | float | ``bitops`` / BitOps of the all-8 configuration |
+
+    ``clipped``: the action asked for more than the budget allows, and the step ran at the highest
+    bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
+    (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see
+    :class:`abn_gym.vector.ABNVectorEnv`).
 
     ## Look-ahead (for search agents)
     ``lookahead(rest_bits)`` returns the logits the network would produce if the remaining
@@ -121,19 +169,24 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``cost_coef``: weight of the BitOps cost (default 0.04).
     - ``gamma``: BlockDrop's penalty for a wrong prediction (default 0.5).
     - ``budget``: BitOps budget as a fraction of all-8, or a (low, high) range drawn per episode.
+    - ``decide_at``: the layers where the agent decides, e.g. ``(0, 7, 13)``; None: every layer.
+    - ``group_size``: vector env only: K consecutive sub-envs share an image, group-relative
+      terminal reward (default 1: off).
     - ``obs_mode``: ``"vector"`` (default) or ``"dict"``.
     - ``device``: ``"cpu"`` (default) or ``"cuda"``.
     - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
     - ``render_mode``: ``None`` (default), ``"ansi"`` or ``"rgb_array"`` (see Rendering).
 
     Every argument is keyword-only; ``inspect.signature(ABNEnv)`` lists them with their defaults.
+    An unknown one raises ``TypeError`` (also an ``ABNGymError``) that says
+    ``got an unexpected keyword argument 'NAME'`` and lists the valid ones.
 
     ## Rendering
     ``render_mode="ansi"``: ``render()`` returns text with one line per layer run so far (its
     bit-width and BitOps) and the BitOps spent. ``render_mode="rgb_array"``: an RGB picture of
     the image beside one bar per layer, as high as its bit-width, and the BitOps spent (see
-    :mod:`abn_gym.render`). The bits of a finished episode are also in ``info["bits"]`` of its
-    last step, and in the ``records`` of ``abn-gym bench``'s ``results.json``.
+    :mod:`abn_gym.render`). The bits of a finished episode are also in ``info["episode_bits"]``
+    of its last step, and in the ``records`` of ``abn-gym bench``'s ``results.json``.
 
     ## Example
     >>> import gymnasium as gym
@@ -153,7 +206,14 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       row group, activations kept grouped by bit-width, padded group batches) kept every
       definition; they can change observations in the last float bits, and left every
       leaderboard and supernet figure unchanged. The reward options ``"baseline"`` and
-      ``"agreement"``, and ``render_mode``, were added as options: the defaults are unchanged.
+      ``"agreement"``, ``render_mode``, ``decide_at`` and ``group_size`` were added as options:
+      the defaults are unchanged, so the ids keep their versions. The info contract was
+      tightened without a version bump (info is neither dynamics, reward nor observation):
+      ``bits`` is now the step's bit-width on every step (it was the list of all 18 on the last
+      step; that list is ``episode_bits``, an int64 array), ``action_mask`` was added on budget
+      envs, and an unknown argument raises Python's ``TypeError`` wording (``got an unexpected
+      keyword argument 'NAME'``). The vector env gained ``autoreset_mode`` (``SAME_STEP``,
+      ``DISABLED``) with ``NEXT_STEP`` as before.
     - ``ABN-ResNet20Quarter-v1`` / ``ABN-ResNet20Quarter-Budget-v1``: a new quarter-width
       supernet (the same 4 supernet epochs, warm-started from a 14-epoch float run instead of a
       10-epoch one, so that uniform-8 stays within a point of its full-precision reference) and,
@@ -166,6 +226,12 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
+        if self.config.group_size != 1:
+            raise EnvArgumentError(
+                f"invalid group_size={self.config.group_size}: a single env runs one episode at a time, so no "
+                "episodes can share its image; use the native vector env, gymnasium.make_vec(id, num_envs=N, "
+                f"vectorization_mode='vector_entry_point', group_size={self.config.group_size}), or group_size=1"
+            )
         self.observation_space, self.action_space = self._set_up(
             self.config, architecture(self.config.supernet), render_mode
         )
@@ -197,7 +263,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         index, budget = self._sampler.draw(self.np_random, index_option(options))
         obs = engine.reset(np.array([index]), None if budget is None else np.array([budget]))
         self._started = True
-        return self._format(obs, 0), {}
+        return self._format(obs, 0), self._mask_info({}, 0)
 
     def step(self, action: Any) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:
         """Run the current layer at ``bit_choices[action]`` (see Rewards and Info)."""
@@ -211,6 +277,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]), "bitops_step": float(res.bitops_step[0])}
         if self.config.budget is not None:
             info["clipped"] = bool(res.clipped[0])
+            info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
         return self._format(res.obs, 0), float(res.reward[0]), bool(res.terminated), False, info

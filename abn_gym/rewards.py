@@ -33,6 +33,9 @@ class RewardFn:
         logprob_clip: lower clip of the log-probability term (logprob).
         reference_bits: the uniform bit-width whose prediction "baseline" and "agreement" compare
             with (set by :meth:`for_actions`).
+        group_size: K > 1 makes the terminal term group-relative (GRPO, self-critical training):
+            K consecutive episodes of a batch share one image, and each one's terminal term has the
+            group's mean terminal term subtracted (see :func:`group_relative`).
     """
 
     kind: str = "default"
@@ -40,6 +43,7 @@ class RewardFn:
     gamma: float = 0.5
     logprob_clip: float = 10.0
     reference_bits: int | None = None
+    group_size: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in REWARDS:
@@ -48,6 +52,8 @@ class RewardFn:
             raise ValueError(f"cost_coef must be a finite number >= 0, got {self.cost_coef!r}")
         if self.kind in ("baseline", "agreement") and self.reference_bits is None:
             raise ValueError(f"reward {self.kind!r} needs reference_bits; build it with RewardFn.for_actions")
+        if isinstance(self.group_size, bool) or not isinstance(self.group_size, int) or self.group_size < 1:
+            raise ValueError(f"group_size must be an int >= 1, got {self.group_size!r}")
 
     @property
     def has_step_cost(self) -> bool:
@@ -56,11 +62,17 @@ class RewardFn:
 
     @classmethod
     def for_actions(
-        cls, kind: str, cost_coef: float, gamma: float, bit_choices: tuple[int, ...], trained: tuple[int, ...]
+        cls,
+        kind: str,
+        cost_coef: float,
+        gamma: float,
+        bit_choices: tuple[int, ...],
+        trained: tuple[int, ...],
+        group_size: int = 1,
     ) -> RewardFn:
         """The reward of an env whose actions are ``bit_choices`` on a supernet trained for ``trained``."""
         reference = {"baseline": min(bit_choices), "agreement": max(trained)}.get(kind)
-        return cls(kind, cost_coef, gamma, reference_bits=reference)
+        return cls(kind, cost_coef, gamma, reference_bits=reference, group_size=group_size)
 
     def step(self, cost_fraction: np.ndarray) -> np.ndarray:
         """Per-step reward from the layer's BitOps as a fraction of the all-8 configuration."""
@@ -78,6 +90,18 @@ class RewardFn:
         labels: np.ndarray | None = None,
     ) -> np.ndarray:
         """Reward added on the last step (``reference_prediction``: see :meth:`reference_bits`)."""
+        term = self._terminal_term(correct, log_prob_label, bitops_fraction, prediction, reference_prediction, labels)
+        return term if self.group_size == 1 else group_relative(term, self.group_size)
+
+    def _terminal_term(
+        self,
+        correct: np.ndarray,
+        log_prob_label: np.ndarray,
+        bitops_fraction: np.ndarray,
+        prediction: np.ndarray | None,
+        reference_prediction: np.ndarray | None,
+        labels: np.ndarray | None,
+    ) -> np.ndarray:
         if self.kind == "baseline":
             return correct.astype(np.float64) - (reference_prediction == labels)
         if self.kind == "agreement":
@@ -87,3 +111,21 @@ class RewardFn:
         if self.kind == "logprob":
             return np.maximum(log_prob_label.astype(np.float64), -self.logprob_clip)
         return np.where(correct, 1.0 - bitops_fraction**2, -self.gamma)
+
+
+def group_relative(term: np.ndarray, group_size: int) -> np.ndarray:
+    """``term`` minus the mean of its group: rows ``g*K .. g*K + K - 1`` form group g.
+
+    The groups' rows share one image, so the image's difficulty cancels and only the effect of
+    each episode's bit-widths remains (GRPO's group baseline, without the division by the
+    standard deviation). For the rewards whose terminal term is the correctness ("default",
+    "correct") or the agreement with all-8 ("agreement") this subtracts the group's mean
+    correctness (agreement); for "baseline" the per-image reference cancels as well, so it
+    equals "default"'s. A group whose episodes are all right, or all wrong, gets 0.
+
+    Args:
+        term: (N,) terminal terms, N a multiple of ``group_size``.
+        group_size: K, the number of consecutive rows per group.
+    """
+    groups = term.reshape(-1, group_size)
+    return (groups - groups.mean(axis=1, keepdims=True)).reshape(term.shape)

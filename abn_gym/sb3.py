@@ -16,6 +16,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
+from supernets.errors import EnvArgumentError
 
 
 class SB3VecEnv(VecEnv):
@@ -32,6 +33,11 @@ class SB3VecEnv(VecEnv):
         self, env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None, **kwargs: Any
     ) -> None:
         self.env_id = env_id
+        if "autoreset_mode" in kwargs:
+            raise EnvArgumentError(
+                "SB3VecEnv does not take autoreset_mode: it resets finished sub-envs within the same step, as SB3 "
+                "expects (the final observation is in info['terminal_observation'])"
+            )
         self.venv = ABNVectorEnv(num_envs, **env_kwargs(env_id, **kwargs))
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None
@@ -109,8 +115,9 @@ class SB3VecEnv(VecEnv):
 
 
 def _py(value: Any) -> Any:
+    # The single env's types: Python scalars, and arrays (episode_bits) as arrays.
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return value.copy()
     if isinstance(value, np.generic):
         return value.item()
     return value

@@ -12,21 +12,37 @@ from gymnasium.vector.utils import batch_space
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
 from abn_gym.render import RENDER_FPS, RENDER_MODES
+from supernets.errors import EnvArgumentError
 
 
 class ABNVectorEnv(EnvCore, VectorEnv):
     """N ABN-ResNet episodes computed as one batch (see :class:`abn_gym.env.ABNEnv` for the spec).
 
-    Created by ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
-    Every episode has the same length, so all sub-envs terminate together; with NEXT_STEP
-    autoreset the call after that resets every sub-env (its actions are ignored, rewards are 0).
+    Created by ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``
+    (add ``autoreset_mode=...`` and any env argument as keywords). Every episode has the same
+    length, so all sub-envs terminate together. ``autoreset_mode`` (an attribute, and in
+    ``metadata``) says what happens then, as in Gymnasium's vector envs:
+
+    - ``NEXT_STEP`` (default): the call after that resets every sub-env (its actions are
+      ignored, rewards are 0, info is the reset info);
+    - ``SAME_STEP``: the terminating call already returns the next episodes' first
+      observations; the finished ones are in ``info["final_obs"]`` (an object array of N
+      observations) and their info in ``info["final_info"]`` (TorchRL's preferred layout);
+    - ``DISABLED``: the caller resets (``reset()``, or ``options={"reset_mask": m}`` with every
+      entry True); a step after the end raises.
+
     ``reset(seed=s)`` seeds sub-env i exactly like a single env given ``reset(seed=s + i)``.
-    In ``sampling="sequential"`` mode sub-env i visits images i, i + N, i + 2N, ...
+    In ``sampling="sequential"`` mode sub-env i visits images i, i + N, i + 2N, ... (with
+    ``group_size=K``, group g visits g, g + N/K, ...). Info: every key of the single env's table,
+    as an array with one row per sub-env (``episode_bits`` (N, L), ``action_mask`` (N, K)), each
+    with Gymnasium's boolean ``_key`` array beside it.
 
     Args:
-        num_envs: number of sub-envs N.
+        num_envs: number of sub-envs N (a multiple of ``group_size``).
         render_mode: None, ``"ansi"`` or ``"rgb_array"``; ``render()`` gives one frame per sub-env.
-        **kwargs: the single env's arguments.
+        autoreset_mode: a ``gymnasium.vector.AutoresetMode``, its value ("SameStep") or its name
+            ("SAME_STEP").
+        **kwargs: the single env's arguments, ``group_size`` included.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -35,11 +51,25 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
-    def __init__(self, num_envs: int = 1, *, render_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
+    ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.num_envs = int(num_envs)
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         config = make_config(**kwargs)
+        if self.num_envs % config.group_size:
+            raise EnvArgumentError(
+                f"num_envs={self.num_envs} is not a multiple of group_size={config.group_size}: each group of "
+                f"{config.group_size} consecutive sub-envs shares one image; choose num_envs = k * group_size"
+            )
         self.single_observation_space, self.single_action_space = self._set_up(
             config, architecture(config.supernet), render_mode
         )
@@ -55,19 +85,36 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         if self._engine is None:
             self._engine = build_engine(self.config, self.num_envs)
             size = len(self._engine.split)
-            self._samplers = [EpisodeSampler(self.config, size, i, self.num_envs) for i in range(self.num_envs)]
+            groups = self.num_envs // self.config.group_size
+            self._samplers = [EpisodeSampler(self.config, size, g, groups) for g in range(groups)]
         return self._engine
 
-    def _start(self, indices: list[int | None]) -> np.ndarray:
-        draws = [s.draw(rng, i) for s, rng, i in zip(self._samplers, self._rngs, indices)]
+    def _start(self, indices: list[int | None]) -> tuple[np.ndarray, dict[str, Any]]:
+        k = self.config.group_size
+        # Group g (sub-envs g*K .. g*K + K - 1) draws its image and budget with its first sub-env's
+        # generator; with K = 1 every sub-env draws its own, as a single env seeded alike would.
+        draws = [s.draw(self._rngs[g * k], indices[g * k]) for g, s in enumerate(self._samplers)]
+        if k > 1:
+            draws = [d for d in draws for _ in range(k)]
         budgets = None if self.config.budget is None else np.array([b for _, b in draws])
         self._autoreset = False
         self._started = True
-        return self.engine.reset(np.array([i for i, _ in draws]), budgets)
+        obs = self.engine.reset(np.array([i for i, _ in draws]), budgets)
+        return obs, self._mask_info({})
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        """Reset every sub-env; ``options={"index": [i_0, ..., i_{N-1}]}`` picks the images."""
+        """Reset every sub-env; ``options={"index": [i_0, ..., i_{N-1}]}`` picks the images.
+
+        ``options["reset_mask"]`` (Gymnasium's, for ``autoreset_mode=DISABLED``) may be given, but
+        must select every sub-env: they run in lockstep and end together.
+        """
         engine = self.engine
+        mask = (options or {}).get("reset_mask")
+        if mask is not None and not (np.shape(mask) == (self.num_envs,) and np.asarray(mask, dtype=bool).all()):
+            raise ValueError(
+                f"options['reset_mask']={mask!r} must select all {self.num_envs} sub-envs: they run in lockstep "
+                "and always end together, so they are reset together"
+            )
         if seed is None:
             seeds = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -87,24 +134,38 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 if s is not None:
                     sampler.restart()
         self._np_random = self._rngs[0]
-        indices = index_option(options)
+        indices = index_option(options, ("index", "reset_mask"))
         if indices is None:
             indices = [None] * self.num_envs
         else:
             indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+            k = self.config.group_size
+            if k > 1 and len(indices) == self.num_envs // k:
+                indices = [i for i in indices for _ in range(k)]  # one index per group
             if len(indices) != self.num_envs:
-                raise ValueError(f"options['index'] needs {self.num_envs} image indices, got {len(indices)}")
+                per_group = f" (or {self.num_envs // k}, one per group)" if k > 1 else ""
+                raise ValueError(f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}")
+            if k > 1 and any(len(set(indices[g : g + k])) > 1 for g in range(0, self.num_envs, k)):
+                raise ValueError(
+                    f"options['index'] gives different images to one group: the {k} sub-envs of a group "
+                    "(group_size) share one image; repeat each group's index, or give one index per group"
+                )
         del engine
-        return self._format(self._start(indices)), {}
+        obs, info = self._start(indices)
+        return self._format(obs), info
 
     def step(self, actions: Any):
-        """Step every sub-env; the call after the batch terminates resets it (NEXT_STEP autoreset)."""
+        """Step every sub-env; after the batch terminates, autoreset as ``autoreset_mode`` says."""
         if not self._started:
             raise RuntimeError("step() called before reset(): call envs.reset() first")
         n = self.num_envs
         if self._autoreset:
-            obs = self._start([None] * n)
-            return (self._format(obs), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), {})
+            if self.autoreset_mode == AutoresetMode.DISABLED:
+                raise RuntimeError(
+                    "step() called after the sub-envs terminated with autoreset_mode=DISABLED: call envs.reset() first"
+                )
+            obs, info = self._start([None] * n)  # NEXT_STEP: this call only resets
+            return (self._format(obs), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info)
         acts = np.asarray(actions)
         if acts.shape != (n,) or acts.dtype.kind not in "iu":
             raise ValueError(
@@ -127,14 +188,30 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         }
         if self.config.budget is not None:
             info.update(clipped=res.clipped, _clipped=ones)
+            self._mask_info(info)
+        obs = self._format(res.obs)
         if res.terminated:
             rows = [terminal_info(res, engine, r) for r in range(n)]
             for key in rows[0]:
                 info[key] = np.array([row[key] for row in rows])
                 info["_" + key] = ones
             self._autoreset = True
+            if self.autoreset_mode == AutoresetMode.SAME_STEP:
+                # Gymnasium's layout: the next episodes' first observations and reset info, with the
+                # finished ones' under final_obs (one entry per sub-env) and final_info.
+                final_obs = np.empty(n, dtype=object)
+                final_obs[:] = [self._row(obs, r) for r in range(n)]
+                reset_obs, reset_info = self._start([None] * n)
+                obs = self._format(reset_obs)
+                final = {"final_obs": final_obs, "_final_obs": ones, "final_info": info, "_final_info": ones}
+                info = {**reset_info, **final}
         terminated = np.full(n, res.terminated)
-        return self._format(res.obs), res.reward.copy(), terminated, np.zeros(n, dtype=bool), info
+        return obs, res.reward.copy(), terminated, np.zeros(n, dtype=bool), info
+
+    def _row(self, obs: Any, r: int) -> Any:
+        if isinstance(obs, dict):
+            return {k: v[r].copy() for k, v in obs.items()}
+        return obs[r].copy()
 
     def render(self) -> tuple[str | np.ndarray, ...] | None:
         """One frame per sub-env in ``render_mode`` (see :mod:`abn_gym.render`); None without a render mode."""
@@ -170,3 +247,17 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 r.bit_generator.state = s
         for s, p in zip(self._samplers, state["positions"]):
             s.position = p
+
+
+def _autoreset_mode(value: Any) -> AutoresetMode:
+    """``autoreset_mode`` as Gymnasium's enum: the enum itself, its value ("SameStep") or its name ("same_step")."""
+    if isinstance(value, AutoresetMode):
+        return value
+    if isinstance(value, str):
+        for mode in AutoresetMode:
+            if value in (mode.value, mode.name) or value.upper() == mode.name:
+                return mode
+    raise EnvArgumentError(
+        f"invalid autoreset_mode={value!r}: expected one of gymnasium.vector.AutoresetMode's "
+        f"{[m.name for m in AutoresetMode]} (or their values {[m.value for m in AutoresetMode]})"
+    )

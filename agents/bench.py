@@ -114,7 +114,7 @@ def run_agent(
         view = EnvView(env, allow_labels=uses_label)
         infos: dict[str, Any] = {"bit_choices": env.bit_choices}
         returns = np.zeros(n)
-        for _ in range(env.num_layers):
+        while not env.engine.done:  # env.horizon steps: fewer than num_layers with decide_at
             infos.update(layer=env.engine.t, action_mask=env.action_masks(), view=view)
             actions = np.asarray(agent.act(obs, infos), dtype=np.int64).reshape(-1)
             if actions.shape != (n,):
@@ -128,12 +128,12 @@ def run_agent(
                     "agent": agent.name,
                     "seed": int(seed),
                     "index": int(info["index"][r]),
-                    "bits": [int(b) for b in info["bits"][r]],
+                    "bits": [int(b) for b in info["episode_bits"][r]],
                     "bitops": float(info["bitops"][r]),
                     "bitops_fraction": float(info["bitops_fraction"][r]),
                     "correct": bool(info["correct"][r]),
                     "reward": float(returns[r]),
-                    "decision_macs": int(lookahead[r] + per_step * env.num_layers + per_episode),
+                    "decision_macs": int(lookahead[r] + per_step * env.horizon + per_episode),
                 }
             )
         bar.update(n)

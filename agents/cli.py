@@ -74,13 +74,13 @@ def _summary(ev: dict | None) -> str:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     """abn-gym train."""
-    from agents.train import AgentTrainArgs, read_card, train_agent
+    from agents.train import AgentTrainArgs, bench_command, read_card, train_agent
 
     path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
     card = read_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")
-    print(f"wrote {path} and {path.parent / 'card.json'}")
-    print(f"on the test split: abn-gym bench --agents {path},fixed-4,static-4,fixed-8 --out {path.parent / 'bench'}")
+    print(f"model: {path} (card: {path.parent / 'card.json'})")  # true of a finished rerun too, which writes nothing
+    print(f"on the test split: {bench_command(card, path)}")
     return 0
 
 
@@ -154,8 +154,9 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train an SB3 agent on the batched env (resumable; writes into --out, default runs/ppo)",
         description="Train an SB3 agent. Progress shows the mean return of recent episodes; TensorBoard logs go "
-        "to <out>/tensorboard when tensorboard is installed. Rerunning with the same --out resumes; settings "
-        "other than --timesteps must then be the run's own.",
+        "to <out>/tensorboard when tensorboard is installed. Rerunning the same command resumes an interrupted "
+        "run, and does nothing once it has finished; a larger --timesteps trains a finished run further. A folder "
+        "that holds a run with other settings is refused.",
     )
     add_dataclass_args(p, AgentTrainArgs)
     p.set_defaults(func=cmd_train)

@@ -37,7 +37,7 @@ total = 0.0
 for bits in plan:
     obs, reward, terminated, truncated, info = env.step(env.unwrapped.bit_choices.index(bits))
     total += reward
-    print(f"layer {info['layer']:2d}: {info['bits'] if isinstance(info['bits'], int) else bits} bits, "
+    print(f"layer {info['layer']:2d}: {info['bits']} bits, "
           f"{info['bitops_step'] / 1e6:6.1f} M BitOps, reward {reward:+.4f}")
 print("terminated:", terminated, "| prediction:", CLASSES[info["prediction"]], "| label:", CLASSES[info["label"]])
 print(f"episode BitOps {info['bitops'] / 1e9:.3f} G = {info['bitops_fraction']:.1%} of all-8; return {total:.4f}")"""),

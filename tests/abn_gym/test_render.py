@@ -39,7 +39,7 @@ def test_ansi_lists_bits_and_bitops_layer_by_layer():
     for _ in range(15):
         *_, info = env.step(1)
     assert "18/18 layers run; every layer has run" in env.render()
-    assert [int(line.split()[1]) for line in env.render().splitlines()[2:20]] == info["bits"]
+    assert [int(line.split()[1]) for line in env.render().splitlines()[2:20]] == info["episode_bits"].tolist()
 
 
 def test_rgb_array_draws_the_image_beside_one_bar_per_layer():

@@ -22,10 +22,17 @@ def test_adapter_semantics_same_step_reset():
         assert rew.dtype == np.float32
     assert done.all()
     for info in infos:
-        assert info["terminal_observation"].shape == (172,) and len(info["bits"]) == 18
+        assert info["terminal_observation"].shape == (172,) and info["episode_bits"].shape == (18,)
         assert info["TimeLimit.truncated"] is False
     # The returned observation is already the next episode's first one.
     assert (obs[:, 128 + 6] == 1.0).all()  # one-hot of layer 0
+
+
+def test_adapter_refuses_an_autoreset_mode():
+    from supernets.errors import EnvArgumentError
+
+    with pytest.raises(EnvArgumentError, match="SB3VecEnv does not take autoreset_mode"):
+        SB3VecEnv("ABN-ResNet-v0", num_envs=2, autoreset_mode="SAME_STEP")
 
 
 def test_ppo_trains_and_evaluates_on_the_adapter():
@@ -97,7 +104,7 @@ def test_maskable_ppo_actions_are_never_clipped():
             asked.append(np.array(env.get_attr("bit_choices")[0])[action])
             obs, _, done, infos = env.step(action)
         assert done.all() and asked_high > 0
-        ran = np.array([i["bits"] for i in infos]).T
+        ran = np.array([i["episode_bits"] for i in infos]).T
         clipped = ran != np.array(asked)
         assert clipped.shape == (18, 16)
         assert max(i["bitops_fraction"] for i in infos) <= abn_gym.DEFAULT_BUDGET + 1e-9

@@ -19,7 +19,7 @@ from agents.zoo import add_zoo_command
 from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
 from supernets.cliargs import add_dataclass_args, dataclass_from_args
-from supernets.errors import ABNGymError
+from supernets.errors import ABNGymError, UsageError
 
 
 def _command_line(argv: Sequence[str] | None) -> str:
@@ -113,12 +113,13 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if ns.list_agents:
         print(describe_agent_names())
         return 0
-    args = dataclass_from_args(
-        BenchArgs,
-        ns,
-        agents=[a.strip() for a in (ns.agents or "").split(",") if a.strip()],
-        progress=not ns.no_progress,
-    )
+    agents = [a.strip() for a in (ns.agents or "").split(",") if a.strip()]
+    if ns.agents is not None and not agents:
+        raise UsageError(
+            f"--agents {ns.agents!r} names no agent; list agents separated by commas (e.g. --agents fixed-4,greedy), "
+            "or leave out --agents for the default leaderboard"
+        )
+    args = dataclass_from_args(BenchArgs, ns, agents=agents, progress=not ns.no_progress)
     result = bench(args)
     if ns.json:
         print(json.dumps(result))
@@ -126,7 +127,10 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     import pandas as pd
 
     print(format_markdown(pd.DataFrame(result["rows"])))
-    print(f"\nwrote {args.out}/results.json, leaderboard.csv, leaderboard.md, pareto.png")
+    unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
+    if unlisted:
+        print(f"\nthe static front also held {', '.join(unlisted)} (run, not listed: see results.json's front)")
+    print(f"\nwrote {args.out}/results.json, leaderboard.csv, leaderboard.md, pareto.png ({result['env']})")
     return 0
 
 
@@ -164,10 +168,18 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="run agents on the same inputs and print the leaderboard",
-        description="Run agents on the same images and write the leaderboard into --out. "
+        description="Run agents on the same images and write the leaderboard into --out. The verdicts (gap to "
+        "the static front and to the static mixtures) are judged against every fixed-b and shipped static-b, "
+        "listed or not. The output files are replaced as one set at the end; an interrupted run leaves the "
+        "previous set as it was, and rerunning the same command reuses the agents it finished. "
         "`abn-gym bench --list-agents` explains every accepted agent form.",
     )
-    p.add_argument("--env", default="ABN-ResNet-v0", help="environment id (default: ABN-ResNet-v0)")
+    p.add_argument(
+        "--env",
+        default=None,
+        help="environment id (default: the env in the listed models' cards, else ABN-ResNet-v0); a model whose "
+        "card names another env is refused",
+    )
     p.add_argument(
         "--agents",
         default=None,

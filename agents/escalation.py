@@ -281,6 +281,8 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
         "env": args.env,
         "supernet": supernet,
         "supernet_sha256": read_card(cfg.supernet)["sha256"],
+        # The env it belongs on: the id's arguments, with the supernet it was trained on when that is not the id's.
+        "env_kwargs": {} if args.supernet is None else {"supernet": args.supernet},
         "sha256": sha256(path),
         "args": asdict(args),
         "command": command,

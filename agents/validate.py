@@ -88,4 +88,17 @@ def validate(path: str | Path, progress: bool = True) -> dict:
         ops = float(np.mean([r["bitops"] for r in eps]))
         if not np.isclose(ops, row["bitops"], rtol=1e-9):
             errors.append(f"row {name!r}: mean BitOps {row['bitops']:.0f}, its episodes give {ops:.0f}")
+    # The static front the verdicts were judged against, listed or not: each of its rows from its episodes.
+    for row in doc.get("front", []):
+        eps = [r for r in records if r["agent"] == row["agent"]]
+        if not eps:
+            errors.append(f"front row {row['agent']!r} has no episodes")
+            continue
+        acc = float(np.mean([r["correct"] for r in eps]))
+        ops = float(np.mean([r["bitops"] for r in eps]))
+        if not (np.isclose(acc, row["accuracy"], atol=1e-9) and np.isclose(ops, row["bitops"], rtol=1e-9)):
+            errors.append(
+                f"front row {row['agent']!r}: accuracy {row['accuracy']:.6f} at {row['bitops']:.0f} BitOps, "
+                f"its episodes give {acc:.6f} at {ops:.0f}"
+            )
     return {"ok": not errors, "episodes": len(records), "errors": errors}

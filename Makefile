@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients docs notebooks
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,6 +93,26 @@ mutate: .venv data
 lint: .venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check supernets abn_gym agents tests benchmarks
+	$(VENV)/bin/mypy
+
+# The documentation site (Sphinx + furo + MyST) into docs/_build/html (open index.html there),
+# warnings as errors. The API
+# pages are generated from the docstrings at every build (docs/api/, not committed).
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf docs/api
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The notebooks, generated from notebooks/generate.py and executed in place, so that they are
+# committed with their outputs (a few minutes: notebook 02 trains PPO).
+notebooks: .venv data
+	$(PY) notebooks/generate.py
+	set -e; for nb in notebooks/*.ipynb; do \
+		OMP_NUM_THREADS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 "$$nb"; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache docs/_build docs/api

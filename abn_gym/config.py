@@ -115,7 +115,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
     budget = cfg.budget
     if budget is not None:
         lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops
-        vals = (budget,) if np.isscalar(budget) else tuple(budget)
+        vals = (budget,) if np.isscalar(budget) else tuple(budget)  # type: ignore[arg-type]
         if len(vals) not in (1, 2) or not all(isinstance(v, (int, float)) and lo_frac <= v <= 1 for v in vals):
             _fail(
                 "budget",
@@ -123,7 +123,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
                 f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
                 "(the cheapest configuration's fraction up to 1), or a (low, high) range of them",
             )
-        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))
+        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))  # type: ignore[arg-type]
     decide_at = _decision_points(cfg.decide_at, arch.num_switchable)
     group = cfg.group_size
     if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
@@ -167,6 +167,7 @@ def _decision_points(value: Any, num_layers: int) -> tuple[int, ...] | None:
 
 def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
     """The reward function of validated arguments ``cfg`` on supernet ``net``."""
+    assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     return RewardFn.for_actions(
         cfg.reward, cfg.cost_coef, cfg.gamma, cfg.bit_choices, net.bit_choices, group_size=cfg.group_size
     )
@@ -177,6 +178,7 @@ def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     net = load_supernet(cfg.supernet, device=cfg.device)
     split = load_supernet_split(cfg.supernet, cfg.split, cfg.data_dir)
     reward = reward_fn(cfg, net)
+    assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at)
 
 

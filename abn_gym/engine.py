@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
 from supernets.data import Split
 from supernets.errors import EnvArgumentError
+from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
 from supernets.resnet import ResNetSupernet, State
 
@@ -137,7 +138,8 @@ class EpisodeEngine:
         self.rest_macs = np.concatenate([np.cumsum(layer_macs[::-1])[::-1], [0]]) + net.fixed_specs[-1].macs
         # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
         # next quantizer can represent at most), so they land in [0, 1].
-        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in net.convs]
+        convs = cast("list[SwitchableConv2d]", list(net.convs))  # a ModuleList types its items as Module
+        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in convs]
         ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
         self._inv_range = [1.0 / r for r in ranges]
         self._stats_scale: list[np.ndarray | None] = [None] * (self.num_layers + 1)
@@ -189,7 +191,7 @@ class EpisodeEngine:
         if not self.net.frozen or self.num_envs == 1:
             return [None] * self.num_layers
         buffers: dict[tuple, torch.Tensor] = {}
-        out = []
+        out: list[torch.Tensor | None] = []
         for t, spec in enumerate(self.net.layer_specs):
             key = (t % 3, spec.c_out, spec.h_out, spec.w_out)
             if key not in buffers:
@@ -250,6 +252,7 @@ class EpisodeEngine:
             clipped = actions > allowed_max
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
+        assert self.state is not None, "reset() runs the stem first"  # for the type checker
         end = self.next_layer[t]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
         run_bits = int(bits[0]) if self.num_envs == 1 else bits
@@ -338,13 +341,16 @@ class EpisodeEngine:
         if views is None or self._sums_host is None:
             sums = self._sums_host if self._sums_host is not None else self._sums.cpu().numpy()
             views = self._stats_views[c] = (sums[:, :, :c], self._obs_stats[:, :, :c])
-        write_stats(*views, self._stats_scale[self.t])
+        sums_view, stats_view = views
+        # The scale of layer t was set when its output was first seen (see _stats_writer).
+        write_stats(sums_view, stats_view, self._stats_scale[self.t])  # type: ignore[arg-type]
 
     def _observe(self, stats_written: bool = False) -> np.ndarray:
         # A step changes the activation statistics (written during the step, see _stats_writer),
         # the layer columns, one bits_so_far column (written in step) and bitops_spent; reset and set_state
         # rewrite everything (_obs_full).
         t, lay, obs = self.t, self.layout, self._obs
+        assert self.state is not None, "reset() runs the stem first"  # for the type checker
         if not stats_written:
             rows = self.state.rows
             self._writers[t](self.state.x, None if rows is None else torch.from_numpy(rows).to(self.device))
@@ -421,7 +427,9 @@ class EpisodeEngine:
 
 
 def _copy_state(state: State) -> State:
-    return State(*(None if v is None else v.clone() if isinstance(v, torch.Tensor) else v.copy() for v in state))
+    # A NamedTuple rebuilt field by field: mypy cannot follow the types through the generator.
+    fields = (None if v is None else v.clone() if isinstance(v, torch.Tensor) else v.copy() for v in state)
+    return State(*fields)  # type: ignore[arg-type]
 
 
 # What both envs share on top of the engine --------------------------------------------------
@@ -445,6 +453,7 @@ def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
 def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
     """The extra info of an episode's last step, for one row of the engine."""
     bitops = float(engine.episode_bitops()[row])
+    assert res.correct is not None and res.prediction is not None, "only the last step has a prediction"
     return {
         "correct": bool(res.correct[row]),
         "prediction": int(res.prediction[row]),
@@ -489,6 +498,7 @@ class EnvCore:
             )
         self.config, self.render_mode = config, render_mode
         self.layout = ObservationLayout(arch)
+        assert config.bit_choices is not None, "make_config resolves the bit-widths"  # for the type checker
         self.bit_choices = config.bit_choices
         self.num_layers = arch.num_switchable
         self.decision_points = config.decide_at or tuple(range(self.num_layers))
@@ -496,6 +506,11 @@ class EnvCore:
         self._engine = None  # built lazily: the env pickles without weights
         self._started = False
         return self.layout.space(config.obs_mode), spaces.Discrete(len(self.bit_choices))
+
+    @property
+    def engine(self) -> EpisodeEngine:
+        """The env's engine; each env builds its own on first use."""
+        raise NotImplementedError
 
     def _mask_info(self, info: dict[str, Any], row: int | None = None) -> dict[str, Any]:
         """``info`` with the next step's ``action_mask`` added on a budget (all rows, or ``row``)."""

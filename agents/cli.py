@@ -22,6 +22,16 @@ from supernets.cliargs import add_dataclass_args, dataclass_from_args
 from supernets.errors import ABNGymError, UsageError
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject's), or a note when run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("abn-gym")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def _command_line(argv: Sequence[str] | None) -> str:
     return "abn-gym " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
@@ -32,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="abn-gym",
         description="abn-gym: per-input, layer-wise bit-width control of quantized supernets as Gymnasium envs.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_supernet_commands(sub)
     _add_agent_commands(sub)

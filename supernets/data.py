@@ -294,9 +294,9 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = Tr
         if _has_files(d):
             return d
     if download:
-        d = _torchvision_download()
-        if d is not None:
-            return d
+        fetched = _torchvision_download()
+        if fetched is not None:
+            return fetched
     raise DatasetNotFoundError(
         "Fashion-MNIST was not found. Get it one of these ways:\n"
         "  * Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist\n"

@@ -86,7 +86,7 @@ class ResNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ResNetConfig:
         """Inverse of :meth:`as_dict`."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
 
     def validate(self) -> ResNetConfig:
         """Return self, or raise a :class:`UsageError` naming the first field that cannot build a network."""
@@ -325,6 +325,8 @@ class ResNetSupernet(nn.Module):
         residual = state.shortcut
         # Frozen mixed bit-widths come out grouped; everything else in the order of x.
         grouped = self._frozen and not isinstance(bits, (int, np.integer))
+        residual_at: torch.Tensor | None  # declarations only: nothing runs here
+        batch_rows: torch.Tensor | None
         if grouped:
             # Per position of the grouped output: the residual row to add and the batch row it
             # is, looked up once here so that each group only slices them.
@@ -338,7 +340,7 @@ class ResNetSupernet(nn.Module):
         if not self._frozen:
             y = self._conv(conv, state.x, bits)
             if not first:
-                y = y + (residual if residual_at is None else take_rows(residual, residual_at))
+                y = y + (residual if residual_at is None else take_rows(residual, residual_at))  # type: ignore[arg-type,operator]
             y = F.relu(y)
             if observe is not None:
                 observe(y, batch_rows)
@@ -348,7 +350,7 @@ class ResNetSupernet(nn.Module):
             # In place on the layer's own output: all of it (k None), or group k's slice of it.
             if not first:
                 at = residual_at if k is None or residual_at is None else residual_at[k]
-                y.add_(residual if at is None else take_rows(residual, at))
+                y.add_(residual if at is None else take_rows(residual, at))  # type: ignore[arg-type]
             y.relu_()
             if observe is not None:
                 observe(y, batch_rows if k is None or batch_rows is None else batch_rows[k])
@@ -357,7 +359,7 @@ class ResNetSupernet(nn.Module):
             y = conv.run_frozen(state.x, int(bits), out=out)
             finish(y, None)
             return State(y, shortcut, rows, rows if first else None)
-        y, order = conv.run_frozen_grouped(state.x, bits, finish, out, order)
+        y, order = conv.run_frozen_grouped(state.x, bits, finish, out, order)  # type: ignore[arg-type]
         return State(y, shortcut, order if rows is None else rows[order], rows if first else None)
 
     def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
@@ -373,6 +375,7 @@ class ResNetSupernet(nn.Module):
             if out is None:
                 out = y.new_empty((x.shape[0], *y.shape[1:]))
             out.index_copy_(0, rows, y)
+        assert out is not None, "bits has at least one row"
         return out
 
     def _shortcut(self, block: int, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
@@ -463,9 +466,9 @@ class ResNetSupernet(nn.Module):
         self.stem.init_steps(x)
         state = self.stem_forward(x)
         for i, conv in enumerate(self.convs):
-            conv.init_steps(state.x)
+            conv.init_steps(state.x)  # type: ignore[operator]
             if str(i // 2) in self.downsample and i % 2 == 0:
-                self.downsample[str(i // 2)].init_steps(state.x)
+                self.downsample[str(i // 2)].init_steps(state.x)  # type: ignore[operator]
             state = self.step(state, i, max(self.bit_choices))
         self.fc.init_steps(self.features(state))
 

@@ -22,7 +22,7 @@ import torch
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
-from supernets.data import Split, normalize
+from supernets.data import Split
 from supernets.errors import EnvArgumentError
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
@@ -46,7 +46,7 @@ def reference_predictions(net: ResNetSupernet, split: Split, bits: int, indices:
     missing = np.unique(indices[known[indices] < 0])
     if len(missing):
         device = next(net.parameters()).device
-        x = normalize(split.images[torch.from_numpy(missing)].to(device))
+        x = split.inputs(torch.from_numpy(missing), device)
         logits = net.run_layers(net.stem_forward(x), [int(bits)] * net.num_switchable)
         known[missing] = logits.argmax(1).cpu().numpy()
     return known[indices]
@@ -205,7 +205,7 @@ class EpisodeEngine:
         self.spent_ops[:] = 0
         self.lookahead_macs[:] = 0
         self.t = 0
-        x = normalize(self.split.images[torch.from_numpy(indices)].to(self.device))
+        x = self.split.inputs(torch.from_numpy(indices), self.device)
         self.state = self.net.stem_forward(x)
         self._obs_full = True
         return self._observe()

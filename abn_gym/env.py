@@ -156,7 +156,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     available only as ``label`` on the unwrapped env, for agents that declare they use it.
 
     ## Arguments
-    - ``supernet``: registered supernet name (default ``"resnet20-fashionmnist"``).
+    - ``supernet``: registered supernet name (default ``"resnet20-fashionmnist"``), or a published
+      card's path (``"DIR/NAME.json"``).
     - ``split``: ``"train"`` (default), ``"val"`` or ``"test"``.
     - ``sampling``: ``"random"`` (default) or ``"sequential"``.
     - ``bit_choices``: the action set, a subset of the trained bit-widths, e.g. ``(2, 3, 4)``.

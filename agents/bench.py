@@ -50,11 +50,12 @@ from agents.registry import (
     make_agent,
     model_env,
     shipped_policy,
+    static_search_seconds,
 )
-from agents.static_search import DEFAULT_TARGETS, load_shipped
+from agents.static_search import DEFAULT_TARGETS, find_result
 from supernets.checkpoint import atomic_write_json, atomic_write_text, sha256
 from supernets.errors import ABNGymError, OutputNotWritableError, UsageError
-from supernets.registry import read_card
+from supernets.registry import read_card, supernet_name
 
 __all__ = [
     "STATIC_PREFIXES",
@@ -106,6 +107,10 @@ class BenchArgs:
     progress: bool = True
     reference: str | None = None
     """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
+    supernet: str | None = None
+    """Supernet instead of the env's: a shipped name or a published card ``DIR/NAME.json``."""
+    static_from: str | None = None
+    """Folder holding a ``static-search --out`` result for the supernet (default: beside its card)."""
 
 
 def _check_out(out: Path) -> None:
@@ -287,13 +292,28 @@ def _results_doc(
         "split": args.split,
         "episodes": episodes,
         "seeds": list(args.seeds),
-        "supernet": supernet,
+        "supernet": supernet_name(supernet),
         "supernet_sha256": read_card(supernet)["sha256"],
         "agents": meta,
         "rows": json.loads(table.to_json(orient="records")),
         "front": front,
         "records": records,
     }
+
+
+def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> list[str]:
+    """The env's default leaderboard, less what cannot run on the supernet benchmarked.
+
+    Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
+    --supernet replaces the env's own supernet (it was trained on that one).
+    """
+    from abn_gym.config import EnvConfig
+
+    own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
+    names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
+    if supernet is not None and supernet != own:
+        names = [n for n in names if n not in SHIPPED_POLICIES]
+    return names
 
 
 def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -339,11 +359,12 @@ def check_specs(specs: Sequence[str]) -> None:
 def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     """Every static row the front is built from: fixed-b of each action, and static-b when available.
 
-    The static-b rows are the shipped search results for this supernet and action set; without a
-    shipped one they join only when a static-b is listed (its search then runs anyway).
+    The static-b rows are a saved search result for this supernet and action set (shipped, beside
+    its card, or in --static-from); without one they join only when a static-b is listed (its
+    search then runs anyway).
     """
     names = [f"fixed-{b}" for b in ctx.bit_choices]
-    shipped = load_shipped(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices)
+    shipped = find_result(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
     if shipped is not None or any(s.startswith("static-") for s in specs):
         names += [f"static-{b}" for b in DEFAULT_TARGETS]
     return names
@@ -414,6 +435,8 @@ def bench(args: BenchArgs) -> dict:
     out = Path(args.out)
     check_specs(args.agents)
     env_id, overrides = resolve_env(args.env, args.agents)
+    if args.supernet is not None:
+        overrides = {**overrides, "supernet": args.supernet}
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
     size = len(probe.engine.split)
     if args.episodes is not None and not 1 <= args.episodes <= size:
@@ -421,8 +444,8 @@ def bench(args: BenchArgs) -> dict:
     _check_out(out)
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
-    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())))
-    specs = list(args.agents) or default_agent_names(env_id)
+    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from)
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
     agents = [make_agent(n, ctx, args.progress) for n in specs]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
     listed = [a.name for a in agents]
@@ -469,7 +492,8 @@ def bench(args: BenchArgs) -> dict:
             agent_meta = {
                 "uses_label": bool(getattr(agent, "uses_label", False)),
                 "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-                "wall_s": time.perf_counter() - t0,
+                # A static front bench searched itself is charged to its first static row.
+                "wall_s": time.perf_counter() - t0 + static_search_seconds(ctx, agent.name, meta),
                 "seeds_run": seeds,
                 "listed": agent.name in listed,
             }
@@ -506,6 +530,7 @@ def bench(args: BenchArgs) -> dict:
     return {
         "env": env_id,
         "env_kwargs": kwargs,
+        "supernet": supernet_name(supernet),
         "split": args.split,
         "episodes": total,
         "rows": json.loads(table.to_json(orient="records")),

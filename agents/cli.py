@@ -97,14 +97,14 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
-    from agents.static_search import publish_static, save_result, static_search
-    from supernets.data import load_split
-    from supernets.registry import load_supernet, read_card
+    from agents.static_search import default_out, publish_static, save_result, static_search
+    from supernets.registry import load_supernet, load_supernet_split, read_card
 
     net = load_supernet(ns.supernet)
-    result = static_search(net, load_split("val"), limit=ns.limit, progress=not ns.no_progress)
+    result = static_search(net, load_supernet_split(ns.supernet, "val"), limit=ns.limit, progress=not ns.no_progress)
     sha = read_card(ns.supernet)["sha256"]
-    paths = [save_result(result, ns.out, ns.supernet, sha, ns.command_line)]
+    out = default_out(ns.supernet) if ns.out is None else ns.out
+    paths = [save_result(result, out, ns.supernet, sha, ns.command_line)]
     if ns.publish:
         paths.append(publish_static(paths[0], ns.supernet))
     for b, cfg in result["configs"].items():
@@ -211,13 +211,25 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--list-agents", action="store_true", help="list and explain the accepted agent names, and exit")
+    p.add_argument(
+        "--supernet", default=None, help="supernet instead of the env's: a shipped name or a card DIR/NAME.json"
+    )
+    p.add_argument(
+        "--static-from",
+        default=None,
+        help="folder with a `static-search --out` result for the supernet (default: beside its card, else searched)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("static-search", help="find the static-<b> configurations on the val split")
-    p.add_argument("--supernet", default="resnet20-fashionmnist", help="supernet name")
+    p.add_argument(
+        "--supernet", default="resnet20-fashionmnist", help="supernet: a shipped name or a published card DIR/NAME.json"
+    )
     p.add_argument("--limit", type=_positive_int, default=2000, help="val images used by the search (default: 2000)")
     p.add_argument(
-        "--out", default="runs/static-search", help="directory for static-<supernet>.json (default: runs/static-search)"
+        "--out",
+        default=None,
+        help="directory for static-<name>.json (default: beside a card, where bench finds it; else runs/static-search)",
     )
     p.add_argument(
         "--publish",

@@ -16,11 +16,10 @@ from abn_gym.config import make_config
 from abn_gym.registration import env_kwargs
 from agents.base import Agent, AgentFailedError, check_agent
 from agents.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
-from agents.static_search import DEFAULT_TARGETS, POLICY_DIR, load_shipped, static_search
+from agents.static_search import DEFAULT_TARGETS, POLICY_DIR
 from supernets.checkpoint import CheckpointError, sha256
-from supernets.data import load_split
 from supernets.errors import UnknownNameError, UsageError
-from supernets.registry import load_supernet, read_card
+from supernets.registry import read_card, supernet_name
 
 FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
 SHIPPED_POLICIES = {"ppo": "zip", "escalation": "pt"}
@@ -47,6 +46,8 @@ class BenchContext:
     supernet: str
     bit_choices: tuple[int, ...]
     env_overrides: tuple[tuple[str, Any], ...] = ()
+    static_from: str | None = None
+    """Folder of a ``static-search --out`` result to reuse (see :func:`agents.static_search.find_result`)."""
 
 
 MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode", "decide_at")
@@ -165,16 +166,26 @@ _STATIC_CACHE: dict[tuple, dict] = {}
 
 
 def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
-    """Static search result for the env's supernet and action set: shipped if it matches, else searched."""
+    """Static search result for the env's supernet and action set: a saved one if it matches, else searched.
+
+    A search run here says so on stderr, and its seconds are counted (see :func:`static_search_seconds`).
+    """
+    from agents.static_search import find_result, search_for_bench
+
     sha = read_card(ctx.supernet)["sha256"]
-    key = (ctx.supernet, sha, ctx.bit_choices)
+    key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
     if key not in _STATIC_CACHE:
-        shipped = load_shipped(ctx.supernet, sha, ctx.bit_choices)
-        if shipped is None or not {str(b) for b in DEFAULT_TARGETS} <= set(shipped["configs"]):
-            net = load_supernet(ctx.supernet)
-            shipped = static_search(net, load_split("val"), DEFAULT_TARGETS, ctx.bit_choices, progress=progress)
-        _STATIC_CACHE[key] = shipped
+        found = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
+        _STATIC_CACHE[key] = found if found is not None else search_for_bench(ctx.supernet, ctx.bit_choices, progress)
     return _STATIC_CACHE[key]
+
+
+def static_search_seconds(ctx: BenchContext, agent_name: str, done: dict) -> float:
+    """Seconds bench spent searching the static front, charged to the first static-<b> row (else 0)."""
+    if not agent_name.startswith("static-") or any(n.startswith("static-") for n in done):
+        return 0.0
+    result = _STATIC_CACHE.get((ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from))
+    return float(result.get("search_seconds", 0.0)) if result else 0.0
 
 
 def verify_policy(path: Path, ctx: BenchContext) -> dict:
@@ -312,7 +323,7 @@ def load_escalation(path: str | Path, ctx: BenchContext) -> dict:
     from agents.escalation import load_policy
 
     policy = load_policy(path)
-    if policy.get("supernet") != ctx.supernet:
+    if policy.get("supernet") != supernet_name(ctx.supernet):
         raise UsageError(f"{path} controls {policy.get('supernet')}, not {ctx.env_id}'s {ctx.supernet}")
     missing = {policy["low"], policy["high"]} - set(ctx.bit_choices)
     if missing:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients docs notebooks
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,8 +80,8 @@ zoo-figures: zoo
 	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/zoo-summary.md results/zoo/summary.json results/zoo/curves.csv \
 		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/
 
-# Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards and
-# validate. It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is
+# Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards,
+# validate, and the leaderboard's verdicts (agents/stats.py, agents/front.py). It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is
 # never mutated; about an hour on one core. Not part of `make test`. Results: `mutmut results`
 # and mutants/mutmut-cicd-stats.json inside MUTATE_DIR.
 MUTATE_DIR ?= /tmp/abn-gym-mutate
@@ -92,7 +92,27 @@ mutate: .venv data
 
 lint: .venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check supernets abn_gym agents tests benchmarks
+	$(VENV)/bin/ruff format --check supernets abn_gym agents tests
+	$(VENV)/bin/mypy
+
+# The documentation site (Sphinx + furo + MyST) into docs/_build/html (open index.html there),
+# warnings as errors. The API
+# pages are generated from the docstrings at every build (docs/api/, not committed).
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf docs/api
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The notebooks, generated from notebooks/generate.py and executed in place, so that they are
+# committed with their outputs (a few minutes: notebook 02 trains PPO).
+notebooks: .venv data
+	$(PY) notebooks/generate.py
+	set -e; for nb in notebooks/*.ipynb; do \
+		OMP_NUM_THREADS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 "$$nb"; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache docs/_build docs/api

@@ -15,10 +15,10 @@ import torch
 from abn_gym.engine import EpisodeEngine
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
-from supernets.data import SPLITS, load_split
-from supernets.errors import EnvArgumentError, UnknownEnvArgumentError
-from supernets.registry import available_supernets, load_supernet, read_card
-from supernets.resnet import ResNetConfig, ResNetSupernet
+from supernets.data import SPLITS
+from supernets.errors import EnvArgumentError, UnknownEnvArgumentError, UnknownNameError
+from supernets.registry import config_of, get_entry, load_supernet, load_supernet_split, verify_checkpoint
+from supernets.resnet import ResNetSupernet
 
 SAMPLING = ("random", "sequential")
 DEFAULT_COST_COEF = 0.04
@@ -50,12 +50,21 @@ class EnvConfig:
 ENV_KWARGS = tuple(f.name for f in dataclasses.fields(EnvConfig))
 
 
-@lru_cache(maxsize=8)
 def architecture(name: str) -> ResNetSupernet:
-    """The supernet's architecture (untrained weights) from its model card: spaces without loading."""
-    if name not in available_supernets():
-        raise EnvArgumentError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
-    return ResNetSupernet(ResNetConfig.from_dict(read_card(name)["architecture"]))
+    """The supernet's architecture (untrained weights) from its model card: spaces without loading.
+
+    ``name`` is a shipped supernet's name or a published card's path (``DIR/NAME.json``).
+    """
+    try:
+        get_entry(name)
+    except UnknownNameError as exc:
+        raise EnvArgumentError(str(exc)) from None
+    return _architecture(name, get_entry(name).card.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _architecture(name: str, card_mtime_ns: int) -> ResNetSupernet:
+    return ResNetSupernet(config_of(name))
 
 
 def _fail(name: str, value: Any, expected: str) -> None:
@@ -74,7 +83,11 @@ def make_config(**kwargs: Any) -> EnvConfig:
             f"argument; valid arguments are {[*ENV_KWARGS, 'render_mode']}"
         )
     cfg = EnvConfig(**kwargs)
+    if not isinstance(cfg.supernet, str):
+        cfg = dataclasses.replace(cfg, supernet=str(cfg.supernet))  # a pathlib.Path to a card
     arch = architecture(cfg.supernet)
+    # A missing or changed checkpoint is reported by make(), not by the first reset().
+    verify_checkpoint(cfg.supernet)
     if cfg.split not in SPLITS:
         _fail("split", cfg.split, f"one of {list(SPLITS)}")
     if cfg.sampling not in SAMPLING:
@@ -102,7 +115,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
     budget = cfg.budget
     if budget is not None:
         lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops
-        vals = (budget,) if np.isscalar(budget) else tuple(budget)
+        vals = (budget,) if np.isscalar(budget) else tuple(budget)  # type: ignore[arg-type]
         if len(vals) not in (1, 2) or not all(isinstance(v, (int, float)) and lo_frac <= v <= 1 for v in vals):
             _fail(
                 "budget",
@@ -110,7 +123,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
                 f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
                 "(the cheapest configuration's fraction up to 1), or a (low, high) range of them",
             )
-        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))
+        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))  # type: ignore[arg-type]
     decide_at = _decision_points(cfg.decide_at, arch.num_switchable)
     group = cfg.group_size
     if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
@@ -154,6 +167,7 @@ def _decision_points(value: Any, num_layers: int) -> tuple[int, ...] | None:
 
 def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
     """The reward function of validated arguments ``cfg`` on supernet ``net``."""
+    assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     return RewardFn.for_actions(
         cfg.reward, cfg.cost_coef, cfg.gamma, cfg.bit_choices, net.bit_choices, group_size=cfg.group_size
     )
@@ -162,8 +176,9 @@ def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
 def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     """Load the supernet and the split (both shared within a process) and build an engine."""
     net = load_supernet(cfg.supernet, device=cfg.device)
-    split = load_split(cfg.split, cfg.data_dir)
+    split = load_supernet_split(cfg.supernet, cfg.split, cfg.data_dir)
     reward = reward_fn(cfg, net)
+    assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at)
 
 

@@ -7,33 +7,26 @@ grouped by bit-width between steps; see ``supernets.resnet.State``). Because the
 frozen path is exact integer arithmetic, a row's result does not depend on which other rows
 share its batch: one engine of N rows reproduces N engines of one row bit for bit.
 
-The module also holds what the single env and the vector env share on top of the engine
-(:class:`EnvCore`): their set-up from the validated arguments, the observation format, the
-reset options, the action check, the terminal info and rendering.
+What the single env and the vector env share on top of the engine lives in :mod:`abn_gym.core`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import cast
 
 import numpy as np
 import torch
-from gymnasium import logger, spaces
 
-from abn_gym import render as rendering
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
-from supernets.data import Split, normalize
+from supernets.data import Split
 from supernets.errors import EnvArgumentError
+from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
 from supernets.resnet import ResNetSupernet, State
-
-if TYPE_CHECKING:
-    from abn_gym.config import EnvConfig
-
 
 _REFERENCE_PREDICTIONS: dict[tuple[int, str, int], np.ndarray] = {}
 
@@ -53,7 +46,7 @@ def reference_predictions(net: ResNetSupernet, split: Split, bits: int, indices:
     missing = np.unique(indices[known[indices] < 0])
     if len(missing):
         device = next(net.parameters()).device
-        x = normalize(split.images[torch.from_numpy(missing)].to(device))
+        x = split.inputs(torch.from_numpy(missing), device)
         logits = net.run_layers(net.stem_forward(x), [int(bits)] * net.num_switchable)
         known[missing] = logits.argmax(1).cpu().numpy()
     return known[indices]
@@ -137,7 +130,8 @@ class EpisodeEngine:
         self.rest_macs = np.concatenate([np.cumsum(layer_macs[::-1])[::-1], [0]]) + net.fixed_specs[-1].macs
         # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
         # next quantizer can represent at most), so they land in [0, 1].
-        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in net.convs]
+        convs = cast("list[SwitchableConv2d]", list(net.convs))  # a ModuleList types its items as Module
+        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in convs]
         ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
         self._inv_range = [1.0 / r for r in ranges]
         self._stats_scale: list[np.ndarray | None] = [None] * (self.num_layers + 1)
@@ -189,7 +183,7 @@ class EpisodeEngine:
         if not self.net.frozen or self.num_envs == 1:
             return [None] * self.num_layers
         buffers: dict[tuple, torch.Tensor] = {}
-        out = []
+        out: list[torch.Tensor | None] = []
         for t, spec in enumerate(self.net.layer_specs):
             key = (t % 3, spec.c_out, spec.h_out, spec.w_out)
             if key not in buffers:
@@ -211,7 +205,7 @@ class EpisodeEngine:
         self.spent_ops[:] = 0
         self.lookahead_macs[:] = 0
         self.t = 0
-        x = normalize(self.split.images[torch.from_numpy(indices)].to(self.device))
+        x = self.split.inputs(torch.from_numpy(indices), self.device)
         self.state = self.net.stem_forward(x)
         self._obs_full = True
         return self._observe()
@@ -250,6 +244,7 @@ class EpisodeEngine:
             clipped = actions > allowed_max
             actions = np.minimum(actions, allowed_max)
         bits = self.bit_choices[actions]
+        assert self.state is not None, "reset() runs the stem first"  # for the type checker
         end = self.next_layer[t]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
         run_bits = int(bits[0]) if self.num_envs == 1 else bits
@@ -338,13 +333,16 @@ class EpisodeEngine:
         if views is None or self._sums_host is None:
             sums = self._sums_host if self._sums_host is not None else self._sums.cpu().numpy()
             views = self._stats_views[c] = (sums[:, :, :c], self._obs_stats[:, :, :c])
-        write_stats(*views, self._stats_scale[self.t])
+        sums_view, stats_view = views
+        # The scale of layer t was set when its output was first seen (see _stats_writer).
+        write_stats(sums_view, stats_view, self._stats_scale[self.t])  # type: ignore[arg-type]
 
     def _observe(self, stats_written: bool = False) -> np.ndarray:
         # A step changes the activation statistics (written during the step, see _stats_writer),
         # the layer columns, one bits_so_far column (written in step) and bitops_spent; reset and set_state
         # rewrite everything (_obs_full).
         t, lay, obs = self.t, self.layout, self._obs
+        assert self.state is not None, "reset() runs the stem first"  # for the type checker
         if not stats_written:
             rows = self.state.rows
             self._writers[t](self.state.x, None if rows is None else torch.from_numpy(rows).to(self.device))
@@ -421,103 +419,6 @@ class EpisodeEngine:
 
 
 def _copy_state(state: State) -> State:
-    return State(*(None if v is None else v.clone() if isinstance(v, torch.Tensor) else v.copy() for v in state))
-
-
-# What both envs share on top of the engine --------------------------------------------------
-def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
-    """The action as a Python int, or a ValueError naming it and the valid range."""
-    a = action
-    if type(a) is int and 0 <= a < n:  # the common case, checked first: this runs every step
-        return a
-    if isinstance(a, np.ndarray) and a.size == 1 and a.dtype.kind in "iu":
-        a = a.reshape(()).item()
-    if isinstance(a, np.integer):
-        a = int(a)
-    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n:
-        raise ValueError(
-            f"invalid action {action!r}: expected an integer in [0, {n - 1}], the index of a bit-width in "
-            f"bit_choices={bit_choices}"
-        )
-    return a
-
-
-def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
-    """The extra info of an episode's last step, for one row of the engine."""
-    bitops = float(engine.episode_bitops()[row])
-    return {
-        "correct": bool(res.correct[row]),
-        "prediction": int(res.prediction[row]),
-        "label": int(engine.labels[row]),
-        "index": int(engine.indices[row]),
-        "episode_bits": engine.chosen[row].copy(),
-        "bitops": bitops,
-        "bitops_fraction": bitops / engine.max_bitops,
-    }
-
-
-def index_option(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("index",)) -> Any:
-    """``options["index"]`` of a reset (None when absent); an option not in ``allowed`` is refused."""
-    unknown = set(options or {}) - set(allowed)
-    if unknown:
-        names = "the only option is 'index'" if allowed == ("index",) else f"the options are {list(allowed)}"
-        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; {names}")
-    return (options or {}).get("index")
-
-
-class EnvCore:
-    """The set-up, observation format and rendering that :class:`~abn_gym.env.ABNEnv` and
-    :class:`~abn_gym.vector.ABNVectorEnv` share; each adds its own episode control."""
-
-    config: EnvConfig
-    layout: ObservationLayout
-    bit_choices: tuple[int, ...]
-    num_layers: int
-    decision_points: tuple[int, ...]
-    horizon: int
-    render_mode: str | None
-    _engine: EpisodeEngine | None
-    _started: bool
-
-    def _set_up(
-        self, config: EnvConfig, arch: ResNetSupernet, render_mode: str | None
-    ) -> tuple[spaces.Space, spaces.Discrete]:
-        """Keep the validated arguments; returns the observation and action space of one episode."""
-        if render_mode is not None and render_mode not in rendering.RENDER_MODES:
-            raise EnvArgumentError(
-                f"invalid render_mode={render_mode!r}: expected None or one of {list(rendering.RENDER_MODES)}"
-            )
-        self.config, self.render_mode = config, render_mode
-        self.layout = ObservationLayout(arch)
-        self.bit_choices = config.bit_choices
-        self.num_layers = arch.num_switchable
-        self.decision_points = config.decide_at or tuple(range(self.num_layers))
-        self.horizon = len(self.decision_points)  # steps per episode
-        self._engine = None  # built lazily: the env pickles without weights
-        self._started = False
-        return self.layout.space(config.obs_mode), spaces.Discrete(len(self.bit_choices))
-
-    def _mask_info(self, info: dict[str, Any], row: int | None = None) -> dict[str, Any]:
-        """``info`` with the next step's ``action_mask`` added on a budget (all rows, or ``row``)."""
-        if self.config.budget is not None:
-            mask = self.engine.action_masks()
-            if row is None:
-                info["action_mask"], info["_action_mask"] = mask, np.ones(len(mask), dtype=bool)
-            else:
-                info["action_mask"] = mask[row]
-        return info
-
-    def _format(self, obs: np.ndarray, row: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
-        """The engine's observations as the env returns them: all rows, or one (``row``)."""
-        if self.config.obs_mode == "dict":
-            return {k: (v if row is None else v[row]).copy() for k, v in self.layout.split(obs).items()}
-        return obs if row is None else obs[row]
-
-    def _frame(self, row: int) -> str | np.ndarray | None:
-        """Episode ``row`` in the render mode (None, with a warning, without one)."""
-        if self.render_mode is None:
-            logger.warn(
-                "render() was called without a render mode: make the env with render_mode='ansi' or 'rgb_array'"
-            )
-            return None
-        return rendering.render(self.render_mode, self.engine, row, self._started)
+    # A NamedTuple rebuilt field by field: mypy cannot follow the types through the generator.
+    fields = (None if v is None else v.clone() if isinstance(v, torch.Tensor) else v.copy() for v in state)
+    return State(*fields)  # type: ignore[arg-type]

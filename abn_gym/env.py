@@ -11,7 +11,8 @@ import gymnasium as gym
 import numpy as np
 
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
-from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
+from abn_gym.core import EnvCore, check_action, index_option, terminal_info
+from abn_gym.engine import EpisodeEngine
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 from supernets.errors import EnvArgumentError
 
@@ -38,10 +39,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``ABN-ResNet20Quarter-v1`` | ``resnet20-quarter-fashionmnist`` | default | 0.1 | none |
     | ``ABN-ResNet20Quarter-Budget-v1`` | ``resnet20-quarter-fashionmnist`` | correct | - | 0.25 of all-8 |
 
-    The quarter-width supernet (ResNet-20 with 4/8/16 channels, 1.95 M MACs) is the steep task:
-    on the test split uniform-2 is 86.60%, uniform-8 90.61%. With ABN's ``bit_choices=(2, 3, 4)``
-    it gives 86.60 / 87.55 / 89.80% at 0.076 / 0.153 / 0.261 of all-8's BitOps: 3.2 points
-    between 2 and 4 bits (ResNet-20 at full width: 0.9 points, 92.59 / 92.72 / 93.49%).
+    The quarter-width supernet (ResNet-20 with 4/8/16 channels) is the steep task: its bit-widths
+    move accuracy by several points, where ResNet-20 at full width moves it by about one. The
+    measured figures are generated pages, not docstrings: ``abn-gym supernet eval`` and
+    ``abn-gym bench`` write them (the documentation's supernets and results pages).
 
     ## Action Space
     ``Discrete(len(bit_choices))``: action a runs the current layer with weights and input
@@ -72,13 +73,9 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     best uniform configuration is in the middle of the range, neither all-2 nor all-8: the rule
     (:func:`abn_gym.tables.choose_cost_coef`) takes the middle of the exact range of coefficients
     that make uniform-4 the best, rounded to one significant digit (0.1 on the quarter-width
-    supernet, ``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``). On the
-    test split (the fixed-b rows of ``abn-gym bench``; ``python -m abn_gym.tables`` prints the same):
-
-    | uniform bits | 2 | 3 | 4 | 5 | 6 | 7 | 8 |
-    | --- | --- | --- | --- | --- | --- | --- | --- |
-    | accuracy % | 92.59 | 92.72 | 93.49 | 93.48 | 93.78 | 93.78 | 93.74 |
-    | mean return | 0.9234 | 0.9216 | **0.9249** | 0.9192 | 0.9154 | 0.9073 | 0.8975 |
+    supernet, ``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``). The test
+    split's table of each uniform configuration's accuracy and mean return is printed by
+    ``python -m abn_gym.tables`` and shown on the documentation's environments page.
 
     Other rewards: ``"logprob"`` (same cost, plus the log-probability of the true class, clipped
     at -10, instead of +1), ``"blockdrop"`` (no step cost; at the end ``1 - f**2`` if correct else
@@ -159,7 +156,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     available only as ``label`` on the unwrapped env, for agents that declare they use it.
 
     ## Arguments
-    - ``supernet``: registered supernet name (default ``"resnet20-fashionmnist"``).
+    - ``supernet``: registered supernet name (default ``"resnet20-fashionmnist"``), or a published
+      card's path (``"DIR/NAME.json"``).
     - ``split``: ``"train"`` (default), ``"val"`` or ``"test"``.
     - ``sampling``: ``"random"`` (default) or ``"sequential"``.
     - ``bit_choices``: the action set, a subset of the trained bit-widths, e.g. ``(2, 3, 4)``.
@@ -221,7 +219,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       ``gym.make`` raises ``DeprecatedEnv`` and names v1.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]
 
     def __init__(self, *, render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
@@ -241,7 +239,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         return {"kwargs": self.config.kwargs(), "render_mode": self.render_mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])
+        self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])  # type: ignore[misc]
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -257,6 +255,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         """Start an episode on a new image (see Starting State)."""
         super().reset(seed=seed)
         engine = self.engine
+        assert self._sampler is not None  # built with the engine
         if seed is not None:
             self._sampler.restart()
         index, budget = self._sampler.draw(self.np_random, index_option(options))
@@ -317,8 +316,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     def get_state(self) -> dict[str, Any]:
         """Snapshot of the episode in progress (and the RNG), for :meth:`set_state`."""
+        engine_state = self.engine.get_state()
+        assert self._sampler is not None  # built with the engine
         return {
-            "engine": self.engine.get_state(),
+            "engine": engine_state,
             "started": self._started,
             "rng": copy.deepcopy(self.np_random.bit_generator.state),
             "position": self._sampler.position,
@@ -327,6 +328,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     def set_state(self, state: dict[str, Any]) -> None:
         """Rewind to a snapshot from :meth:`get_state`."""
         self.engine.set_state(state["engine"])
+        assert self._sampler is not None  # built with the engine
         self._started = state["started"]
         self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
         self._sampler.position = state["position"]
@@ -353,4 +355,4 @@ def _keyword_signature(fields: tuple[dataclasses.Field, ...]) -> inspect.Signatu
 
 # The arguments are EnvConfig's fields, validated by make_config; the signature is generated from
 # them so that it cannot drift from the dataclass.
-ABNEnv.__init__.__signature__ = _keyword_signature(dataclasses.fields(EnvConfig))
+ABNEnv.__init__.__signature__ = _keyword_signature(dataclasses.fields(EnvConfig))  # type: ignore[attr-defined]

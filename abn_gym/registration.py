@@ -11,13 +11,35 @@ from supernets.errors import UnknownNameError
 VECTOR_ENTRY_POINT = "abn_gym.vector:ABNVectorEnv"
 
 
+def _import_env_module(module: str, env_id: str) -> None:
+    import importlib
+    import os
+    import sys
+
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # A console script does not put the current folder on sys.path; a user's mymodule.py lives there.
+        if exc.name == module.split(".")[0] and os.getcwd() not in {os.path.abspath(p) for p in sys.path}:
+            sys.path.append(os.getcwd())
+            return _import_env_module(module, env_id)
+        raise UnknownNameError(
+            f"env id {env_id!r}: cannot import module {module!r} ({exc}); it should register the id with "
+            "gymnasium.register"
+        ) from None
+
+
 def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     """The registered kwargs of ``env_id`` updated with ``overrides`` (clear error on unknown ids).
 
-    Accepts ``"ABN-ResNet-v0"`` and ``"abn_gym:ABN-ResNet-v0"`` alike.
+    Accepts ``"ABN-ResNet-v0"`` and ``"abn_gym:ABN-ResNet-v0"`` alike; like ``gymnasium.make``,
+    ``"mymodule:ABN-Mine-v0"`` imports ``mymodule`` first (the current folder is searched too), so
+    an id it registers is found.
     """
     import abn_gym  # registers the ids
 
+    if ":" in env_id:
+        _import_env_module(env_id.split(":", 1)[0], env_id)
     try:
         spec = gymnasium.spec(env_id.split(":", 1)[-1])
     except gymnasium.error.Error as exc:

@@ -1,11 +1,13 @@
 """Render modes of the abn-gym envs: the bit-widths chosen so far, as text or as a picture.
 
 ``"ansi"``: one line per layer already run (bit-width and its BitOps), then the BitOps spent.
-``"rgb_array"``: the episode's input image on the left; on the right one bar per switchable
-layer, its height the bit-width chosen for this image (colour from blue, fewest bits, to red,
-most), a grey stub for layers still to come, a dark mark under the layer decided next, and
-along the bottom the BitOps spent as a share of the all-8 configuration. Drawn with numpy
-only, so rendering needs no plotting library and never runs unless asked for.
+``"rgb_array"``: the episode's input image on the left, labelled with its index; on the right
+one bar per switchable layer, its height the bit-width chosen for this image (colour from blue,
+fewest bits, to red, most), a grey stub for layers still to come and a dark mark under the layer
+decided next. The bars have a labelled bits axis on their right (guides at the fewest, half and
+most bits) and layer numbers under them; along the bottom a strip shows the BitOps spent as a
+share of the all-8 configuration, with the share written under it. Drawn with numpy and a small
+built-in pixel font, so rendering needs no plotting library and never runs unless asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +25,54 @@ RENDER_FPS = 4
 _MARGIN, _BAR, _GAP, _IMAGE = 4, 6, 2, 112  # pixels; the image is scaled up to about _IMAGE high
 _LOW, _HIGH = np.array([49, 130, 189]), np.array([222, 45, 38])  # colours of the fewest and most bits
 _STUB, _MARK, _GRID, _SPENT = (200, 200, 200), (40, 40, 40), (230, 230, 230), (90, 90, 90)
+_INK = (40, 40, 40)
+_SCALE = 2  # the pixel font's 3x5 glyphs drawn 2x: 6x10 pixels a character, 8 with the space after it
+
+# A 3x5 pixel font for the frame's labels: digits and the few capitals they use. Built in, so that
+# labelling the frame needs no font file and no plotting library.
+_GLYPHS = {
+    "0": "###|#.#|#.#|#.#|###",
+    "1": ".#.|##.|.#.|.#.|###",
+    "2": "###|..#|###|#..|###",
+    "3": "###|..#|.##|..#|###",
+    "4": "#.#|#.#|###|..#|..#",
+    "5": "###|#..|###|..#|###",
+    "6": "###|#..|###|#.#|###",
+    "7": "###|..#|..#|.#.|.#.",
+    "8": "###|#.#|###|#.#|###",
+    "9": "###|#.#|###|..#|###",
+    "A": ".#.|#.#|###|#.#|#.#",
+    "B": "##.|#.#|##.|#.#|##.",
+    "E": "###|#..|##.|#..|###",
+    "F": "###|#..|##.|#..|#..",
+    "G": ".##|#..|#.#|#.#|.##",
+    "I": "###|.#.|.#.|.#.|###",
+    "L": "#..|#..|#..|#..|###",
+    "M": "#.#|###|###|#.#|#.#",
+    "O": ".#.|#.#|#.#|#.#|.#.",
+    "P": "##.|#.#|##.|#..|#..",
+    "R": "##.|#.#|##.|#.#|#.#",
+    "S": ".##|#..|.#.|..#|##.",
+    "T": "###|.#.|.#.|.#.|.#.",
+    "Y": "#.#|#.#|.#.|.#.|.#.",
+    "-": "...|...|###|...|...",
+    "%": "#.#|..#|.#.|#..|#.#",
+    " ": "...|...|...|...|...",
+}
+_GLYPH_W, _GLYPH_H = 4 * _SCALE, 5 * _SCALE  # advance per character and height, in pixels
+
+
+def _text_width(text: str) -> int:
+    return len(text) * _GLYPH_W - _SCALE
+
+
+def _draw_text(frame: np.ndarray, x: int, y: int, text: str, colour: tuple[int, int, int] = _INK) -> None:
+    """Writes ``text`` (capitals, digits, ``-`` and ``%``) with its top-left corner at (x, y)."""
+    for k, char in enumerate(text):
+        rows = _GLYPHS[char].split("|")
+        mask = np.array([[c == "#" for c in row] for row in rows]).repeat(_SCALE, 0).repeat(_SCALE, 1)
+        x0 = x + k * _GLYPH_W
+        frame[y : y + _GLYPH_H, x0 : x0 + 3 * _SCALE][mask] = colour
 
 
 def layer_bitops(engine: EpisodeEngine, row: int) -> np.ndarray:
@@ -68,16 +118,33 @@ def rgb_array(engine: EpisodeEngine, row: int, started: bool = True) -> np.ndarr
     img = _image(engine, row, started)
     h, w = img.shape[:2]
     layers = engine.num_layers
-    left = _MARGIN + w + 2 * _MARGIN
-    width = left + layers * (_BAR + _GAP) - _GAP + _MARGIN
-    height = _MARGIN + h + 2 + 3 + 2 + 4 + _MARGIN
-    frame = np.full((height, width, 3), 255, dtype=np.uint8)
-    frame[_MARGIN : _MARGIN + h, _MARGIN : _MARGIN + w] = img
-    base = _MARGIN + h  # the bars stand on this row
     trained = engine.net.bit_choices
     lo, hi = min(trained), max(trained)
-    for b in (lo, hi // 2, hi):  # faint guides at the fewest, half and most bits
-        frame[base - round(h * b / hi), left : width - _MARGIN] = _GRID
+    guides = sorted({lo, hi // 2, hi})  # faint guides at the fewest, half and most bits
+    left = _MARGIN + w + 2 * _MARGIN
+    right = left + layers * (_BAR + _GAP) - _GAP  # one past the last bar
+    ticks = right + _MARGIN  # the bits axis' numbers, then its name
+    axis_name = "BITS"
+    width = ticks + _text_width(str(hi)) + _MARGIN + _text_width(axis_name) + _MARGIN
+    base = _MARGIN + h  # the bars stand on this row
+    numbers = base + 7  # layer numbers, under the mark of the next layer
+    name_row = numbers + _GLYPH_H + 3
+    strip = name_row + _GLYPH_H + 5
+    share_row = strip + 4 + 3
+    height = share_row + _GLYPH_H + _MARGIN
+    # Every part has a fixed place, whatever the state: frames of one episode have one shape.
+    width = max(width, left + _text_width("BITOPS 100% OF ALL-8") + _MARGIN)
+    frame = np.full((height, width, 3), 255, dtype=np.uint8)
+    frame[_MARGIN : _MARGIN + h, _MARGIN : _MARGIN + w] = img
+    if started:
+        _draw_text(frame, _MARGIN, numbers, f"IMAGE {int(engine.indices[row])}")
+    for b in guides:
+        y = base - round(h * b / hi)
+        frame[y, left:right] = _GRID
+        _draw_text(frame, ticks, min(max(y - _GLYPH_H // 2, 0), base - _GLYPH_H), str(b))
+    # The axis name halfway between the two highest guides, clear of their numbers.
+    mid = base - round(h * (guides[-1] + guides[-2]) / (2 * hi)) if len(guides) > 1 else base - h // 2
+    _draw_text(frame, ticks + _text_width(str(hi)) + _MARGIN, mid - _GLYPH_H // 2, axis_name)
     t = engine.t if started else 0
     for i in range(layers):
         x = left + i * (_BAR + _GAP)
@@ -90,11 +157,17 @@ def rgb_array(engine: EpisodeEngine, row: int, started: bool = True) -> np.ndarr
             frame[base - 2 : base, x : x + _BAR] = _STUB
         if i == t:
             frame[base + 2 : base + 5, x : x + _BAR] = _MARK
+    # Numbers under the first layer of each stage of six and under the last, centred on their bars.
+    for i in sorted({*range(0, layers, 6), layers - 1}):
+        label = str(i)
+        centre = left + i * (_BAR + _GAP) + _BAR // 2
+        x = min(max(centre - _text_width(label) // 2, left), right - _text_width(label))
+        _draw_text(frame, x, numbers, label)
+    _draw_text(frame, (left + right - _text_width("LAYER")) // 2, name_row, "LAYER")
     spent = float(engine.spent_ops[row]) / engine.max_bitops if started else 0.0
-    strip = width - _MARGIN - left
-    top = base + 7
-    frame[top : top + 4, left : width - _MARGIN] = _STUB
-    frame[top : top + 4, left : left + round(strip * min(spent, 1.0))] = _SPENT
+    frame[strip : strip + 4, left:right] = _STUB
+    frame[strip : strip + 4, left : left + round((right - left) * min(spent, 1.0))] = _SPENT
+    _draw_text(frame, left, share_row, f"BITOPS {round(100 * spent)}% OF ALL-8")
     return frame
 
 

@@ -105,7 +105,7 @@ class RewardFn:
         if self.kind == "baseline":
             return correct.astype(np.float64) - (reference_prediction == labels)
         if self.kind == "agreement":
-            return (prediction == reference_prediction).astype(np.float64)
+            return (prediction == reference_prediction).astype(np.float64)  # type: ignore[union-attr]
         if self.kind in ("default", "correct"):
             return correct.astype(np.float64)
         if self.kind == "logprob":

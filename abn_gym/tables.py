@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from abn_gym.config import DEFAULT_COST_COEF
 from abn_gym.vector import ABNVectorEnv
 
 
@@ -60,6 +61,15 @@ def cost_coef_interval(table: dict, bits: int) -> tuple[float, float]:
     return (lo, hi) if lo <= hi else (float("nan"), float("nan"))
 
 
+class NoCostCoefError(ValueError):
+    """No ``cost_coef`` makes the middle bit-width the best uniform configuration."""
+
+
+def _middle(bits: list[int]) -> int:
+    """The bit-width nearest the geometric mean of the narrowest and widest."""
+    return min(bits, key=lambda b: abs(np.log(b) - 0.5 * np.log(bits[0] * bits[-1])))
+
+
 def choose_cost_coef(table: dict) -> tuple[int, float, tuple[float, float]]:
     """The rule behind every id's default ``cost_coef``: the middle bit-width is the best uniform one.
 
@@ -67,43 +77,69 @@ def choose_cost_coef(table: dict) -> tuple[int, float, tuple[float, float]]:
     2..8), and the coefficient is the middle of the exact range that makes it the best, rounded
     to one significant digit. Returns (middle bit-width, coefficient, range). Apply it to val.
     """
-    bits = sorted(table)
-    middle = min(bits, key=lambda b: abs(np.log(b) - 0.5 * np.log(bits[0] * bits[-1])))
+    middle = _middle(sorted(table))
     lo, hi = cost_coef_interval(table, middle)
     if not np.isfinite(hi):
-        raise ValueError(f"no cost_coef makes uniform-{middle} the best uniform configuration: {table}")
+        raise NoCostCoefError(f"no cost_coef makes uniform-{middle} the best uniform configuration: {table}")
     return middle, float(f"{(lo + hi) / 2:.1g}"), (lo, hi)
 
 
-def main() -> None:
-    """Print the table as Markdown (or JSON with --json)."""
+def main(argv: list[str] | None = None) -> None:
+    """Print the table as Markdown (or JSON with --json); ``argv`` defaults to the command line."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--env", default="ABN-ResNet-v0", help="environment id whose supernet and reward are used")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--cost-coef", type=float, default=None)
-    p.add_argument("--json", action="store_true")
-    ns = p.parse_args()
+    p.add_argument("--supernet", default=None, help="supernet instead of the env's: a name or a card DIR/NAME.json")
+    p.add_argument("--limit", type=int, default=None, help="first N images of the split (default: all)")
+    p.add_argument("--cost-coef", type=float, default=None, help="BitOps price of the returns (default: the env's)")
+    p.add_argument("--json", action="store_true", help="print the table as one JSON object")
+    ns = p.parse_args(argv)
     from abn_gym.registration import env_kwargs
+    from supernets.errors import ABNGymError
 
-    kw = env_kwargs(ns.env)
-    kw.pop("split", None)
-    if ns.cost_coef is not None:
-        kw["cost_coef"] = ns.cost_coef
-    table = uniform_returns(ns.split, ns.limit, **kw)
+    try:
+        kw = env_kwargs(ns.env)
+        kw.pop("split", None)
+        if ns.supernet is not None:
+            kw["supernet"] = ns.supernet
+        if ns.cost_coef is not None:
+            kw["cost_coef"] = ns.cost_coef
+        table = uniform_returns(ns.split, ns.limit, **kw)
+    except ABNGymError as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
     if ns.json:
         print(json.dumps(table))
         return
+    print(format_report(table, kw.get("cost_coef", DEFAULT_COST_COEF)))
+
+
+def format_report(table: dict, cost_coef: float) -> str:
+    """The Markdown table of :func:`uniform_returns`, the best row at ``cost_coef``, and the rule's coefficient.
+
+    When no coefficient makes the middle bit-width the best, one line says so instead of failing.
+    """
     bits = list(table)
-    print("| uniform bits | " + " | ".join(str(b) for b in bits) + " |")
-    print("| --- |" + " --- |" * len(bits))
-    print("| accuracy % | " + " | ".join(f"{100 * table[b]['accuracy']:.2f}" for b in bits) + " |")
-    print("| BitOps / all-8 | " + " | ".join(f"{table[b]['bitops_fraction']:.3f}" for b in bits) + " |")
-    print("| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |")
+    lines = [
+        "| uniform bits | " + " | ".join(str(b) for b in bits) + " |",
+        "| --- |" + " --- |" * len(bits),
+        "| accuracy % | " + " | ".join(f"{100 * table[b]['accuracy']:.2f}" for b in bits) + " |",
+        "| BitOps / all-8 | " + " | ".join(f"{table[b]['bitops_fraction']:.3f}" for b in bits) + " |",
+        "| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |",
+    ]
     best = max(bits, key=lambda b: table[b]["return"])
-    print(f"\nbest uniform configuration under the default reward: {best} bits")
-    middle, coef, (lo, hi) = choose_cost_coef(table)
-    print(f"cost_coef making uniform-{middle} the best: {lo:.4f} to {hi:.4f}; rule's choice (middle): {coef}")
+    lines.append(f"\nbest uniform configuration at cost_coef={cost_coef:g}: {best} bits")
+    try:
+        middle, coef, (lo, hi) = choose_cost_coef(table)
+    except NoCostCoefError:
+        lines.append(
+            f"no cost_coef makes uniform-{_middle(sorted(bits))} the best: a cheaper uniform configuration is at least "
+            "as accurate, or a dearer one gains more per BitOps than any cheaper one loses"
+        )
+    else:
+        lines.append(
+            f"cost_coef making uniform-{middle} the best: {lo:.4f} to {hi:.4f}; rule's choice (middle): {coef}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -10,7 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
-from abn_gym.engine import EnvCore, EpisodeEngine, check_action, index_option, terminal_info
+from abn_gym.core import EnvCore, check_action, index_option, terminal_info
+from abn_gym.engine import EpisodeEngine
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 from supernets.errors import EnvArgumentError
 
@@ -45,7 +46,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         **kwargs: the single env's arguments, ``group_size`` included.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "render_modes": list(RENDER_MODES),
         "render_fps": RENDER_FPS,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
@@ -63,7 +64,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         self.num_envs = int(num_envs)
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
-        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}  # type: ignore[misc]
         config = make_config(**kwargs)
         if self.num_envs % config.group_size:
             raise EnvArgumentError(
@@ -90,6 +91,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         return self._engine
 
     def _start(self, indices: list[int | None]) -> tuple[np.ndarray, dict[str, Any]]:
+        assert self._rngs is not None  # seeded by reset
         k = self.config.group_size
         # Group g (sub-envs g*K .. g*K + K - 1) draws its image and budget with its first sub-env's
         # generator; with K = 1 every sub-env draws its own, as a single env seeded alike would.
@@ -116,7 +118,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 "and always end together, so they are reset together"
             )
         if seed is None:
-            seeds = [None] * self.num_envs
+            seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
             seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
@@ -178,7 +180,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         engine = self.engine
         res = engine.step(acts)
         ones = np.ones(n, dtype=bool)
-        info: dict[str, Any] = {
+        info = {
             "layer": np.full(n, res.layer),
             "_layer": ones,
             "bits": res.bits,
@@ -189,7 +191,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         if self.config.budget is not None:
             info.update(clipped=res.clipped, _clipped=ones)
             self._mask_info(info)
-        obs = self._format(res.obs)
+        obs = self._format(res.obs)  # type: ignore[assignment]
         if res.terminated:
             rows = [terminal_info(res, engine, r) for r in range(n)]
             for key in rows[0]:
@@ -202,7 +204,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 final_obs = np.empty(n, dtype=object)
                 final_obs[:] = [self._row(obs, r) for r in range(n)]
                 reset_obs, reset_info = self._start([None] * n)
-                obs = self._format(reset_obs)
+                obs = self._format(reset_obs)  # type: ignore[assignment]
                 final = {"final_obs": final_obs, "_final_obs": ones, "final_info": info, "_final_info": ones}
                 info = {**reset_info, **final}
         terminated = np.full(n, res.terminated)
@@ -216,8 +218,9 @@ class ABNVectorEnv(EnvCore, VectorEnv):
     def render(self) -> tuple[str | np.ndarray, ...] | None:
         """One frame per sub-env in ``render_mode`` (see :mod:`abn_gym.render`); None without a render mode."""
         if self.render_mode is None:
-            return self._frame(0)  # warns once and gives None
-        return tuple(self._frame(row) for row in range(self.num_envs))
+            self._frame(0)  # warns once
+            return None
+        return tuple(cast("str | np.ndarray", self._frame(row)) for row in range(self.num_envs))
 
     def action_masks(self) -> np.ndarray:
         """(N, K) allowed actions (all True without a budget)."""

@@ -45,6 +45,18 @@ class AgentProtocolError(ABNGymError, TypeError):
     """A user-supplied agent does not follow :class:`Agent`."""
 
 
+class AgentActionError(ABNGymError, ValueError):
+    """An agent returned the wrong number of actions, or an action outside the env's range."""
+
+
+class LabelAccessError(ABNGymError, PermissionError):
+    """An agent read the labels without declaring ``uses_label = True``."""
+
+
+class AgentFailedError(ABNGymError, RuntimeError):
+    """A user-supplied agent raised: the message names the agent, the exception and where it was raised."""
+
+
 def check_agent(agent: Any) -> Any:
     """Return ``agent`` if it follows the protocol, else raise naming what is missing."""
     missing = [m for m in ("reset", "act") if not callable(getattr(agent, m, None))]
@@ -97,7 +109,10 @@ class EnvView:
     def labels(self) -> np.ndarray:
         """True labels of the current episodes (only for agents that declare ``uses_label``)."""
         if not self._allow_labels:
-            raise PermissionError("this agent did not declare uses_label = True, so it may not read labels")
+            raise LabelAccessError(
+                "an agent read infos['view'].labels without declaring uses_label = True; declare it (the "
+                "leaderboard then marks the agent as an upper bound), or do not read the labels"
+            )
         return self._env.engine.labels.copy()
 
 

@@ -1,12 +1,26 @@
-"""`abn-gym bench`: every agent on the same inputs, one leaderboard, results that can be replayed."""
+"""`abn-gym bench`: every agent on the same inputs, one leaderboard, results that can be replayed.
+
+The verdicts (the gap to the static front and to the static mixtures) are computed in
+:mod:`agents.front` against *every* fixed-b of the env's actions and every shipped static-b,
+whatever ``--agents`` lists: rows not asked for run too (they cost seconds) and are left out of
+the table, and ``results.json``'s ``front`` says which rows the front held.
+
+The output files are written as one set: the run works in ``<out>/.bench-partial`` and moves the
+finished set into ``<out>`` at the end, so an interrupted run leaves the previous set untouched;
+rerunning the same command reuses the agents the interrupted run finished.
+"""
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import inspect
 import json
+import os
+import shutil
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +31,48 @@ from tqdm import tqdm
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.base import EnvView, check_agent
-from agents.registry import BenchContext, default_agent_names, make_agent
-from agents.stats import interval, paired_bootstrap
-from supernets.checkpoint import atomic_write_json, atomic_write_text
-from supernets.errors import OutputNotWritableError, UsageError
-from supernets.registry import read_card
+from agents.base import AgentActionError, AgentFailedError, AgentProtocolError, EnvView, check_agent
+from agents.front import (
+    STATIC_PREFIXES,
+    add_paired,
+    check_row_names,
+    front_summary,
+    leaderboard,
+    per_image,
+    static_hull_mixture,
+)
+from agents.registry import (
+    SHIPPED_POLICIES,
+    BenchContext,
+    default_agent_names,
+    describe_exception,
+    is_model_path,
+    make_agent,
+    model_env,
+    shipped_policy,
+    static_search_seconds,
+)
+from agents.static_search import DEFAULT_TARGETS, find_result
+from supernets.checkpoint import atomic_write_json, atomic_write_text, sha256
+from supernets.errors import ABNGymError, OutputNotWritableError, UsageError
+from supernets.registry import read_card, supernet_name
+
+__all__ = [
+    "STATIC_PREFIXES",
+    "BenchArgs",
+    "add_paired",
+    "bench",
+    "format_markdown",
+    "leaderboard",
+    "per_image",
+    "run_agent",
+    "static_hull_mixture",
+]
 
 BATCH = 256
+DEFAULT_ENV = "ABN-ResNet-v0"
+PARTIAL = ".bench-partial"
+"""Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
 COLUMNS = [
     "agent",
     "accuracy",
@@ -40,15 +88,16 @@ COLUMNS = [
     "paired",
     "front",
 ]
-STATIC_PREFIXES = ("fixed-", "static-")
-"""Rows that run one configuration for every input: the static front agents are judged against."""
+OUR_PACKAGES = ("agents", "abn_gym", "supernets", "stable_baselines3", "sb3_contrib")
+"""Where built-in agents come from: an exception inside one of them is a bug and keeps its traceback."""
 
 
 @dataclass
 class BenchArgs:
     """Arguments of ``abn-gym bench``."""
 
-    env: str = "ABN-ResNet-v0"
+    env: str | None = None
+    """Env id; None: the env of the listed models' cards (all must agree), else ABN-ResNet-v0."""
     agents: list[str] = field(default_factory=list)
     split: str = "test"
     episodes: int | None = None
@@ -58,6 +107,10 @@ class BenchArgs:
     progress: bool = True
     reference: str | None = None
     """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
+    supernet: str | None = None
+    """Supernet instead of the env's: a shipped name or a published card ``DIR/NAME.json``."""
+    static_from: str | None = None
+    """Folder holding a ``static-search --out`` result for the supernet (default: beside its card)."""
 
 
 def _check_out(out: Path) -> None:
@@ -68,6 +121,41 @@ def _check_out(out: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise OutputNotWritableError(f"--out {out} is not writable ({exc.strerror}); choose another folder") from None
+
+
+def check_actions(name: str, actions: Any, n: int, bit_choices: Sequence[int]) -> np.ndarray:
+    """An agent's actions as an int64 array of shape (n,), or an error naming the agent and what is wrong.
+
+    Floats are refused, as ``env.step(2.7)`` refuses them: truncating 2.7 to 2 would run an action
+    the agent did not choose.
+    """
+    a = np.asarray(actions)
+    expected = f"{n} action indices (integers in [0, {len(bit_choices) - 1}] into bit_choices={tuple(bit_choices)})"
+    if a.dtype.kind not in "iu":
+        raise AgentProtocolError(
+            f"agent {name!r} returned actions of dtype {a.dtype} ({np.ravel(a)[:4].tolist()}...); act() must return "
+            f"{expected}, e.g. np.array(..., dtype=np.int64)"
+        )
+    a = a.astype(np.int64).reshape(-1)
+    if a.shape != (n,):
+        raise AgentActionError(
+            f"agent {name!r} returned {a.shape[0]} actions for {n} episodes; act() must return {expected}"
+        )
+    bad = (a < 0) | (a >= len(bit_choices))
+    if bad.any():
+        raise AgentActionError(f"agent {name!r} returned action {int(a[bad][0])}; act() must return {expected}")
+    return a
+
+
+@contextlib.contextmanager
+def _agent_errors(agent: Any, method: str) -> Iterator[None]:
+    """A user's agent that raises gets one line naming it; a built-in agent that raises is a bug (traceback)."""
+    try:
+        yield
+    except Exception as exc:
+        if type(agent).__module__.split(".")[0] in OUR_PACKAGES or isinstance(exc, ABNGymError):
+            raise  # a bug of ours (traceback), or a mistake the error already explains
+        raise AgentFailedError(f"agent {agent.name!r} raised in {method}(): {describe_exception(exc)}") from exc
 
 
 def run_agent(
@@ -106,16 +194,16 @@ def run_agent(
         n = min(batch_size, total - start)
         env = envs.setdefault(n, ABNVectorEnv(n, **kwargs))
         obs, _ = env.reset(seed=seed, options={"index": order[start : start + n]})
-        agent.reset(n, seed * 1_000_003 + batch_no)
+        with _agent_errors(agent, "reset"):
+            agent.reset(n, seed * 1_000_003 + batch_no)
         view = EnvView(env, allow_labels=uses_label)
         infos: dict[str, Any] = {"bit_choices": env.bit_choices}
         returns = np.zeros(n)
         while not env.engine.done:  # env.horizon steps: fewer than num_layers with decide_at
             infos.update(layer=env.engine.t, action_mask=env.action_masks(), view=view)
-            actions = np.asarray(agent.act(obs, infos), dtype=np.int64).reshape(-1)
-            if actions.shape != (n,):
-                raise ValueError(f"agent {agent.name!r} returned {actions.shape[0]} actions for {n} episodes")
-            obs, reward, _, _, info = env.step(actions)
+            with _agent_errors(agent, "act"):
+                raw = agent.act(obs, infos)
+            obs, reward, _, _, info = env.step(check_actions(agent.name, raw, n, env.bit_choices))
             returns += reward
         lookahead = env.engine.lookahead_macs.copy()
         for r in range(n):
@@ -135,150 +223,6 @@ def run_agent(
         bar.update(n)
     bar.close()
     return records
-
-
-def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitops: float) -> pd.DataFrame:
-    """One row per agent: accuracy and reward with 95% CIs, mean BitOps, decision cost, wall time."""
-    df = pd.DataFrame.from_records(records)
-    rows = []
-    for name, meta in agents_meta.items():
-        sub = df[df["agent"] == name]
-        seeds = sorted(sub["seed"].unique())
-        acc = [sub[sub["seed"] == s]["correct"].to_numpy(float) for s in seeds]
-        rew = [sub[sub["seed"] == s]["reward"].to_numpy(float) for s in seeds]
-        a, a_lo, a_hi = interval(acc)
-        r, r_lo, r_hi = interval(rew)
-        rows.append(
-            {
-                "agent": name,
-                "accuracy": a,
-                "accuracy_ci": [a_lo, a_hi],
-                "bitops": float(sub["bitops"].mean()),
-                "decision_macs": float(sub["decision_macs"].mean()),
-                "bitops_fraction": float(sub["bitops"].mean()) / max_bitops,
-                "reward": r,
-                "reward_ci": [r_lo, r_hi],
-                "episodes": int(len(sub) // max(1, len(seeds))),
-                "seeds": len(seeds),
-                "wall_s": float(meta.get("wall_s", float("nan"))),
-                "uses_label": bool(meta.get("uses_label")),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def per_image(records: Sequence[dict], agents: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(agents, images) correctness and return, averaged over each agent's seeds, images in index order."""
-    df = pd.DataFrame.from_records(records, columns=["agent", "index", "correct", "reward"])
-    df = df.astype({"correct": float})
-    mean = df.groupby(["agent", "index"], sort=True)[["correct", "reward"]].mean()
-    correct = mean["correct"].unstack("index").reindex(list(agents))
-    reward = mean["reward"].unstack("index").reindex(list(agents))
-    if correct.isna().to_numpy().any():
-        raise ValueError("paired statistics need every agent to run on the same images")
-    return correct.to_numpy(), reward.to_numpy()
-
-
-def static_hull_mixture(x: float, points: Sequence[tuple[int, float, float]]) -> list[tuple[int, float]] | None:
-    """The random mixture of static rows with mean BitOps ``x`` and the highest expected accuracy.
-
-    ``points`` are (row, BitOps, accuracy). Returns [(row, weight), ...] (one or two rows) on the
-    upper concave hull of the points, flat beyond the most accurate one; None when ``x`` is
-    below every row's BitOps.
-    """
-    pts = sorted(points, key=lambda p: (p[1], -p[2]))
-    if not pts or x < pts[0][1] * (1 - 1e-9):
-        return None
-    hull: list[tuple[int, float, float]] = []
-    for p in pts:
-        if hull and p[2] <= hull[-1][2]:
-            continue  # spends more for no more accuracy: never on the front
-        while len(hull) >= 2:
-            (_, x1, y1), (_, x2, y2) = hull[-2], hull[-1]
-            if (y2 - y1) * (p[1] - x1) <= (p[2] - y1) * (x2 - x1):  # hull[-1] lies on or below the chord
-                hull.pop()
-            else:
-                break
-        hull.append(p)
-    for (a, xa, _), (b, xb, _) in itertools.pairwise(hull):
-        if xa <= x <= xb:
-            w = (xb - x) / (xb - xa)
-            return [(a, w), (b, 1 - w)] if 0 < w < 1 else [(a if w >= 1 else b, 1.0)]
-    last = hull[-1] if x >= hull[-1][1] else hull[0]
-    return [(last[0], 1.0)]
-
-
-def add_paired(table: pd.DataFrame, records: Sequence[dict], reference: str) -> pd.DataFrame:
-    """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
-
-    ``paired`` compares each row with the ``reference`` row. ``front`` compares it with the most
-    accurate static row (fixed-b or static-b) whose mean BitOps are no higher than its own;
-    ``beats_static_front`` is true when the whole 95% interval of that gap lies above zero. A row
-    cheaper than every static row has no such comparison (its gap is null and the flag false).
-    ``front`` also holds ``hull_gap``: the gap to the best *random mixture* of two static rows
-    with the same mean BitOps (the static front's upper concave hull), a baseline any controller
-    gets for free by flipping a coin per input; per image, the mixture scores the weighted mean of
-    its two rows' correctness, so the gap is paired too.
-    """
-    names = list(table["agent"])
-    if reference not in names:
-        raise UsageError(
-            f"--reference {reference!r} is not a row of this leaderboard; the rows are: {', '.join(names)}"
-        )
-    correct, reward = per_image(records, names)
-    ref = names.index(reference)
-    static = [i for i, n in enumerate(names) if n.startswith(STATIC_PREFIXES)]
-    bitops = table["bitops"].to_numpy(float)
-    accuracy = table["accuracy"].to_numpy(float)
-    against: list[int | None] = []
-    for i in range(len(names)):
-        cheaper = [j for j in static if bitops[j] <= bitops[i] * (1 + 1e-9)]
-        against.append(max(cheaper, key=lambda j: (accuracy[j], -bitops[j])) if cheaper else None)
-    deltas = [correct - correct[ref], reward - reward[ref]]
-    deltas.append(
-        np.stack([correct[i] - correct[j] if j is not None else correct[i] * np.nan for i, j in enumerate(against)])
-    )
-    hull = [static_hull_mixture(bitops[i], [(j, bitops[j], accuracy[j]) for j in static]) for i in range(len(names))]
-    deltas.append(
-        np.stack(
-            [
-                correct[i] - sum(w * correct[j] for j, w in mix) if mix else correct[i] * np.nan
-                for i, mix in enumerate(hull)
-            ]
-        )
-    )
-    mean, lo, hi = paired_bootstrap(np.concatenate(deltas))
-    k = len(names)
-    paired, front = [], []
-    for i in range(k):
-        paired.append(
-            {
-                "reference": reference,
-                "accuracy_delta": float(mean[i]),
-                "accuracy_delta_ci": [float(lo[i]), float(hi[i])],
-                "reward_delta": float(mean[k + i]),
-                "reward_delta_ci": [float(lo[k + i]), float(hi[k + i])],
-            }
-        )
-        j = against[i]
-        gap = [float(v[2 * k + i]) for v in (mean, lo, hi)] if j is not None else [None, None, None]
-        mix = hull[i]
-        hull_gap = [float(v[3 * k + i]) for v in (mean, lo, hi)] if mix else [None, None, None]
-        front.append(
-            {
-                "against": names[j] if j is not None else None,
-                "accuracy_gap": gap[0],
-                "accuracy_gap_ci": gap[1:],
-                "beats_static_front": bool(j is not None and gap[1] > 0),
-                "hull_mixture": [[names[m], float(w)] for m, w in mix] if mix else None,
-                "hull_gap": hull_gap[0],
-                "hull_gap_ci": hull_gap[1:],
-            }
-        )
-    table = table.copy()
-    table["paired"] = paired
-    table["front"] = front
-    return table
 
 
 def _points(value: float | None, ci: Sequence[float | None]) -> str:
@@ -332,80 +276,263 @@ def format_markdown(table: pd.DataFrame) -> str:
 
 
 def _results_doc(
-    args: BenchArgs, kwargs: dict, supernet: str, records: list[dict], meta: dict, table: pd.DataFrame, episodes: int
+    env_id: str,
+    args: BenchArgs,
+    kwargs: dict,
+    supernet: str,
+    records: list[dict],
+    meta: dict,
+    table: pd.DataFrame,
+    front: list[dict],
+    episodes: int,
 ) -> dict:
     return {
-        "env": args.env,
+        "env": env_id,
         "env_kwargs": kwargs,
         "split": args.split,
         "episodes": episodes,
         "seeds": list(args.seeds),
-        "supernet": supernet,
+        "supernet": supernet_name(supernet),
         "supernet_sha256": read_card(supernet)["sha256"],
         "agents": meta,
         "rows": json.loads(table.to_json(orient="records")),
+        "front": front,
         "records": records,
     }
 
 
+def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> list[str]:
+    """The env's default leaderboard, less what cannot run on the supernet benchmarked.
+
+    Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
+    --supernet replaces the env's own supernet (it was trained on that one).
+    """
+    from abn_gym.config import EnvConfig
+
+    own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
+    names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
+    if supernet is not None and supernet != own:
+        names = [n for n in names if n not in SHIPPED_POLICIES]
+    return names
+
+
+def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The env id and argument overrides the bench runs: ``env`` if given, else the listed models' card env.
+
+    Several models from different envs are refused without ``--env``; with it, each model's loader
+    refuses a disagreeing card (see :func:`agents.registry.check_model_env`).
+    """
+    if env is not None:
+        return env, {}
+    found: dict[str, tuple[str, dict[str, Any]]] = {s: model_env(s) for s in specs if is_model_path(s)}
+    envs = {json.dumps([e, o], sort_keys=True, default=str) for e, o in found.values()}
+    if len(envs) > 1:
+        listing = "; ".join(f"{s}: {e}" + (f" {o}" if o else "") for s, (e, o) in found.items())
+        raise UsageError(
+            f"the listed models belong on different envs ({listing}); one bench runs one env: "
+            "benchmark them separately, each on its own env"
+        )
+    if found:
+        return next(iter(found.values()))
+    return DEFAULT_ENV, {}
+
+
+def _spec_key(spec: str) -> str:
+    """What identifies an ``--agents`` entry: a model path by its file, anything else by its text."""
+    return str(Path(spec).resolve()) if is_model_path(spec) else spec
+
+
+def check_specs(specs: Sequence[str]) -> None:
+    """Refuse an ``--agents`` list that names one agent twice (a model file under two paths included)."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        key = _spec_key(spec)
+        if key in seen:
+            also = "" if seen[key] == spec else f" (as {seen[key]!r} and {spec!r})"
+            raise UsageError(
+                f"--agents lists {spec!r} twice{also}; one name, one row: list each agent once "
+                "(--seeds gives more episodes per image)"
+            )
+        seen[key] = spec
+
+
+def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
+    """Every static row the front is built from: fixed-b of each action, and static-b when available.
+
+    The static-b rows are a saved search result for this supernet and action set (shipped, beside
+    its card, or in --static-from); without one they join only when a static-b is listed (its
+    search then runs anyway).
+    """
+    names = [f"fixed-{b}" for b in ctx.bit_choices]
+    shipped = find_result(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    if shipped is not None or any(s.startswith("static-") for s in specs):
+        names += [f"static-{b}" for b in DEFAULT_TARGETS]
+    return names
+
+
+def _fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
+    """What an agent's episodes depend on besides the bench's settings; None: never reuse them."""
+    if is_model_path(spec):
+        return f"{spec}#{sha256(spec)}"
+    if ":" in spec:
+        try:
+            source = inspect.getsourcefile(type(agent))
+        except TypeError:
+            source = None
+        return f"{spec}#{sha256(source)}" if source and os.path.isfile(source) else None
+    if hasattr(agent, "config"):
+        return f"{spec}#{list(agent.config)}"
+    base = spec.split("@", 1)[0]
+    if base in SHIPPED_POLICIES:
+        return f"{spec}#{sha256(shipped_policy(base, env_id))}"
+    return spec
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C while a set of files is moved into place, so the set is never half old, half new."""
+    caught: list[bool] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    except ValueError:  # not the main thread: no signals here to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def _commit(partial: Path, out: Path, files: Sequence[str]) -> None:
+    """Move a finished set of files from ``partial`` into ``out``, replacing the previous set as one."""
+    with _sigint_deferred():
+        for old in out.glob("heatmap-*.png"):
+            if old.name not in files:
+                old.unlink()  # the previous set's heatmap of an agent this set does not plot
+        for name in files:
+            os.replace(partial / name, out / name)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _load_partial(partial: Path, settings: dict) -> dict[str, Any]:
+    """An interrupted run's finished agents, when it ran with the same settings: {fingerprint: (records, meta)}."""
+    path = partial / "partial.json"
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if doc.get("settings") != json.loads(json.dumps(settings, default=str)):
+        return {}
+    return {a["fingerprint"]: a for a in doc.get("agents", []) if a.get("fingerprint")}
+
+
 def bench(args: BenchArgs) -> dict:
-    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out``."""
+    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set."""
     out = Path(args.out)
-    _check_out(out)
-    probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split))
+    check_specs(args.agents)
+    env_id, overrides = resolve_env(args.env, args.agents)
+    if args.supernet is not None:
+        overrides = {**overrides, "supernet": args.supernet}
+    probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
     size = len(probe.engine.split)
     if args.episodes is not None and not 1 <= args.episodes <= size:
         raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
+    _check_out(out)
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
-    ctx = BenchContext(args.env, supernet, probe.bit_choices)
-    names = list(args.agents) or default_agent_names(args.env)
-    agents = [make_agent(n, ctx, args.progress) for n in names]
-    run_names = [a.name for a in agents]
-    reference = args.reference or ("fixed-8" if "fixed-8" in run_names else run_names[0])
-    if reference not in run_names:
-        raise UsageError(
-            f"--reference {reference!r} is not among the agents run; choose one of: {', '.join(run_names)}"
-        )
-    total = len(probe.engine.split) if args.episodes is None else min(args.episodes, len(probe.engine.split))
+    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from)
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
+    agents = [make_agent(n, ctx, args.progress) for n in specs]
+    check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
+    listed = [a.name for a in agents]
+    reference = args.reference or ("fixed-8" if "fixed-8" in listed else listed[0])
+    if reference not in listed:
+        raise UsageError(f"--reference {reference!r} is not among the agents run; choose one of: {', '.join(listed)}")
+    front = front_names(ctx, specs)
+    extra = [n for n in front if n not in listed]
+    specs += extra
+    agents += [make_agent(n, ctx, args.progress) for n in extra]
+    total = size if args.episodes is None else min(args.episodes, size)
+    settings = {
+        "env": env_id,
+        "env_kwargs": kwargs,
+        "split": args.split,
+        "episodes": total,
+        "seeds": list(args.seeds),
+        "batch_size": args.batch_size,
+        "supernet_sha256": read_card(supernet)["sha256"],
+    }
+    partial = out / PARTIAL
+    finished = _load_partial(partial, settings)
+    partial.mkdir(exist_ok=True)
     records: list[dict] = []
     meta: dict[str, dict] = {}
-    table = pd.DataFrame(columns=COLUMNS)
-    for agent in tqdm(agents, desc="bench", unit="agent", file=sys.stderr, disable=not args.progress):
-        # Agents without randomness give the same episodes for every seed: run them once.
-        seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
-        t0 = time.perf_counter()
-        for seed in seeds:
-            records += run_agent(
-                agent, args.env, args.split, total, seed, batch_size=args.batch_size, progress=args.progress
-            )
-        meta[agent.name] = {
-            "uses_label": bool(getattr(agent, "uses_label", False)),
-            "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-            "wall_s": time.perf_counter() - t0,
-            "seeds_run": seeds,
-        }
-        if hasattr(agent, "config"):
-            meta[agent.name]["config"] = list(agent.config)
-        table = leaderboard(records, meta, probe.engine.max_bitops)
-        if reference in meta:
-            table = add_paired(table, records, reference)
-        # Rewrite everything finished so far, atomically: an interruption keeps whole agents.
-        atomic_write_json(out / "results.json", _results_doc(args, kwargs, supernet, records, meta, table, total))
-    atomic_write_text(out / "leaderboard.csv", table.to_csv(index=False))
-    atomic_write_text(out / "leaderboard.md", format_markdown(table) + "\n")
+    done: list[dict] = []
+    resumed: list[str] = []
+    for spec, agent in tqdm(
+        list(zip(specs, agents)), desc="bench", unit="agent", file=sys.stderr, disable=not args.progress
+    ):
+        fingerprint = _fingerprint(spec, agent, env_id)
+        if fingerprint is not None and fingerprint in finished:
+            entry = finished[fingerprint]
+            resumed.append(agent.name)
+        else:
+            # Agents without randomness give the same episodes for every seed: run them once.
+            seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
+            t0 = time.perf_counter()
+            mine: list[dict] = []
+            for seed in seeds:
+                mine += run_agent(
+                    agent, env_id, args.split, total, seed, overrides, args.batch_size, progress=args.progress
+                )
+            agent_meta = {
+                "uses_label": bool(getattr(agent, "uses_label", False)),
+                "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
+                # A static front bench searched itself is charged to its first static row.
+                "wall_s": time.perf_counter() - t0 + static_search_seconds(ctx, agent.name, meta),
+                "seeds_run": seeds,
+                "listed": agent.name in listed,
+            }
+            if hasattr(agent, "config"):
+                agent_meta["config"] = list(agent.config)
+            entry = {"fingerprint": fingerprint, "name": agent.name, "meta": agent_meta, "records": mine}
+        records += entry["records"]
+        meta[agent.name] = {**entry["meta"], "listed": agent.name in listed}
+        done.append(entry)
+        # The finished agents so far, for a rerun after an interruption; <out>'s own files stay as they are.
+        atomic_write_json(partial / "partial.json", {"settings": settings, "agents": done})
+    if resumed:
+        print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)
+    everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
+    table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
+    held = front_summary(everything, front, listed)
+    doc = _results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total)
+    files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
+    atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
+    atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
     from agents.plots import heatmap_plot, pareto_plot
 
-    pareto_plot(table, out / "pareto.png", title=f"{args.env} on {args.split} ({total} images)")
+    # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
+    pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
     # The heatmap shows an adaptive agent: the learned one when present, else the first other.
-    adaptive = [n for n in meta if n != "random" and not n.startswith(("fixed-", "static-"))]
+    adaptive = [n for n in listed if n != "random" and not n.startswith(STATIC_PREFIXES)]
     if adaptive:
         pick = next((n for n in ("escalation", "ppo") if n in adaptive), adaptive[0])
         safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in pick)  # a model path names a row too
-        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), out / f"heatmap-{safe}.png")
+        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), partial / f"heatmap-{safe}.png")
+        files.append(f"heatmap-{safe}.png")
+    atomic_write_json(partial / "results.json", doc)
+    _commit(partial, out, [*files, "results.json"])
     return {
-        "env": args.env,
+        "env": env_id,
+        "env_kwargs": kwargs,
+        "supernet": supernet_name(supernet),
         "split": args.split,
         "episodes": total,
         "rows": json.loads(table.to_json(orient="records")),
+        "front": held,
     }

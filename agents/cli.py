@@ -15,11 +15,21 @@ from collections.abc import Sequence
 
 from agents.escalation import add_escalation_command
 from agents.levers import add_levers_command
+from agents.perf.cli import add_perf_command
 from agents.zoo import add_zoo_command
-from benchmarks.cli import add_perf_command
 from supernets.cli import add_supernet_commands
 from supernets.cliargs import add_dataclass_args, dataclass_from_args
-from supernets.errors import ABNGymError
+from supernets.errors import ABNGymError, UsageError
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject's), or a note when run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("abn-gym")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def _command_line(argv: Sequence[str] | None) -> str:
@@ -32,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="abn-gym",
         description="abn-gym: per-input, layer-wise bit-width control of quantized supernets as Gymnasium envs.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_supernet_commands(sub)
     _add_agent_commands(sub)
@@ -86,14 +97,14 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
-    from agents.static_search import publish_static, save_result, static_search
-    from supernets.data import load_split
-    from supernets.registry import load_supernet, read_card
+    from agents.static_search import default_out, publish_static, save_result, static_search
+    from supernets.registry import load_supernet, load_supernet_split, read_card
 
     net = load_supernet(ns.supernet)
-    result = static_search(net, load_split("val"), limit=ns.limit, progress=not ns.no_progress)
+    result = static_search(net, load_supernet_split(ns.supernet, "val"), limit=ns.limit, progress=not ns.no_progress)
     sha = read_card(ns.supernet)["sha256"]
-    paths = [save_result(result, ns.out, ns.supernet, sha, ns.command_line)]
+    out = default_out(ns.supernet) if ns.out is None else ns.out
+    paths = [save_result(result, out, ns.supernet, sha, ns.command_line)]
     if ns.publish:
         paths.append(publish_static(paths[0], ns.supernet))
     for b, cfg in result["configs"].items():
@@ -113,12 +124,13 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if ns.list_agents:
         print(describe_agent_names())
         return 0
-    args = dataclass_from_args(
-        BenchArgs,
-        ns,
-        agents=[a.strip() for a in (ns.agents or "").split(",") if a.strip()],
-        progress=not ns.no_progress,
-    )
+    agents = [a.strip() for a in (ns.agents or "").split(",") if a.strip()]
+    if ns.agents is not None and not agents:
+        raise UsageError(
+            f"--agents {ns.agents!r} names no agent; list agents separated by commas (e.g. --agents fixed-4,greedy), "
+            "or leave out --agents for the default leaderboard"
+        )
+    args = dataclass_from_args(BenchArgs, ns, agents=agents, progress=not ns.no_progress)
     result = bench(args)
     if ns.json:
         print(json.dumps(result))
@@ -126,7 +138,10 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     import pandas as pd
 
     print(format_markdown(pd.DataFrame(result["rows"])))
-    print(f"\nwrote {args.out}/results.json, leaderboard.csv, leaderboard.md, pareto.png")
+    unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
+    if unlisted:
+        print(f"\nthe static front also held {', '.join(unlisted)} (run, not listed: see results.json's front)")
+    print(f"\nwrote {args.out}/results.json, leaderboard.csv, leaderboard.md, pareto.png ({result['env']})")
     return 0
 
 
@@ -164,10 +179,18 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="run agents on the same inputs and print the leaderboard",
-        description="Run agents on the same images and write the leaderboard into --out. "
+        description="Run agents on the same images and write the leaderboard into --out. The verdicts (gap to "
+        "the static front and to the static mixtures) are judged against every fixed-b and shipped static-b, "
+        "listed or not. The output files are replaced as one set at the end; an interrupted run leaves the "
+        "previous set as it was, and rerunning the same command reuses the agents it finished. "
         "`abn-gym bench --list-agents` explains every accepted agent form.",
     )
-    p.add_argument("--env", default="ABN-ResNet-v0", help="environment id (default: ABN-ResNet-v0)")
+    p.add_argument(
+        "--env",
+        default=None,
+        help="environment id (default: the env in the listed models' cards, else ABN-ResNet-v0); a model whose "
+        "card names another env is refused",
+    )
     p.add_argument(
         "--agents",
         default=None,
@@ -188,13 +211,25 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--list-agents", action="store_true", help="list and explain the accepted agent names, and exit")
+    p.add_argument(
+        "--supernet", default=None, help="supernet instead of the env's: a shipped name or a card DIR/NAME.json"
+    )
+    p.add_argument(
+        "--static-from",
+        default=None,
+        help="folder with a `static-search --out` result for the supernet (default: beside its card, else searched)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("static-search", help="find the static-<b> configurations on the val split")
-    p.add_argument("--supernet", default="resnet20-fashionmnist", help="supernet name")
+    p.add_argument(
+        "--supernet", default="resnet20-fashionmnist", help="supernet: a shipped name or a published card DIR/NAME.json"
+    )
     p.add_argument("--limit", type=_positive_int, default=2000, help="val images used by the search (default: 2000)")
     p.add_argument(
-        "--out", default="runs/static-search", help="directory for static-<supernet>.json (default: runs/static-search)"
+        "--out",
+        default=None,
+        help="directory for static-<name>.json (default: beside a card, where bench finds it; else runs/static-search)",
     )
     p.add_argument(
         "--publish",

@@ -34,7 +34,7 @@ from agents.base import BaseAgent
 from supernets.checkpoint import atomic_torch_save, atomic_write_json, safe_load, sha256
 from supernets.cliargs import arg
 from supernets.errors import CheckpointError, UsageError
-from supernets.registry import read_card
+from supernets.registry import read_card, supernet_name
 
 HURTS, SAME, HELPS = 0, 1, 2
 
@@ -44,6 +44,7 @@ class EscalationArgs:
     """Arguments of ``abn-gym train-escalation``."""
 
     env: str = arg("ABN-ResNet-v0", "environment id (its supernet, actions and cost_coef are used)")
+    supernet: str | None = arg(None, "supernet instead of the env's: a shipped name or a published card DIR/NAME.json")
     decide_at: int = arg(0, "layer whose observation decides, after a low-bit prefix (0: the stem's output)")
     low: int = arg(2, "bit-width of every layer when not escalated")
     high: int = arg(4, "bit-width of the layers from decide_at on when escalated")
@@ -86,14 +87,23 @@ class EscalationModel(nn.Module):
 
 @torch.inference_mode()
 def rollouts(
-    env_id: str, split: str, n: int, decide_at: int, low: int, high: int, batch: int = 1000, progress: bool = True
+    env_id: str,
+    split: str,
+    n: int,
+    decide_at: int,
+    low: int,
+    high: int,
+    batch: int = 1000,
+    progress: bool = True,
+    supernet: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Observations at ``decide_at`` after a ``low`` prefix, and each input's outcome both ways.
 
     Returns arrays over the first ``n`` images of ``split``: ``obs``, ``correct_low`` /
     ``correct_high`` (all-low, or low prefix then high), ``bitops_low`` / ``bitops_high``.
+    ``supernet`` replaces the env's (a name or a card path).
     """
-    cfg = make_config(**{**env_kwargs(env_id), "split": split, "sampling": "sequential", "budget": None})
+    cfg = make_config(**{**_kwargs(env_id, supernet), "split": split, "sampling": "sequential", "budget": None})
     for b in (low, high):
         if b not in cfg.bit_choices:
             raise UsageError(f"{b} bits is not an action of {env_id} (bit_choices={cfg.bit_choices})")
@@ -150,11 +160,16 @@ def fit(obs: np.ndarray, classes: np.ndarray, hidden: int, epochs: int, lr: floa
     return model.eval()
 
 
-def rest_cost_fraction(env_id: str, decide_at: int, low: int, high: int) -> float:
+def _kwargs(env_id: str, supernet: str | None) -> dict[str, Any]:
+    """The env's keyword arguments, with ``supernet`` instead of its own when given."""
+    return env_kwargs(env_id) if supernet is None else env_kwargs(env_id, supernet=supernet)
+
+
+def rest_cost_fraction(env_id: str, decide_at: int, low: int, high: int, supernet: str | None = None) -> float:
     """Extra BitOps of layers ``decide_at..`` at ``high`` instead of ``low``, as a fraction of all-8."""
     from abn_gym.config import architecture
 
-    net = architecture(make_config(**env_kwargs(env_id)).supernet)
+    net = architecture(make_config(**_kwargs(env_id, supernet)).supernet)
     extra = sum(net.layer_bitops(t, high) - net.layer_bitops(t, low) for t in range(decide_at, net.num_switchable))
     return float(extra / net.max_bitops)
 
@@ -225,11 +240,13 @@ def evaluate(agent_policy: dict, data: dict[str, np.ndarray], cost_coef: float |
 
 def train_escalation(args: EscalationArgs, command: str = "", progress: bool = True) -> Path:
     """Collect train rollouts, fit the model, report on val; writes ``policy.pt`` and ``card.json``."""
-    cfg = make_config(**env_kwargs(args.env))
+    cfg = make_config(**_kwargs(args.env, args.supernet))
     cost_coef = cfg.cost_coef if args.cost_coef is None else float(args.cost_coef)
     if not args.low < args.high:
         raise UsageError(f"--low {args.low} must be below --high {args.high}")
-    train = rollouts(args.env, "train", args.train_images, args.decide_at, args.low, args.high, args.batch, progress)
+    train = rollouts(
+        args.env, "train", args.train_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
+    )
     model = fit(
         train["obs"],
         outcome_classes(train["correct_low"], train["correct_high"]),
@@ -238,7 +255,7 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
         args.lr,
         args.seed,
     )
-    supernet = cfg.supernet
+    supernet = supernet_name(cfg.supernet)  # a card path is recorded by the name inside it
     policy = {
         "kind": "escalation",
         "model": model.state_dict(),
@@ -248,20 +265,24 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
         "low": args.low,
         "high": args.high,
         "cost_coef": cost_coef,
-        "rest_cost_fraction": rest_cost_fraction(args.env, args.decide_at, args.low, args.high),
+        "rest_cost_fraction": rest_cost_fraction(args.env, args.decide_at, args.low, args.high, args.supernet),
         "env": args.env,
         "supernet": supernet,
     }
     out = Path(args.out)
     path = out / "policy.pt"
     atomic_torch_save(policy, path)
-    val = rollouts(args.env, "val", args.val_images, args.decide_at, args.low, args.high, args.batch, progress)
+    val = rollouts(
+        args.env, "val", args.val_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
+    )
     result = evaluate(policy, val)
     card = {
         "kind": "escalation",
         "env": args.env,
         "supernet": supernet,
-        "supernet_sha256": read_card(supernet)["sha256"],
+        "supernet_sha256": read_card(cfg.supernet)["sha256"],
+        # The env it belongs on: the id's arguments, with the supernet it was trained on when that is not the id's.
+        "env_kwargs": {} if args.supernet is None else {"supernet": args.supernet},
         "sha256": sha256(path),
         "args": asdict(args),
         "command": command,
@@ -321,7 +342,8 @@ def _cmd_train_escalation(ns: argparse.Namespace) -> int:
         f"{100 * v['escalated']:.1f}% of inputs escalated (all-{args.low} {100 * v['all_low_accuracy']:.2f}%, "
         f"escalating all {100 * v['all_high_accuracy']:.2f}%)"
     )
-    print(f"wrote {path}; benchmark it: abn-gym bench --env {args.env} --agents fixed-{args.low},{path}")
+    on = f" --supernet {args.supernet}" if args.supernet else ""
+    print(f"wrote {path}; benchmark it: abn-gym bench --env {args.env}{on} --agents fixed-{args.low},{path}")
     if ns.publish:
         print(f"published {publish_escalation(path.parent, args.env)}")
     return 0

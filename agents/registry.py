@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent, check_agent
+from abn_gym.config import make_config
+from abn_gym.registration import env_kwargs
+from agents.base import Agent, AgentFailedError, check_agent
 from agents.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
-from agents.static_search import DEFAULT_TARGETS, POLICY_DIR, load_shipped, static_search
+from agents.static_search import DEFAULT_TARGETS, POLICY_DIR
 from supernets.checkpoint import CheckpointError, sha256
-from supernets.data import load_split
 from supernets.errors import UnknownNameError, UsageError
-from supernets.registry import load_supernet, read_card
+from supernets.registry import read_card, supernet_name
 
 FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
 SHIPPED_POLICIES = {"ppo": "zip", "escalation": "pt"}
@@ -30,11 +33,83 @@ def shipped_policy(name: str, env_id: str) -> Path:
 
 @dataclass(frozen=True)
 class BenchContext:
-    """What agent factories may need to know about the benchmarked environment."""
+    """What agent factories may need to know about the benchmarked environment.
+
+    Args:
+        env_id: the benchmarked env id.
+        supernet: its supernet's name.
+        bit_choices: its actions' bit-widths.
+        env_overrides: env arguments the bench changes from the id's registered ones (a model's card).
+    """
 
     env_id: str
     supernet: str
     bit_choices: tuple[int, ...]
+    env_overrides: tuple[tuple[str, Any], ...] = ()
+    static_from: str | None = None
+    """Folder of a ``static-search --out`` result to reuse (see :func:`agents.static_search.find_result`)."""
+
+
+MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode", "decide_at")
+"""Env arguments that make a model's env: what it sees, what it may do, how it is scored. The others
+say where and how episodes run (split, sampling, device, data_dir; the bench sets them) or shape
+training only (group_size)."""
+
+
+def _env_args(env_id: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The :data:`MODEL_ENV_ARGS` of ``env_id`` with ``overrides``, defaults filled in, lists as tuples."""
+    kwargs = make_config(**env_kwargs(env_id, **(overrides or {}))).kwargs()
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in MODEL_ENV_ARGS}
+
+
+def is_model_path(spec: str) -> bool:
+    """Whether an ``--agents`` entry names a saved model or policy file (not a built-in or a class)."""
+    return spec.endswith((".pt", ".zip")) or os.sep in spec
+
+
+def model_env(spec: str | Path) -> tuple[str, dict[str, Any]]:
+    """The env a saved model belongs on, from its card: (env id, arguments that differ from the id's).
+
+    A ``train`` card records the env arguments it trained with; a reward given to ``train --reward``
+    is a training signal only (``train`` scores the model on the id's reward, and so does the
+    bench), so it is not part of the model's env.
+    """
+    path = Path(spec)
+    if not path.is_file():
+        raise UsageError(f"agent {str(spec)!r}: no such model file")
+    card_path, card = _model_card(path)
+    env_id = card.get("env")
+    if not isinstance(env_id, str):
+        raise CheckpointError(f"model card {card_path} names no env (an `env` id); it cannot be benchmarked")
+    recorded = dict(card.get("env_kwargs") or {})
+    if (card.get("args") or {}).get("reward") is not None:
+        recorded.pop("reward", None)
+    registered = _env_args(env_id)
+    try:
+        mine = _env_args(env_id, {k: v for k, v in recorded.items() if k in MODEL_ENV_ARGS})
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"model card {card_path} records env arguments that are not valid: {exc}") from None
+    return env_id, {k: v for k, v in mine.items() if v != registered[k]}
+
+
+def _describe_env(env_id: str, overrides: dict[str, Any]) -> str:
+    extra = ", ".join(f"{k}={v!r}" for k, v in sorted(overrides.items()))
+    return f"{env_id} ({extra})" if extra else env_id
+
+
+def check_model_env(spec: str | Path, ctx: BenchContext) -> None:
+    """Refuse a saved model on another env than its card's, naming both envs and what differs."""
+    env_id, overrides = model_env(spec)
+    mine = _env_args(env_id, overrides)
+    bench = _env_args(ctx.env_id, dict(ctx.env_overrides))
+    differ = [k for k in MODEL_ENV_ARGS if mine[k] != bench[k]]
+    if differ:
+        detail = "; ".join(f"{k} {mine[k]!r} there, {bench[k]!r} here" for k in differ)
+        raise UsageError(
+            f"{spec} belongs on {_describe_env(env_id, overrides)}, its card's env, but the bench runs "
+            f"{_describe_env(ctx.env_id, dict(ctx.env_overrides))} ({detail}); leave out --env to benchmark it "
+            "on its own env"
+        )
 
 
 def default_agent_names(env_id: str = "ABN-ResNet-v0") -> list[str]:
@@ -91,16 +166,26 @@ _STATIC_CACHE: dict[tuple, dict] = {}
 
 
 def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
-    """Static search result for the env's supernet and action set: shipped if it matches, else searched."""
+    """Static search result for the env's supernet and action set: a saved one if it matches, else searched.
+
+    A search run here says so on stderr, and its seconds are counted (see :func:`static_search_seconds`).
+    """
+    from agents.static_search import find_result, search_for_bench
+
     sha = read_card(ctx.supernet)["sha256"]
-    key = (ctx.supernet, sha, ctx.bit_choices)
+    key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
     if key not in _STATIC_CACHE:
-        shipped = load_shipped(ctx.supernet, sha, ctx.bit_choices)
-        if shipped is None or not {str(b) for b in DEFAULT_TARGETS} <= set(shipped["configs"]):
-            net = load_supernet(ctx.supernet)
-            shipped = static_search(net, load_split("val"), DEFAULT_TARGETS, ctx.bit_choices, progress=progress)
-        _STATIC_CACHE[key] = shipped
+        found = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
+        _STATIC_CACHE[key] = found if found is not None else search_for_bench(ctx.supernet, ctx.bit_choices, progress)
     return _STATIC_CACHE[key]
+
+
+def static_search_seconds(ctx: BenchContext, agent_name: str, done: dict) -> float:
+    """Seconds bench spent searching the static front, charged to the first static-<b> row (else 0)."""
+    if not agent_name.startswith("static-") or any(n.startswith("static-") for n in done):
+        return 0.0
+    result = _STATIC_CACHE.get((ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from))
+    return float(result.get("search_seconds", 0.0)) if result else 0.0
 
 
 def verify_policy(path: Path, ctx: BenchContext) -> dict:
@@ -152,8 +237,32 @@ def load_user_agent(spec: str) -> Agent:
     if not hasattr(module, attr):
         raise UsageError(f"module {module_name!r} has no attribute {attr!r} (from agent spec {spec!r})")
     obj = getattr(module, attr)
-    agent = obj() if isinstance(obj, type) else obj
-    return check_agent(agent)
+    if isinstance(obj, type):
+        try:
+            inspect.signature(obj).bind()
+        except TypeError as exc:
+            raise UsageError(
+                f"agent {spec!r}: {attr}() needs arguments ({exc}); the bench creates agents without arguments: "
+                f"give every parameter of {attr}.__init__ a default, or name an instance (module:instance)"
+            ) from None
+        except ValueError:
+            pass  # no signature to read (a class implemented in C): let the call say what is wrong
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise AgentFailedError(f"agent {spec!r}: {attr}() raised {describe_exception(exc)}") from None
+    return check_agent(obj)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message (at file:line)``, where the line is the innermost frame: enough to find the fault."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f" (at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def _model_card(path: Path) -> tuple[Path, dict]:
@@ -182,6 +291,7 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
     if not path.is_file():
         raise UsageError(f"agent {str(path)!r}: no such model file")
     card_path, card = _model_card(path)
+    check_model_env(path, ctx)
     if card.get("sha256") is not None and sha256(path) != card["sha256"]:
         raise CheckpointError(f"{path} does not match the sha256 in {card_path}: it changed after the card was written")
     trained_on = card.get("supernet_sha256")
@@ -190,7 +300,15 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
             f"{path} was trained on another supernet than {ctx.env_id}'s {ctx.supernet}; benchmark it on the env it "
             f"was trained on ({card.get('env')}) or retrain it"
         )
-    agent = SB3Agent.load(path, card.get("algo", "ppo"), name or str(path))
+    algo = card.get("algo", "ppo")
+    try:
+        agent = SB3Agent.load(path, algo, name or str(path))
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        # A zip of another algorithm fails deep inside SB3 with whatever its loader trips on.
+        raise CheckpointError(
+            f"{path} does not load as {algo!r}, the algo its card {card_path} names ({type(exc).__name__}: {exc}); "
+            "the card belongs to another model: retrain, or correct the card's algo"
+        ) from None
     n_actions = getattr(agent.model.action_space, "n", None)
     if n_actions != len(ctx.bit_choices):
         raise UsageError(
@@ -205,7 +323,7 @@ def load_escalation(path: str | Path, ctx: BenchContext) -> dict:
     from agents.escalation import load_policy
 
     policy = load_policy(path)
-    if policy.get("supernet") != ctx.supernet:
+    if policy.get("supernet") != supernet_name(ctx.supernet):
         raise UsageError(f"{path} controls {policy.get('supernet')}, not {ctx.env_id}'s {ctx.supernet}")
     missing = {policy["low"], policy["high"]} - set(ctx.bit_choices)
     if missing:
@@ -222,8 +340,10 @@ def _price(name: str) -> float | None:
         cost_coef = float(text)
     except ValueError:
         cost_coef = float("nan")
-    if not cost_coef >= 0:
-        raise UsageError(f"agent {name!r}: escalation@<c> takes c, the BitOps price (a number >= 0); got {text!r}")
+    if not (math.isfinite(cost_coef) and cost_coef >= 0):
+        raise UsageError(
+            f"agent {name!r}: escalation@<c> takes c, the BitOps price (a finite number >= 0); got {text!r}"
+        )
     return cost_coef
 
 
@@ -254,6 +374,7 @@ def _greedy(name: str) -> GreedyAgent:
 def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
     """An agent from its leaderboard name, a saved model's path, or a ``module:Class`` spec."""
     if name.endswith(".pt"):
+        check_model_env(name, ctx)  # a shipped one, named escalation, is looked up by the env's id instead
         return _escalation(name, load_escalation(name, ctx), name)
     if name.endswith(".zip") or os.sep in name:
         return load_model_agent(name, ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import torch
 from tqdm import tqdm
 
 from supernets.checkpoint import atomic_write_json
+from supernets.checkpoint import check_source_checkout as _check_source_checkout
 from supernets.data import Split
 from supernets.errors import UsageError
+from supernets.registry import get_entry, load_supernet, load_supernet_split, supernet_name
 from supernets.resnet import ResNetSupernet, State
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
@@ -125,40 +128,89 @@ def static_search(
 
 
 def shipped_path(supernet: str) -> Path:
-    """Where the shipped search result for ``supernet`` lives."""
-    return POLICY_DIR / f"static-{supernet}.json"
+    """Where the shipped search result for ``supernet`` lives (a card path: its name's file)."""
+    return POLICY_DIR / f"static-{supernet_name(supernet)}.json"
 
 
-def load_shipped(supernet: str, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
-    """The shipped search result, if it was made for this exact supernet and action set."""
-    path = shipped_path(supernet)
+def _matching(path: Path, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
     if data.get("supernet_sha256") != supernet_sha256 or data.get("bit_choices") != sorted(bit_choices):
         return None
+    if not {str(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})):
+        return None
     return data
 
 
+def load_shipped(supernet: str, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
+    """The shipped search result, if it was made for this exact supernet and action set."""
+    return _matching(shipped_path(supernet), supernet_sha256, bit_choices)
+
+
+def find_result(
+    supernet: str, supernet_sha256: str, bit_choices: Sequence[int], static_from: str | Path | None = None
+) -> dict | None:
+    """A saved search result for this exact supernet (sha256) and action set, or None.
+
+    Looked for in ``static_from`` when given (a clear error when it holds none that matches),
+    else beside the supernet's card, then among the shipped ones.
+    """
+    name = supernet_name(supernet)
+    if static_from is not None:
+        path = Path(static_from) / f"static-{name}.json"
+        found = _matching(path, supernet_sha256, bit_choices)
+        if found is None:
+            why = "does not exist" if not path.is_file() else "was searched on another supernet sha256 or action set"
+            raise UsageError(
+                f"--static-from {static_from}: {path} {why}; run `abn-gym static-search --supernet {supernet} "
+                f"--out {static_from}` first, or leave --static-from out to search now"
+            )
+        return found
+    beside = get_entry(supernet).card.parent / f"static-{name}.json"
+    return _matching(beside, supernet_sha256, bit_choices) or load_shipped(supernet, supernet_sha256, bit_choices)
+
+
+def search_for_bench(supernet: str, bit_choices: Sequence[int], progress: bool = True) -> dict:
+    """Search the static front on val because no saved result matches; says so, and records its seconds."""
+    name = supernet_name(supernet)
+    print(
+        f"bench: no saved static search for {name} with bit_choices {list(bit_choices)}: searching the static front "
+        f"on val now (its time counts in the first static-<b> row's wall s). To search once: abn-gym static-search "
+        f"--supernet {supernet} --out DIR, then bench --static-from DIR",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+    net = load_supernet(supernet)
+    result = static_search(net, load_supernet_split(supernet, "val"), DEFAULT_TARGETS, bit_choices, progress=progress)
+    return {**result, "search_seconds": time.perf_counter() - t0}
+
+
+def default_out(supernet: str) -> Path:
+    """Where ``static-search`` writes without --out: beside a card (bench finds it there), else runs/static-search."""
+    return get_entry(supernet).card.parent if not get_entry(supernet).shipped else Path("runs/static-search")
+
+
 def save_result(result: dict, out: str | Path, supernet: str, supernet_sha256: str, command: str) -> Path:
-    """Write a search result to ``out/static-<supernet>.json`` (atomically); returns the path."""
-    path = Path(out) / shipped_path(supernet).name
-    atomic_write_json(path, {**result, "supernet": supernet, "supernet_sha256": supernet_sha256, "command": command})
+    """Write a search result to ``out/static-<name>.json`` (atomically); returns the path."""
+    name = supernet_name(supernet)
+    path = Path(out) / f"static-{name}.json"
+    atomic_write_json(path, {**result, "supernet": name, "supernet_sha256": supernet_sha256, "command": command})
     return path
 
 
 def check_source_checkout(target: Path) -> None:
     """Refuse to publish into an installed package: publishing is a developer step in a source checkout."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file() or "site-packages" in root.parts:
-        raise UsageError(
-            f"publishing writes into the package ({target}), which is not a source checkout here; "
-            "keep your results in your own folder, or publish from a clone of the repository"
-        )
+    _check_source_checkout(target, __file__)
 
 
 def publish_static(result_path: str | Path, supernet: str) -> Path:
     """Developer step: copy a search result over the shipped ``agents/policies/static-<supernet>.json``."""
+    if not get_entry(supernet).shipped:
+        raise UsageError(
+            f"--publish ships static fronts for the package's own supernets only; {supernet}'s result stays in "
+            "your folder (bench finds it beside the card, or with --static-from DIR)"
+        )
     target = shipped_path(supernet)
     check_source_checkout(target)
     atomic_write_json(target, json.loads(Path(result_path).read_text()))

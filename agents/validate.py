@@ -16,9 +16,8 @@ from tqdm import tqdm
 
 from abn_gym.config import make_config, reward_fn
 from abn_gym.engine import EpisodeEngine
-from supernets.data import load_split
 from supernets.errors import ABNGymError
-from supernets.registry import load_supernet, read_card
+from supernets.registry import load_supernet, load_supernet_split, read_card
 
 CHUNK = 512
 
@@ -41,14 +40,16 @@ def validate(path: str | Path, progress: bool = True) -> dict:
     for key in ("supernet", "supernet_sha256", "split", "env_kwargs", "records", "rows"):
         if key not in doc:
             raise ResultsMismatchError(f"{path} is not an abn-gym results file (no {key!r})")
-    sha = read_card(doc["supernet"])["sha256"]
+    # A card path is kept in env_kwargs; "supernet" holds the name inside the card.
+    ref = doc["env_kwargs"].get("supernet", doc["supernet"]) if isinstance(doc["env_kwargs"], dict) else doc["supernet"]
+    sha = read_card(ref)["sha256"]
     if doc["supernet_sha256"] != sha:
         raise ResultsMismatchError(
             f"{path} was produced with another {doc['supernet']} checkpoint (sha256 {doc['supernet_sha256'][:12]}..., "
             f"installed {sha[:12]}...): results can only be validated against the supernet that made them"
         )
-    net = load_supernet(doc["supernet"])
-    split = load_split(doc["split"])
+    net = load_supernet(ref)
+    split = load_supernet_split(ref, doc["split"], doc["env_kwargs"].get("data_dir"))
     cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc["env_kwargs"].items()})
     reward = reward_fn(cfg, net)
     records = doc["records"]
@@ -87,4 +88,17 @@ def validate(path: str | Path, progress: bool = True) -> dict:
         ops = float(np.mean([r["bitops"] for r in eps]))
         if not np.isclose(ops, row["bitops"], rtol=1e-9):
             errors.append(f"row {name!r}: mean BitOps {row['bitops']:.0f}, its episodes give {ops:.0f}")
+    # The static front the verdicts were judged against, listed or not: each of its rows from its episodes.
+    for row in doc.get("front", []):
+        eps = [r for r in records if r["agent"] == row["agent"]]
+        if not eps:
+            errors.append(f"front row {row['agent']!r} has no episodes")
+            continue
+        acc = float(np.mean([r["correct"] for r in eps]))
+        ops = float(np.mean([r["bitops"] for r in eps]))
+        if not (np.isclose(acc, row["accuracy"], atol=1e-9) and np.isclose(ops, row["bitops"], rtol=1e-9)):
+            errors.append(
+                f"front row {row['agent']!r}: accuracy {row['accuracy']:.6f} at {row['bitops']:.0f} BitOps, "
+                f"its episodes give {acc:.6f} at {ops:.0f}"
+            )
     return {"ok": not errors, "episodes": len(records), "errors": errors}

@@ -1,10 +1,44 @@
-"""Regenerate notebooks/*.ipynb (without outputs) from this file: python notebooks/generate.py."""
-import nbformat as nbf
+"""Regenerate notebooks/*.ipynb (without outputs) from this file: python notebooks/generate.py [FOLDER].
+
+`make notebooks` runs this, then executes the notebooks in place, so they are committed with their
+outputs. FOLDER (default: notebooks/) lets a test regenerate them elsewhere and compare the sources.
+"""
+import sys
 from pathlib import Path
 
+import nbformat as nbf
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "notebooks"
+OUT.mkdir(parents=True, exist_ok=True)
+
+# The helper both leaderboard notebooks use: what `abn-gym bench` computes, without writing files.
+BENCH_HELPER = """import time
+
+from abn_gym.registration import env_kwargs
+from abn_gym.vector import ABNVectorEnv
+from agents.bench import add_paired, format_markdown, leaderboard, run_agent
+from agents.registry import BenchContext, make_agent
+
+
+def context(env_id):
+    \"\"\"The env's supernet and bit-widths, which the named baselines need.\"\"\"
+    probe = ABNVectorEnv(1, **env_kwargs(env_id, split="test"))
+    return BenchContext(env_id, probe.config.supernet, probe.bit_choices), probe.engine.max_bitops
+
+
+def bench_table(env_id, agents, episodes, reference="fixed-8"):
+    \"\"\"Every agent on the same first `episodes` test images; the leaderboard with its paired columns.\"\"\"
+    _, max_bitops = context(env_id)
+    records, meta = [], {}
+    for agent in agents:
+        start = time.perf_counter()
+        records += run_agent(agent, env_id, "test", episodes, progress=False)
+        meta[agent.name] = {"wall_s": time.perf_counter() - start, "uses_label": getattr(agent, "uses_label", False)}
+    table = add_paired(leaderboard(records, meta, max_bitops), records, reference)
+    return table, records"""
+
 
 def nb(cells, path):
     n = new_notebook()
@@ -69,7 +103,7 @@ axes[2].set_xlabel("layer"); axes[2].set_ylabel("bits"); axes[2].legend(fontsize
 plt.show()
 for r, name in zip(records, ["easy", "hard"]):
     print(name, r["bits"], f"decision MACs {r['decision_macs'] / 1e6:.1f} M")"""),
-], str(ROOT / "notebooks" / "01_quickstart.ipynb"))
+], str(OUT / "01_quickstart.ipynb"))
 
 nb([
 ("md", """# 02 · Train PPO on the batched env
@@ -82,6 +116,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from abn_gym.sb3 import make_sb3_env
 
+ENV_ID = "ABN-ResNet-v0"  # or the steep task, "ABN-ResNet20Quarter-v1": everything below follows the id
 TIMESTEPS = 18 * 64 * 12  # about 14k steps: a smoke-sized budget
 
 class Curve(BaseCallback):
@@ -94,7 +129,7 @@ class Curve(BaseCallback):
                 self.points.append((self.num_timesteps, info["episode"]["r"]))
         return True
 
-env = make_sb3_env("ABN-ResNet-v0", num_envs=64, seed=0)
+env = make_sb3_env(ENV_ID, num_envs=64, seed=0)
 model = PPO("MlpPolicy", env, n_steps=36, batch_size=576, n_epochs=4, gamma=1.0, ent_coef=0.01, seed=0, verbose=0)
 curve = Curve()
 model.learn(TIMESTEPS, callback=curve)"""),
@@ -105,36 +140,39 @@ plt.figure(figsize=(6, 3))
 plt.plot(steps[window - 1:], smooth)
 plt.xlabel("environment steps"); plt.ylabel(f"episode return (mean of {window})"); plt.title("PPO learning curve")
 plt.show()"""),
-("md", "Evaluate on the same 1,000 test images as `fixed-4` and the static mixed-precision baselines, and plot the Pareto view."),
-("code", """from agents.bench import leaderboard, format_markdown, run_agent
-from agents.registry import BenchContext, make_agent
-from agents.sb3_agent import SB3Agent
-from agents.plots import pareto_plot
-from IPython.display import Image, Markdown, display
+("md", """Evaluate on the same 1,000 test images as the uniform (`fixed-b`) and static mixed-precision (`static-b`) baselines. Because every agent runs on the same images, the leaderboard's paired columns compare rows image by image: the difference to `fixed-8`, the gap to the **static front** (the most accurate static configuration that spends no more BitOps) and to the **static mixtures** (the best coin flip between two static configurations at the same BitOps), each with its paired 95% interval."""),
+("code", BENCH_HELPER),
+("code", """from IPython.display import Image, Markdown, display
 
-ctx = BenchContext("ABN-ResNet-v0", "resnet20-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
+from agents.plots import pareto_plot
+from agents.sb3_agent import SB3Agent
+
+ctx, _ = context(ENV_ID)
 agents = [make_agent(n, ctx) for n in ["fixed-2", "fixed-3", "fixed-4", "fixed-8", "static-3", "static-4"]]
 agents.append(SB3Agent(model, "ppo (notebook)"))
-records = []
-for agent in agents:
-    records += run_agent(agent, "ABN-ResNet-v0", "test", 1000, progress=False)
-from supernets import load_supernet\ntable = leaderboard(records, {a.name: {} for a in agents}, max_bitops=load_supernet(\"resnet20-fashionmnist\").max_bitops)
+table, records = bench_table(ENV_ID, agents, 1000)
 display(Markdown(format_markdown(table)))
-display(Image(pareto_plot(table, "/tmp/abn_pareto_nb.png", "1,000 test images")))"""),
-], str(ROOT / "notebooks" / "02_train_ppo.ipynb"))
+display(Image(pareto_plot(table, "/tmp/abn_pareto_nb.png", f"{ENV_ID}: 1,000 test images")))"""),
+], str(OUT / "02_train_ppo.ipynb"))
 
 nb([
 ("md", """# 03 · Your own agent on the leaderboard
 
-An agent is any object with a `name`, `reset(num_envs, seed)` and `act(obs, infos) -> actions`. It acts on a whole batch of episodes at once. Here: a confidence-threshold policy that spends bits only on inputs whose first-stage activations look unusual."""),
-("code", """import numpy as np
+An agent is any object with a `name`, `reset(num_envs, seed)` and `act(obs, infos) -> actions`. It acts on a whole batch of episodes at once. Here: a policy that spends bits only on inputs whose first-stage activations look unusual. It runs on both supernets: the observation's layout (where the per-channel activation means sit) depends on the supernet's widest layer, so the agent reads it from the env instead of hard-coding it."""),
+("code", """import gymnasium as gym
+import numpy as np
+
+import abn_gym  # registers the ids
+
 
 class ActivationThreshold:
     \"\"\"Low bits for typical inputs, high bits for inputs whose activations are far from the batch median.\"\"\"
+
     name = "act-threshold"
     stochastic = False
 
-    def __init__(self, low=3, high=6, quantile=0.7):
+    def __init__(self, means, low=3, high=6, quantile=0.7):
+        self.means = means  # the observation's slice of per-channel activation means
         self.low, self.high, self.quantile = low, high, quantile
 
     def reset(self, num_envs, seed):
@@ -143,28 +181,34 @@ class ActivationThreshold:
     def act(self, obs, infos):
         bits = infos["bit_choices"]
         if infos["layer"] == 0:  # decide once per episode from the stem's activations
-            score = np.abs(obs[:, :64] - np.median(obs[:, :64], axis=0)).sum(axis=1)
+            stats = obs[:, self.means]
+            score = np.abs(stats - np.median(stats, axis=0)).sum(axis=1)
             self.unusual = score > np.quantile(score, self.quantile)
-        return np.where(self.unusual, bits.index(self.high), bits.index(self.low))"""),
+        return np.where(self.unusual, bits.index(self.high), bits.index(self.low))
+
+
+def for_env(env_id):
+    \"\"\"The agent, set up for the observation layout of env_id's supernet.\"\"\"
+    layout = gym.make(env_id).unwrapped.engine.layout
+    print(f"{env_id}: observation of {layout.size} values; activation means at {layout.slices['act_mean']}")
+    return ActivationThreshold(layout.slices["act_mean"])"""),
+("code", BENCH_HELPER),
+("md", "The agent beside uniform and static baselines on the first 2,000 test images of each task, with the paired columns (reference: `fixed-8`)."),
 ("code", """from IPython.display import Image, Markdown, display
 
-from agents.bench import format_markdown, leaderboard, run_agent
 from agents.plots import heatmap_plot, pareto_plot
-from agents.registry import BenchContext, make_agent
-
-ctx = BenchContext("ABN-ResNet-v0", "resnet20-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
-agents = [make_agent(n, ctx) for n in ["fixed-3", "fixed-4", "fixed-5", "fixed-6", "static-3", "static-4"]]
-agents.append(ActivationThreshold())
-records = []
-for agent in agents:
-    records += run_agent(agent, "ABN-ResNet-v0", "test", 2000, progress=False)
-from supernets import load_supernet\ntable = leaderboard(records, {a.name: {} for a in agents}, max_bitops=load_supernet(\"resnet20-fashionmnist\").max_bitops)
-display(Markdown(format_markdown(table)))
-display(Image(pareto_plot(table, "/tmp/abn_custom_pareto.png", "2,000 test images")))"""),
-("md", "Where does it spend its bits? Mean bit-width per layer for each true class:"),
-("code", """from supernets.data import load_split
+from supernets.data import load_split
 
 labels = load_split("test").labels.numpy()
-display(Image(heatmap_plot(records, "act-threshold", labels, "/tmp/abn_custom_heatmap.png")))"""),
-("md", "The same agent runs from the command line on the full leaderboard: put the class in an importable module and pass `--agents mymodule:ActivationThreshold,fixed-4,static-4` to `abn-gym bench`."),
-], str(ROOT / "notebooks" / "03_custom_agent.ipynb"))
+for env_id in ["ABN-ResNet-v0", "ABN-ResNet20Quarter-v1"]:
+    ctx, _ = context(env_id)
+    agents = [make_agent(n, ctx) for n in ["fixed-3", "fixed-4", "fixed-5", "fixed-8", "static-3", "static-4"]]
+    agents.append(for_env(env_id))
+    table, records = bench_table(env_id, agents, 2000)
+    display(Markdown(f"### {env_id}"))
+    display(Markdown(format_markdown(table)))
+    display(Image(pareto_plot(table, f"/tmp/abn_custom_pareto_{env_id}.png", f"{env_id}: 2,000 test images")))
+    # Where it spends its bits, per true class: it picks one of two whole configurations per image.
+    display(Image(heatmap_plot(records, "act-threshold", labels, f"/tmp/abn_custom_bits_{env_id}.png")))"""),
+("md", "The same agent runs from the command line on the full leaderboard: put the class in an importable module (with a default for `means`, or a small subclass per task) and pass `--agents mymodule:ActivationThreshold,fixed-4,static-4` to `abn-gym bench`."),
+], str(OUT / "03_custom_agent.ipynb"))

@@ -1,4 +1,19 @@
-"""Layer descriptors and BitOps (weight bits x activation bits x MACs) of a configuration."""
+"""Layer descriptors and BitOps (weight bits x activation bits x MACs) of a configuration.
+
+The BitOps definition every supernet, environment, reward and leaderboard uses (and the model
+card records as ``bitops``, see :data:`BITOPS_DEFINITION`):
+
+* a conv or linear layer costs ``w_bits * a_bits * MACs``, with
+  ``MACs = k * k * C_in * C_out * H_out * W_out / groups`` (a linear layer is a 1x1 conv on a
+  1x1 map);
+* a switchable layer's weights and input activations share its bit-width (W_b A_b);
+* the stem conv and the classifier are fixed at 8 bits and counted at 8 x 8;
+* a 1x1 downsample conv (shortcut "B") runs at the bit-width of its block's first conv;
+* BatchNorm, ReLU, pooling, residual additions and the parameter-free shortcut are not counted.
+
+``H_out`` and ``W_out`` come from the architecture's ``input_size``, which is why data of another
+size is refused rather than counted at the wrong size.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +22,10 @@ from dataclasses import asdict, dataclass
 
 FIXED_BITS = 8
 """Bit-width of the layers that are not switchable (stem conv and classifier), as in ABN/HAQ."""
+
+
+BITOPS_DEFINITION = "w_bits*a_bits*MACs per conv/linear; stem and classifier at 8x8; BN/ReLU/pool/add not counted"
+"""The one-line form of the BitOps definition above, recorded in model cards."""
 
 
 @dataclass(frozen=True)

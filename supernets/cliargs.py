@@ -40,7 +40,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
 
 def dataclass_from_args(cls: type[T], ns: argparse.Namespace, **overrides: Any) -> T:
     """Build ``cls`` from the parsed options that match its fields."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {k: v for k, v in vars(ns).items() if k in names}
     values.update(overrides)
     return cls(**values)

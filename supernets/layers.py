@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -117,9 +118,9 @@ class SwitchableConv2d(nn.Module):
         cache = {}
         for i, b in enumerate(self.bit_choices):
             w_step, a_step = float(self.weight_step[i].abs()), float(self.act_step[i].abs())
-            bn = self.bns[i]
-            bn_scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            shift = bn.bias - bn.running_mean * bn_scale
+            bn = cast(nn.BatchNorm2d, self.bns[i])  # a ModuleList types its items as Module
+            bn_scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # type: ignore[operator,arg-type]  # BN tracks running stats
+            shift = bn.bias - bn.running_mean * bn_scale  # type: ignore[operator]
             qmin, qmax = self._act_range(b)
             cache[b] = FrozenConv(
                 # Channels-last like the frozen activations, so convolutions don't convert it per call.

@@ -1,15 +1,22 @@
-"""The registry of shipped supernets and ``load_supernet``, which verifies what it loads."""
+"""The registry of shipped supernets and ``load_supernet``, which verifies what it loads.
+
+Wherever a supernet is named, the name of a shipped one or the path of a published model card
+(``DIR/NAME.json``, written by ``abn-gym supernet publish --out DIR``) works: the card names the
+checkpoint beside it, its sha256, its architecture and its data.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from supernets.checkpoint import CheckpointError, safe_load, sha256
+from supernets.checkpoint import GIT_FIX, CheckpointError, safe_load, sha256
+from supernets.data import DataSpec, Split, check_split, load_data
 from supernets.errors import UnknownNameError, UsageError
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
@@ -24,6 +31,8 @@ class SupernetEntry:
     checkpoint: Path
     card: Path
     dataset: str
+    shipped: bool = True
+    """False for a user's card given by path: its files are hers, not the package's."""
 
 
 SUPERNETS: dict[str, SupernetEntry] = {
@@ -48,22 +57,121 @@ def available_supernets() -> list[str]:
     return sorted(SUPERNETS)
 
 
-def get_entry(name: str) -> SupernetEntry:
-    """Registry entry of ``name``, or an :class:`UnknownNameError` (a KeyError) listing the known names."""
+CARD_KEYS = ("name", "file", "sha256", "architecture")
+"""What a model card must hold for its supernet to be rebuilt and verified."""
+
+
+def is_card_path(ref: str | os.PathLike) -> bool:
+    """True when ``ref`` names a model card file rather than a registered supernet."""
+    text = os.fspath(ref)
+    return text.endswith(".json") or os.sep in text or "/" in text
+
+
+def _card_json(path: Path) -> dict:
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"model card {path} could not be read as JSON ({exc})") from None
+    missing = [k for k in CARD_KEYS if not isinstance(card, dict) or k not in card]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a supernet model card (it lacks {missing}); give a card written by "
+            "`abn-gym supernet publish --name NAME --out DIR` (DIR/NAME.json)"
+        )
+    return card
+
+
+def get_entry(name: str | os.PathLike) -> SupernetEntry:
+    """Registry entry of a name or a card path, or an :class:`UnknownNameError` listing the known names."""
+    if not isinstance(name, str) or is_card_path(name):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UnknownNameError(
+                f"supernet card {os.fspath(name)!r} does not exist; give a card written by `abn-gym supernet "
+                f"publish --out DIR` (DIR/NAME.json) or a shipped name: {', '.join(available_supernets())}"
+            )
+        card = _card_json(path)
+        data = card.get("data") or {}
+        return SupernetEntry(
+            name=str(card["name"]),
+            checkpoint=path.parent / card["file"],
+            card=path,
+            dataset=str(card.get("dataset", data.get("kind", "fashion-mnist"))),
+            shipped=False,
+        )
     if name not in SUPERNETS:
-        raise UnknownNameError(f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}")
+        raise UnknownNameError(
+            f"unknown supernet {name!r}; known supernets: {', '.join(available_supernets())}, or the path of a "
+            "published model card (DIR/NAME.json)"
+        )
     return SUPERNETS[name]
 
 
-def read_card(name: str) -> dict:
-    """The JSON model card of a shipped supernet."""
+def read_card(name: str | os.PathLike) -> dict:
+    """The JSON model card of a shipped supernet (by name) or of a published one (by card path)."""
     entry = get_entry(name)
+    if not entry.shipped:
+        return _card_json(entry.card)
     if not entry.card.is_file():
         raise CheckpointError(
             f"model card {entry.card} is missing; train the supernet with `abn-gym supernet train` "
             "and `abn-gym supernet publish`, or restore it from git"
         )
     return json.loads(entry.card.read_text())
+
+
+def supernet_name(ref: str | os.PathLike) -> str:
+    """The name a supernet is published under (a card path gives the name in its card)."""
+    return str(read_card(ref)["name"]) if not isinstance(ref, str) or is_card_path(ref) else get_entry(ref).name
+
+
+def config_of(ref: str | os.PathLike) -> ResNetConfig:
+    """The architecture recorded in a supernet's model card."""
+    try:
+        return ResNetConfig.from_dict(read_card(ref)["architecture"])
+    except TypeError as exc:
+        raise CheckpointError(f"the model card of {os.fspath(ref)} has an unknown architecture: {exc}") from None
+
+
+def data_of(ref: str | os.PathLike) -> DataSpec:
+    """The dataset recorded in a supernet's model card (Fashion-MNIST when the card names none)."""
+    return DataSpec.from_dict(read_card(ref).get("data"))
+
+
+def load_supernet_split(ref: str | os.PathLike, split: str, data_dir: str | os.PathLike | None = None) -> Split:
+    """Split ``split`` of the data supernet ``ref`` was trained on, checked against its architecture."""
+    config = config_of(ref)
+    data = load_data(data_of(ref), split, data_dir)
+    check_split(data, config.in_channels, config.input_size, config.num_classes, f"supernet {supernet_name(ref)}")
+    return data
+
+
+def _fix(entry: SupernetEntry) -> str:
+    if entry.shipped:
+        return GIT_FIX
+    return (
+        f"It is your own file, not the package's: publish it again with `abn-gym supernet publish --name "
+        f"{entry.name} --out {entry.card.parent} --force`, or restore your copy."
+    )
+
+
+def verify_checkpoint(name: str | os.PathLike) -> None:
+    """Refuse a missing, or changed, checkpoint of ``name`` now (checks its sha256 against its card)."""
+    entry = get_entry(name)
+    card = read_card(name)
+    if not entry.checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {entry.checkpoint} named by {entry.card} is missing; {_fix(entry)}")
+    _verify(str(entry.checkpoint.resolve()), entry.checkpoint.stat().st_mtime_ns, card["sha256"], _fix(entry))
+
+
+@lru_cache(maxsize=16)
+def _verify(path: str, mtime_ns: int, expected: str, fix: str) -> None:
+    actual = sha256(path)
+    if actual != expected:
+        raise CheckpointError(
+            f"checkpoint {path} has sha256 {actual[:16]}..., but its model card expects {expected[:16]}...: the "
+            f"file is corrupt or was replaced. {fix}"
+        )
 
 
 def build_from_state(state: dict, source: str) -> ResNetSupernet:
@@ -92,28 +200,36 @@ def build_from_state(state: dict, source: str) -> ResNetSupernet:
 
 
 def load_supernet(
-    name: str = "resnet20-fashionmnist", device: str | torch.device = "cpu", checkpoint: str | Path | None = None
+    name: str | os.PathLike = "resnet20-fashionmnist",
+    device: str | torch.device = "cpu",
+    checkpoint: str | Path | None = None,
 ) -> ResNetSupernet:
-    """Load a shipped supernet, frozen and in eval mode, after verifying its sha256.
+    """Load a supernet, frozen and in eval mode, after verifying its sha256.
 
     Args:
-        name: a registered supernet name (see :func:`available_supernets`).
+        name: a registered supernet name (see :func:`available_supernets`), or the path of a
+            published model card (``DIR/NAME.json``).
         device: where to put it ("cpu" or "cuda").
-        checkpoint: load this file instead of the shipped one (no checksum: it is yours).
+        checkpoint: load this file instead of the card's (no checksum: it is yours).
 
     Loaded supernets are shared within a process (they are frozen and read-only).
     """
-    return _load(name, str(device), None if checkpoint is None else str(checkpoint))
+    ref = os.fspath(name)
+    sha = None
+    if is_card_path(ref):
+        # The card's sha256 is part of the key: a card published again (--force) is loaded again.
+        ref, sha = str(Path(ref).expanduser().resolve()), read_card(ref)["sha256"]
+    return _load(ref, str(device), None if checkpoint is None else str(checkpoint), sha)
 
 
 @lru_cache(maxsize=8)
-def _load(name: str, device: str, checkpoint: str | None) -> ResNetSupernet:
+def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | None = None) -> ResNetSupernet:
     entry = get_entry(name)
     if checkpoint is None:
         card = read_card(name)
         if not entry.checkpoint.is_file():
-            raise CheckpointError(f"checkpoint {entry.checkpoint} is missing; restore it from git")
-        state = safe_load(entry.checkpoint, expected_sha256=card["sha256"])
+            raise CheckpointError(f"checkpoint {entry.checkpoint} is missing; {_fix(entry)}")
+        state = safe_load(entry.checkpoint, expected_sha256=card["sha256"], fix=_fix(entry))
         source = str(entry.checkpoint)
     else:
         state, source = safe_load(checkpoint), checkpoint
@@ -122,6 +238,6 @@ def _load(name: str, device: str, checkpoint: str | None) -> ResNetSupernet:
     return build_from_state(state, source).to(device)
 
 
-def checkpoint_sha256(name: str) -> str:
+def checkpoint_sha256(name: str | os.PathLike) -> str:
     """sha256 of a shipped checkpoint file, as written into its model card."""
     return sha256(get_entry(name).checkpoint)

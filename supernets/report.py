@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
+import dataclasses
+import hashlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +14,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernets.checkpoint import atomic_torch_save, atomic_write_json, safe_load, sha256
-from supernets.data import Split
+from supernets.bitops import BITOPS_DEFINITION
+from supernets.checkpoint import atomic_write_bytes, atomic_write_json, check_source_checkout, safe_load, torch_bytes
+from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
+from supernets.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.float_resnet import FloatResNet
-from supernets.registry import build_from_state, get_entry
+from supernets.registry import CHECKPOINT_DIR, SUPERNETS, build_from_state
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 NUM_RANDOM = 20
@@ -40,6 +45,8 @@ def correct_matrix(
 
     The stem runs once per batch and is shared by every configuration.
     """
+    c = net.config
+    check_split(split, c.in_channels, c.input_size, c.num_classes, "this supernet")
     n = len(split) if limit is None else min(limit, len(split))
     configs = [net.validate_bits(c) for c in configs]
     out = np.zeros((len(configs), n), dtype=bool)
@@ -106,10 +113,10 @@ def format_table(report: dict, reference: float | None = None) -> str:
 
 @torch.inference_mode()
 def float_accuracy(
-    checkpoint: str | Path, split: Split, batch_size: int = 256, expected_sha256: str | None = None
+    checkpoint: str | Path | dict, split: Split, batch_size: int = 256, expected_sha256: str | None = None
 ) -> float:
-    """Accuracy on ``split`` of a full-precision run's ``final.pt`` (its sha256 checked when given)."""
-    state = safe_load(checkpoint, expected_sha256=expected_sha256)
+    """Accuracy on ``split`` of a full-precision run's ``final.pt`` (or its loaded dict; sha256 checked when given)."""
+    state = checkpoint if isinstance(checkpoint, dict) else safe_load(checkpoint, expected_sha256=expected_sha256)
     model = FloatResNet(ResNetConfig.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
@@ -119,69 +126,195 @@ def float_accuracy(
     return float((pred == split.labels).float().mean())
 
 
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def check_name(name: str | None) -> str:
+    """A publishable supernet name: letters, digits, ``-``, ``_`` and ``.``, and not a path."""
+    if not name:
+        raise UsageError(
+            "publish needs --name NAME: the name your supernet is published (and later named) under; it is "
+            "never guessed, so that no shipped supernet is replaced by mistake"
+        )
+    if not set(name) <= NAME_CHARS or name.startswith(".") or name.endswith(".json"):
+        raise UsageError(
+            f"--name {name!r}: use letters, digits, '-', '_' and '.' only (it names DIR/NAME.pt and DIR/NAME.json)"
+        )
+    return name
+
+
+def _is_package_dir(out: Path) -> bool:
+    return out.resolve() == CHECKPOINT_DIR.resolve()
+
+
+def publish_targets(name: str, out: str | Path) -> dict[str, Path]:
+    """The files a publish of ``name`` into ``out`` writes: the supernet, its float reference and its card."""
+    out = Path(out)
+    return {
+        "checkpoint": out / f"{name}.pt",
+        "float": out / f"{name}.float-reference.pt",
+        "card": out / f"{name}.json",
+    }
+
+
+def _run_state(run_dir: Path, flag: str, kind: str) -> dict:
+    final = run_dir / "final.pt"
+    if not run_dir.is_dir():
+        raise UsageError(f"{flag} {run_dir}: no such run directory (a `abn-gym supernet train --mode {kind}` --out)")
+    if not final.is_file():
+        raise UsageError(f"{flag} {run_dir} has no final.pt: the run has not finished; rerun its command to resume it")
+    state = safe_load(final)
+    if not isinstance(state, dict) or not {"model", "config", "args"} <= set(state):
+        raise CheckpointError(f"{final} is not an abn-gym training run's final.pt")
+    if state.get("kind") != kind:
+        other = "--run" if kind == "float" else "--float-run"
+        raise UsageError(
+            f"{flag} {run_dir} holds a {state.get('kind')!r} run, not a {kind!r} one; did you mean to swap --run and "
+            f"--float-run? ({other} takes the {state.get('kind')} run)"
+        )
+    return state
+
+
+def check_publish(
+    run_dir: str | Path, float_run_dir: str | Path, name: str | None, out: str | Path | None, force: bool = False
+) -> tuple[dict, dict, dict[str, Path]]:
+    """Every check of a publish, before anything is evaluated or written: (run, float run, targets)."""
+    name = check_name(name)
+    if out is None:
+        raise UsageError("publish needs --out DIR: the folder the card and checkpoints are written into")
+    out = Path(out)
+    if _is_package_dir(out):
+        check_source_checkout(out)
+        if name not in SUPERNETS:
+            raise UsageError(
+                f"{out} holds the package's shipped supernets ({', '.join(sorted(SUPERNETS))}); publish {name!r} "
+                "into a folder of your own (--out DIR) and name it by its card, DIR/NAME.json"
+            )
+    elif out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    targets = publish_targets(name, out)
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not force:
+        raise UsageError(
+            f"{', '.join(existing)} already exist(s); choose another --name or --out, or pass --force to replace"
+        )
+    state = _run_state(Path(run_dir), "--run", "supernet")
+    float_state = _run_state(Path(float_run_dir), "--float-run", "float")
+    config = ResNetConfig.from_dict(state["config"])
+    float_config = ResNetConfig.from_dict(float_state["config"])
+    if dataclasses.replace(float_config, bit_choices=config.bit_choices) != config:
+        raise UsageError(
+            f"--float-run {float_run_dir} trained another architecture than --run {run_dir}; give the float "
+            "reference of the same architecture"
+        )
+    if state.get("data") != float_state.get("data"):
+        raise UsageError(f"--float-run {float_run_dir} was trained on other data than --run {run_dir}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"--out {out} cannot be created ({exc.strerror}); choose another folder") from None
+    if not os.access(out, os.W_OK):
+        raise OutputNotWritableError(f"--out {out} is not writable; choose another folder")
+    return state, float_state, targets
+
+
 def publish(
     run_dir: str | Path,
     float_run_dir: str | Path,
-    split: Split,
-    name: str = "resnet20-fashionmnist",
+    name: str | None,
+    out: str | Path | None,
+    split: str = "test",
+    limit: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+    data_dir: str | None = None,
     command: str = "",
     float_command: str = "",
     notes: Sequence[str] = (),
 ) -> dict:
-    """Copy a finished supernet run into ``supernets/checkpoints`` with its model card.
+    """Publish a finished supernet run as ``out/NAME.pt``, ``out/NAME.float-reference.pt`` and ``out/NAME.json``.
 
-    The shipped files hold weights and architecture only (no optimizer state): the supernet, and
-    beside it its full-precision reference (``<name>.float-reference.pt``), so that both sides of
-    the card's comparison can be evaluated again. The card records the recipe, both sha256, the
-    accuracy table on ``split`` and the reference's accuracy.
+    The published files hold weights and architecture only (no optimizer state): the supernet,
+    and beside it its full-precision reference, so that both sides of the card's comparison can
+    be evaluated again. The card records the architecture, the data, the recipe, both sha256,
+    the accuracy table on ``split`` and the reference's accuracy. Every input is checked before
+    anything is evaluated; nothing is written until everything has been computed, and the three
+    files are then renamed into place (an interruption leaves no partial file). The same runs
+    give byte-identical files.
+
+    Args:
+        run_dir: the supernet run (holds final.pt).
+        float_run_dir: the full-precision reference run (holds final.pt).
+        name: the name to publish under (required; the card's ``name``).
+        out: the folder to write into; the package's ``supernets/checkpoints`` only in a source checkout.
+        split: the split the card's accuracy table is measured on.
+        limit: measure on the first ``limit`` images only (None: all).
+        force: replace existing files of the same name.
+        progress: show progress bars.
+        data_dir: Fashion-MNIST's directory, or the .npz file's path if it has moved.
+        command: the supernet's training command, recorded in the card.
+        float_command: the reference's training command.
+        notes: lines for the card's notes.
     """
-    entry = get_entry(name)
-    run_dir, float_run_dir = Path(run_dir), Path(float_run_dir)
-    state = safe_load(run_dir / "final.pt")
+    state, float_state, targets = check_publish(run_dir, float_run_dir, name, out, force)
+    if split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: give a positive number of images")
+    name = str(name)
+    data = DataSpec.from_dict(state.get("data"))
+    eval_split = load_data(data, split, data_dir)
+    config = ResNetConfig.from_dict(state["config"])
+    check_split(eval_split, config.in_channels, config.input_size, config.num_classes, f"supernet {name}")
+    if limit is not None:
+        eval_split = dataclasses.replace(eval_split, images=eval_split.images[:limit], labels=eval_split.labels[:limit])
     shipped = {"model": state["model"], "config": state["config"], "kind": "supernet", "name": name}
-    tmp = entry.checkpoint.with_suffix(".pt.new")
-    atomic_torch_save(shipped, tmp)
-    net = build_from_state(safe_load(tmp), str(tmp))
-    report = eval_table(net, split, name)
-    float_state = safe_load(float_run_dir / "final.pt")
+    blob = torch_bytes(shipped)
+    net = build_from_state(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), str(run_dir))
+    report = eval_table(net, eval_split, name, progress=progress)
     float_args = float_state["args"]
-    float_file = entry.checkpoint.with_name(f"{name}.float-reference.pt")
-    float_tmp = float_file.with_suffix(".pt.new")
-    atomic_torch_save({k: float_state[k] for k in ("model", "config", "kind", "args")}, float_tmp)
-    reference = float_accuracy(float_tmp, split)
+    float_shipped = {k: float_state[k] for k in ("model", "config", "kind", "args")}
+    float_blob = torch_bytes(float_shipped)
+    reference = float_accuracy(float_shipped, eval_split)
+    args = state["args"]
+    ref = name if _is_package_dir(Path(str(out))) else str(targets["card"])
     card = {
         "name": name,
-        "file": entry.checkpoint.name,
-        "sha256": sha256(tmp),
-        "dataset": entry.dataset,
+        "file": targets["checkpoint"].name,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "dataset": data.kind,
+        "data": data.as_dict(),
         "architecture": state["config"],
         "bit_choices": list(net.bit_choices),
         "num_switchable": net.num_switchable,
+        "bitops": BITOPS_DEFINITION,
         "recipe": (
-            "Warm start from the full-precision checkpoint in train_args.warm_start. Every batch: all-8-bit with "
-            "cross-entropy; "
-            f"all-2-bit and {state['args']['num_random']} random layer-wise configurations distilled from the "
-            "8-bit soft outputs. LSQ per-bit steps (MSE-initialised), per-bit BatchNorm, SGD+Nesterov, cosine LR, "
-            "random crop (pad 2) + horizontal flip."
+            f"Warm start from the full-precision checkpoint in train_args.warm_start. Every batch: all-"
+            f"{net.bit_choices[-1]}-bit with cross-entropy; all-{net.bit_choices[0]}-bit and "
+            f"{args.get('num_random', 2)} random layer-wise configurations over bit_choices distilled from the "
+            f"{net.bit_choices[-1]}-bit soft outputs. LSQ per-bit steps (MSE-initialised), per-bit BatchNorm, "
+            "SGD+Nesterov, cosine LR, random crop (pad 2) + horizontal flip."
         ),
-        "train_args": state["args"],
-        "epochs": state["args"]["epochs"],
-        "seed": state["args"]["seed"],
+        "train_args": args,
+        "epochs": args["epochs"],
+        "seed": args["seed"],
         "command": command,
         "float_reference": {
             "accuracy": reference,
-            "split": split.name,
+            "split": eval_split.name,
             "epochs": float_args["epochs"],
             "train_args": float_args,
             "command": float_command,
-            "file": float_file.name,
-            "sha256": sha256(float_tmp),
+            "file": targets["float"].name,
+            "sha256": hashlib.sha256(float_blob).hexdigest(),
         },
         "eval": report,
-        "eval_command": f"abn-gym supernet eval --name {name} --split {split.name} --json",
+        "eval_command": f"abn-gym supernet eval --supernet {ref} --split {eval_split.name} --json"
+        + ("" if limit is None else f" --limit {limit}"),
         "notes": list(notes),
     }
-    shutil.move(str(tmp), entry.checkpoint)
-    shutil.move(str(float_tmp), float_file)
-    atomic_write_json(entry.card, card)
+    # Everything is computed: write the three files, each atomically, the card last (it names the others).
+    atomic_write_bytes(targets["checkpoint"], blob)
+    atomic_write_bytes(targets["float"], float_blob)
+    atomic_write_json(targets["card"], card)
     return card

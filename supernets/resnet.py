@@ -8,8 +8,12 @@ and the classifier are fixed at 8 bits.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -82,7 +86,40 @@ class ResNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ResNetConfig:
         """Inverse of :meth:`as_dict`."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
+
+    def validate(self) -> ResNetConfig:
+        """Return self, or raise a :class:`UsageError` naming the first field that cannot build a network."""
+        ints = ("in_channels", "num_classes", "input_size", "stem_channels", "stem_kernel", "stem_stride")
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"architecture field {name}={value!r}: expected a positive int")
+        stages = (self.stage_channels, self.blocks_per_stage, self.stage_strides)
+        if not self.stage_channels or len({len(t) for t in stages}) != 1:
+            raise UsageError(
+                "architecture fields stage_channels, blocks_per_stage and stage_strides need one value per stage "
+                f"(the same number of each), got {list(self.stage_channels)}, {list(self.blocks_per_stage)}, "
+                f"{list(self.stage_strides)}"
+            )
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for t in stages for v in t):
+            raise UsageError("architecture stage fields must hold positive ints")
+        if self.shortcut not in ("A", "B"):
+            raise UsageError(
+                f"architecture field shortcut={self.shortcut!r}: expected 'A' (parameter-free) or 'B' (1x1 conv)"
+            )
+        bits = self.bit_choices
+        if not bits or len(set(bits)) != len(bits) or any(isinstance(b, bool) or b not in range(2, 9) for b in bits):
+            raise UsageError(f"architecture field bit_choices={list(bits)}: expected distinct ints from 2 to 8")
+        size = conv_out(self.input_size, self.stem_kernel, self.stem_stride, self.stem_kernel // 2)
+        size = conv_out(size, 3, 2, 1) if self.stem_pool else size
+        for stride in self.stage_strides:
+            size = conv_out(size, 3, stride, 1)
+        if size < 1:
+            raise UsageError(
+                f"input_size={self.input_size} is too small for the stem and stage strides of this architecture"
+            )
+        return self
 
 
 ARCHITECTURES: dict[str, ResNetConfig] = {
@@ -98,8 +135,42 @@ ARCHITECTURES: dict[str, ResNetConfig] = {
 def architecture(name: str) -> ResNetConfig:
     """The :class:`ResNetConfig` registered as ``name``, or a ValueError listing the names."""
     if name not in ARCHITECTURES:
-        raise UsageError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise UsageError(
+            f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}, or describe your own in a "
+            "JSON or TOML file and pass --arch-config FILE"
+        )
     return ARCHITECTURES[name]
+
+
+def _toml():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise UsageError("a TOML architecture config needs Python 3.11 or the tomli package; use JSON") from None
+    return tomllib
+
+
+def load_arch_config(path: str | os.PathLike) -> ResNetConfig:
+    """A :class:`ResNetConfig` from a JSON or TOML file whose keys are its fields (missing ones keep defaults)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"architecture config {path} does not exist")
+    loads = _toml().loads if p.suffix.lower() == ".toml" else json.loads
+    try:
+        data = loads(p.read_text())
+    except Exception as exc:
+        raise UsageError(f"architecture config {path} could not be parsed ({type(exc).__name__}: {exc})") from None
+    data = data.get("architecture", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict):
+        raise UsageError(f"architecture config {path} must hold a table/object of ResNetConfig fields")
+    fields = {f.name for f in dataclasses.fields(ResNetConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise UsageError(f"architecture config {path} has unknown fields {unknown}; known fields: {sorted(fields)}")
+    return ResNetConfig.from_dict(data).validate()
 
 
 class ResNetSupernet(nn.Module):
@@ -111,7 +182,7 @@ class ResNetSupernet(nn.Module):
 
     def __init__(self, config: ResNetConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config = config.validate()
         self.bit_choices: tuple[int, ...] = tuple(sorted(config.bit_choices))
         self.stem = SwitchableConv2d(
             config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, (FIXED_BITS,), True
@@ -254,6 +325,8 @@ class ResNetSupernet(nn.Module):
         residual = state.shortcut
         # Frozen mixed bit-widths come out grouped; everything else in the order of x.
         grouped = self._frozen and not isinstance(bits, (int, np.integer))
+        residual_at: torch.Tensor | None  # declarations only: nothing runs here
+        batch_rows: torch.Tensor | None
         if grouped:
             # Per position of the grouped output: the residual row to add and the batch row it
             # is, looked up once here so that each group only slices them.
@@ -267,7 +340,7 @@ class ResNetSupernet(nn.Module):
         if not self._frozen:
             y = self._conv(conv, state.x, bits)
             if not first:
-                y = y + (residual if residual_at is None else take_rows(residual, residual_at))
+                y = y + (residual if residual_at is None else take_rows(residual, residual_at))  # type: ignore[arg-type,operator]
             y = F.relu(y)
             if observe is not None:
                 observe(y, batch_rows)
@@ -277,7 +350,7 @@ class ResNetSupernet(nn.Module):
             # In place on the layer's own output: all of it (k None), or group k's slice of it.
             if not first:
                 at = residual_at if k is None or residual_at is None else residual_at[k]
-                y.add_(residual if at is None else take_rows(residual, at))
+                y.add_(residual if at is None else take_rows(residual, at))  # type: ignore[arg-type]
             y.relu_()
             if observe is not None:
                 observe(y, batch_rows if k is None or batch_rows is None else batch_rows[k])
@@ -286,7 +359,7 @@ class ResNetSupernet(nn.Module):
             y = conv.run_frozen(state.x, int(bits), out=out)
             finish(y, None)
             return State(y, shortcut, rows, rows if first else None)
-        y, order = conv.run_frozen_grouped(state.x, bits, finish, out, order)
+        y, order = conv.run_frozen_grouped(state.x, bits, finish, out, order)  # type: ignore[arg-type]
         return State(y, shortcut, order if rows is None else rows[order], rows if first else None)
 
     def _conv(self, conv: SwitchableConv2d, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
@@ -302,6 +375,7 @@ class ResNetSupernet(nn.Module):
             if out is None:
                 out = y.new_empty((x.shape[0], *y.shape[1:]))
             out.index_copy_(0, rows, y)
+        assert out is not None, "bits has at least one row"
         return out
 
     def _shortcut(self, block: int, x: torch.Tensor, bits: int | np.ndarray) -> torch.Tensor:
@@ -392,9 +466,9 @@ class ResNetSupernet(nn.Module):
         self.stem.init_steps(x)
         state = self.stem_forward(x)
         for i, conv in enumerate(self.convs):
-            conv.init_steps(state.x)
+            conv.init_steps(state.x)  # type: ignore[operator]
             if str(i // 2) in self.downsample and i % 2 == 0:
-                self.downsample[str(i // 2)].init_steps(state.x)
+                self.downsample[str(i // 2)].init_steps(state.x)  # type: ignore[operator]
             state = self.step(state, i, max(self.bit_choices))
         self.fc.init_steps(self.features(state))
 

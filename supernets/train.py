@@ -11,6 +11,7 @@ checkpoint continues exactly where it stopped.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -22,11 +23,11 @@ from tqdm import tqdm
 
 from supernets.checkpoint import atomic_torch_save, safe_load
 from supernets.cliargs import arg
-from supernets.data import Split, load_split, normalize
+from supernets.data import DataSpec, Split, check_split, data_spec, load_data, normalize
 from supernets.errors import UsageError
 from supernets.evaluate import accuracy
 from supernets.float_resnet import FloatResNet, warm_start
-from supernets.resnet import BIT_CHOICES, ResNetSupernet, architecture
+from supernets.resnet import ResNetConfig, ResNetSupernet, architecture, load_arch_config
 
 
 @dataclass
@@ -35,7 +36,8 @@ class TrainArgs:
 
     mode: str = arg("supernet", "'float' trains the plain full-precision reference, 'supernet' the switchable one")
     arch: str = arg("resnet20", "architecture name from supernets.resnet.ARCHITECTURES (resnet20, resnet20-w4, ...)")
-    out: str = arg("runs/resnet20-fashionmnist", "run directory: last.pt (resume state), final.pt, log.csv")
+    arch_config: str | None = arg(None, "JSON or TOML file of ResNetConfig fields: your own architecture (not --arch)")
+    out: str | None = arg(None, "run directory: last.pt (resume), final.pt, log.csv (default: runs/<arch>-<mode>)")
     epochs: int = arg(4, "epochs over the 55,000-image train split")
     batch_size: int = arg(128, "images per batch")
     lr: float = arg(0.01, "peak learning rate of SGD (cosine decay after a short linear warm-up)")
@@ -47,21 +49,31 @@ class TrainArgs:
     eval_limit: int | None = arg(None, "images of the val split evaluated after each epoch (all when None)")
     train_limit: int | None = arg(None, "use only the first N training images (smoke tests)")
     data_dir: str | None = arg(None, "Fashion-MNIST directory (default: ABN_DATA_DIR, the Debian package, torchvision)")
+    data: str | None = arg(None, "your own dataset: .npz of train/val/test images and labels (default: Fashion-MNIST)")
     threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
 
 
-def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2) -> torch.Tensor:
-    """Random crop with ``pad`` pixels of zero padding and random horizontal flip (uint8 in, float out)."""
-    n, _, h, w = images.shape
+def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: DataSpec | None = None) -> torch.Tensor:
+    """Random crop with ``pad`` pixels of zero padding and random horizontal flip (uint8 in, float out).
+
+    ``data`` gives the normalisation (default: Fashion-MNIST's).
+    """
+    n, c, h, w = images.shape
     padded = F.pad(images.float(), (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     rows = (dy[:, None] + torch.arange(h))[:, :, None]
     cols = (dx[:, None] + torch.arange(w))[:, None, :]
-    out = padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    if c == 1:  # the shipped supernets' exact augmentation
+        out = padded[torch.arange(n)[:, None, None], 0, rows, cols].unsqueeze(1)
+    else:
+        at_n, at_c = torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None]
+        out = padded[at_n, at_c, rows[:, None], cols[:, None]]
     flip = torch.rand(n, generator=gen) < 0.5
     out[flip] = out[flip].flip(-1)
-    return normalize(out.to(torch.uint8))
+    if data is None:
+        return normalize(out.to(torch.uint8))
+    return normalize(out.to(torch.uint8), data.mean, data.std)
 
 
 def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.03) -> float:
@@ -74,50 +86,83 @@ def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.03) -> floa
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on conv and linear weights only."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if name.endswith("weight") and p.ndim > 1 else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def random_config(num_layers: int, gen: torch.Generator) -> list[int]:
-    """A uniformly random layer-wise configuration."""
-    idx = torch.randint(0, len(BIT_CHOICES), (num_layers,), generator=gen)
-    return [BIT_CHOICES[i] for i in idx.tolist()]
+def random_config(num_layers: int, gen: torch.Generator, bit_choices: tuple[int, ...]) -> list[int]:
+    """A uniformly random layer-wise configuration over ``bit_choices`` (the config's trained bit-widths)."""
+    idx = torch.randint(0, len(bit_choices), (num_layers,), generator=gen)
+    return [bit_choices[i] for i in idx.tolist()]
 
 
-def load_warm_start(args: TrainArgs) -> FloatResNet:
+def run_config(args: TrainArgs, config: ResNetConfig | None = None) -> ResNetConfig:
+    """The architecture a run trains: ``config`` when given, else ``--arch-config``, else ``--arch``."""
+    if config is not None:
+        return config.validate()
+    if args.arch_config is not None:
+        return load_arch_config(args.arch_config)
+    return architecture(args.arch)
+
+
+def arch_label(args: TrainArgs) -> str:
+    """What a run's architecture is called: --arch, or the stem of --arch-config."""
+    return Path(args.arch_config).stem if args.arch_config else args.arch
+
+
+def load_warm_start(args: TrainArgs, config: ResNetConfig | None = None) -> FloatResNet:
     """The float model of ``args.warm_start``, refused early if it is a supernet or another architecture."""
+    config = run_config(args, config)
     ckpt = safe_load(args.warm_start)
     trained = ckpt.get("args", {})
     if trained.get("mode", "float") != "float":
         raise UsageError(
             f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt"
         )
-    if trained.get("arch", "resnet20") != args.arch:
+    if "config" in ckpt:
+        found = ResNetConfig.from_dict(ckpt["config"])
+        same = dataclasses.replace(found, bit_choices=config.bit_choices) == config
+    else:  # a resume state (last.pt) names its architecture only
+        same = trained.get("arch", "resnet20") == args.arch and not trained.get("arch_config") and not args.arch_config
+    if not same:
         raise UsageError(
-            f"--warm-start {args.warm_start} was trained as {trained.get('arch', 'resnet20')!r}, "
-            f"not {args.arch!r}; pass the matching --arch"
+            f"--warm-start {args.warm_start} was trained as "
+            f"{trained.get('arch_config') or trained.get('arch', 'resnet20')!r}, not {arch_label(args)!r}; pass the "
+            "matching --arch or --arch-config"
         )
-    model = FloatResNet(architecture(args.arch))
+    model = FloatResNet(config)
     model.load_state_dict(ckpt["model"])
     return model
 
 
-def build_model(args: TrainArgs) -> torch.nn.Module:
-    """The model the run trains, warm-started when asked."""
-    config = architecture(args.arch)
+def build_model(args: TrainArgs, config: ResNetConfig | None = None, calib: Split | None = None) -> torch.nn.Module:
+    """The model the run trains, warm-started when asked (``calib``: train split for the LSQ steps)."""
+    config = run_config(args, config)
     if args.mode == "float":
         # A warm-started float run is the supernet's control: the same two-phase schedule without quantization.
-        return load_warm_start(args) if args.warm_start else FloatResNet(config)
+        return load_warm_start(args, config) if args.warm_start else FloatResNet(config)
     if args.mode != "supernet":
         raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
     net = ResNetSupernet(config)
     if args.warm_start:
-        warm_start(net, load_warm_start(args))
-    calib = load_split("train", args.data_dir)
+        warm_start(net, load_warm_start(args, config))
+    if calib is None:
+        calib = load_data(data_spec(args.data), "train", args.data_dir)
     net.init_quantizers(calib.inputs(slice(0, 512)))
     return net
+
+
+def logged_bits(bit_choices: tuple[int, ...]) -> list[int]:
+    """The uniform configurations logged after each epoch: widest, middle (geometric) and narrowest, widest first.
+
+    For the shipped 2..8 bits these are 8, 4 and 2.
+    """
+    bits = sorted(bit_choices)
+    middle = min(bits, key=lambda b: abs(math.log(b) - 0.5 * math.log(bits[0] * bits[-1])))
+    return sorted({bits[-1], middle, bits[0]}, reverse=True)
 
 
 def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
@@ -130,25 +175,52 @@ def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str,
         model.train()
         return {"val_acc": float((pred == split.labels[:n]).float().mean())}
     model.freeze()
-    out = {f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit) for b in (8, 4, 2)}
+    out = {
+        f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit)
+        for b in logged_bits(model.bit_choices)
+    }
     model.unfreeze()
     model.train()
     return out
 
 
-def train(args: TrainArgs) -> Path:
-    """Run (or resume) training; returns the path of ``final.pt``."""
+def default_out(args: TrainArgs) -> Path:
+    """Where a run goes without --out: ``runs/<arch>-<mode>`` (a float and a supernet run never share one)."""
+    return Path("runs") / f"{arch_label(args)}-{args.mode}"
+
+
+def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
+    """Run (or resume) training; returns the path of ``final.pt``.
+
+    Args:
+        args: the run's settings (see :class:`TrainArgs`).
+        config: train this architecture instead of ``args.arch`` / ``args.arch_config``; it is
+            recorded in the run's checkpoints (``args.arch_config`` should then be None).
+    """
+    if args.mode not in ("float", "supernet"):
+        raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
+    config = run_config(args, config)
+    data = data_spec(args.data)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.out is None:
+        args = dataclasses.replace(args, out=str(default_out(args)))
     out = Path(args.out)
+    train_split, val_split = load_data(data, "train", args.data_dir), load_data(data, "val", args.data_dir)
+    for split in (train_split, val_split):
+        what = f"architecture {arch_label(args)}"
+        check_split(split, config.in_channels, config.input_size, config.num_classes, what)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
-    train_split, val_split = load_split("train", args.data_dir), load_split("val", args.data_dir)
     n = len(train_split) if args.train_limit is None else min(args.train_limit, len(train_split))
     steps_per_epoch = n // args.batch_size
+    if steps_per_epoch < 1:
+        raise UsageError(
+            f"{n} training images make no batch of {args.batch_size}; lower --batch-size or raise --train-limit"
+        )
     total_steps = steps_per_epoch * args.epochs
 
-    model = build_model(args)
+    model = build_model(args, config, train_split)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9, nesterov=True)
     epoch, step = 0, 0
     last = out / "last.pt"
@@ -156,14 +228,25 @@ def train(args: TrainArgs) -> Path:
         state = safe_load(last)
         if state["args"]["mode"] != args.mode:
             raise UsageError(f"{last} belongs to a {state['args']['mode']!r} run; use another --out")
-        if state["args"].get("arch", "resnet20") != args.arch:
-            raise UsageError(f"{last} belongs to a {state['args'].get('arch', 'resnet20')!r} run; use another --out")
+        if state["args"].get("arch", "resnet20") != args.arch or state["args"].get("arch_config") != args.arch_config:
+            raise UsageError(
+                f"{last} belongs to a {state['args'].get('arch_config') or state['args'].get('arch', 'resnet20')!r} "
+                "run; use another --out"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]
         print(f"resuming {out} at epoch {epoch}, step {step}")
     log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "loss", "seconds", "val_acc", "val_acc_w8", "val_acc_w4", "val_acc_w2"]
+    fields = [
+        "epoch",
+        "step",
+        "lr",
+        "loss",
+        "seconds",
+        "val_acc",
+        *(f"val_acc_w{b}" for b in logged_bits(config.bit_choices)),
+    ]
     if not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -188,7 +271,7 @@ def train(args: TrainArgs) -> Path:
         for s in bar:
             gen = torch.Generator().manual_seed((args.seed * 1_000_003 + epoch) * 100_003 + s)
             idx = order[s * args.batch_size : (s + 1) * args.batch_size]
-            x, y = augment(train_split.images[idx], gen), train_split.labels[idx]
+            x, y = augment(train_split.images[idx], gen, data=data), train_split.labels[idx]
             lr = lr_at(epoch * steps_per_epoch + s, total_steps, args.lr)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -197,12 +280,12 @@ def train(args: TrainArgs) -> Path:
                 loss = F.cross_entropy(model(x), y)
                 loss.backward()
             else:
-                logits8 = model(x, [8] * model.num_switchable)
+                logits8 = model(x, [model.bit_choices[-1]] * model.num_switchable)
                 loss = F.cross_entropy(logits8, y)
                 loss.backward()
                 soft = logits8.detach().softmax(-1)
-                configs = [[2] * model.num_switchable]
-                configs += [random_config(model.num_switchable, gen) for _ in range(args.num_random)]
+                configs = [[model.bit_choices[0]] * model.num_switchable]
+                configs += [random_config(model.num_switchable, gen, model.bit_choices) for _ in range(args.num_random)]
                 for cfg in configs:
                     kd = -(soft * model(x, cfg).log_softmax(-1)).sum(-1).mean()
                     kd.backward()
@@ -228,8 +311,14 @@ def train(args: TrainArgs) -> Path:
         epoch, step = epoch + 1, 0
         save_state(epoch, 0)
     final = out / "final.pt"
-    config = architecture(args.arch)
     atomic_torch_save(
-        {"model": model.state_dict(), "config": config.as_dict(), "kind": args.mode, "args": asdict(args)}, final
+        {
+            "model": model.state_dict(),
+            "config": config.as_dict(),
+            "kind": args.mode,
+            "args": asdict(args),
+            "data": data.as_dict(),
+        },
+        final,
     )
     return final

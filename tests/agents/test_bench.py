@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from agents.base import AgentFailedError
 from agents.bench import BenchArgs, bench
 from agents.cli import main
 from agents.validate import ResultsMismatchError, validate
@@ -62,16 +63,22 @@ def test_leaderboard_contract_and_files(results):
         0,
         0,
     ]
-    # The front of a static row is itself or a cheaper static row that is at least as accurate.
+    # The front of a static row is itself or a cheaper static row that is at least as accurate; the front
+    # holds every fixed-b and static-b, listed or not.
+    front = {f["agent"]: f for f in res["front"]}
+    assert set(front) == {f"fixed-{b}" for b in range(2, 9)} | {f"static-{b}" for b in range(3, 8)}
+    assert {n for n, f in front.items() if f["listed"]} == {"fixed-2", "fixed-8"}
     against = rows["fixed-8"]["front"]["against"]
-    assert rows[against]["bitops"] <= rows["fixed-8"]["bitops"]
-    assert rows[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
+    assert front[against]["bitops"] <= rows["fixed-8"]["bitops"]
+    assert front[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
     for f in ("results.json", "leaderboard.csv", "leaderboard.md", "pareto.png", "heatmap-greedy.png"):
         assert (out / f).stat().st_size > 0
     doc = json.loads((out / "results.json").read_text())
     rec = doc["records"][0]
     assert {"agent", "seed", "index", "bits", "bitops", "correct", "reward"} <= set(rec)
-    assert len(doc["records"]) == 40 * (2 + 4)
+    listed = [r for r in doc["records"] if r["agent"] in AGENTS]
+    assert len(listed) == 40 * (2 + 4) and len(doc["records"]) == len(listed) + 40 * 10
+    assert doc["front"] == res["front"] and not (out / ".bench-partial").exists()
 
 
 def test_same_seed_same_leaderboard(results, tmp_path):
@@ -129,13 +136,15 @@ def test_custom_agent_from_module_path(tmp_path, capsys):
     assert (tmp_path / "heatmap-threshold.png").stat().st_size > 0
 
 
-def test_interrupted_bench_keeps_finished_agents(tmp_path):
-    with pytest.raises(RuntimeError, match="boom"):
+def test_a_failed_bench_writes_no_results_and_keeps_finished_agents_for_a_rerun(tmp_path):
+    with pytest.raises(AgentFailedError, match=r"agent 'exploding' raised in act\(\): RuntimeError: boom \(at "):
         bench(
             BenchArgs(agents=["fixed-2", f"{__name__}:ExplodingAgent"], episodes=10, out=str(tmp_path), progress=False)
         )
-    doc = json.loads((tmp_path / "results.json").read_text())
-    assert {r["agent"] for r in doc["records"]} == {"fixed-2"}
+    assert not (tmp_path / "results.json").exists()  # no set of files, rather than a half one
+    partial = json.loads((tmp_path / ".bench-partial" / "partial.json").read_text())
+    assert [a["name"] for a in partial["agents"]] == ["fixed-2"]
+    assert {r["agent"] for r in partial["agents"][0]["records"]} == {"fixed-2"}
 
 
 @pytest.mark.parametrize(

@@ -150,8 +150,8 @@ def test_static_search_writes_to_its_out_folder_not_the_package(tmp_path, monkey
     assert shipped.read_bytes() == before
 
 
-def test_perf_is_mounted_from_the_benchmarks_package():
-    from benchmarks.cli import cmd_perf
+def test_perf_is_mounted_from_the_perf_subpackage():
+    from agents.perf.cli import cmd_perf
 
     ns = cli.build_parser().parse_args(["perf", "--quick", "--out", "docs"])
     assert ns.func is cmd_perf and ns.quick and ns.out == "docs"

@@ -98,8 +98,8 @@ def test_tampered_or_foreign_policies_are_refused(trained, tmp_path):
     with pytest.raises(CheckpointError, match="sha256"):
         load_policy(bad)
     ctx = BenchContext("ABN-ResNet20Quarter-v1", "resnet20-quarter-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
-    with pytest.raises(UsageError, match="controls resnet20-fashionmnist"):
-        make_agent(str(trained), ctx)
+    with pytest.raises(UsageError, match=r"belongs on ABN-ResNet-v0.*supernet 'resnet20-fashionmnist' there"):
+        make_agent(str(trained), ctx)  # its card's env, with another supernet
     ctx = BenchContext(ENV, "resnet20-fashionmnist", (2, 3))
     with pytest.raises(UsageError, match="not actions"):
         make_agent(str(trained), ctx)

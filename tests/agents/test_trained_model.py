@@ -48,6 +48,7 @@ def test_trained_model_is_benchmarked_from_its_path(run, tmp_path, capsys):
     assert list(tmp_path.glob("heatmap-*.png"))  # a path as a row name still gives a file name
     doc = json.loads((tmp_path / "results.json").read_text())
     assert {model, "fixed-8"} <= {r["agent"] for r in doc["records"]}  # the bench may add the static front's rows
+    assert [r["agent"] for r in doc["rows"]] == [model, "fixed-8"]
 
 
 def test_a_model_without_its_card_or_with_another_checksum_is_refused(run, tmp_path):

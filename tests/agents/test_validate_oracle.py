@@ -37,9 +37,16 @@ def _row(doc, name):
     return next(r for r in doc["rows"] if r["agent"] == name)
 
 
+def _front(doc, name):
+    return next(r for r in doc["front"] if r["agent"] == name)
+
+
+FRONT_EXTRA = 10  # fixed-3..7 and static-3..7: the static front's rows that were not listed, run too
+
+
 def test_untampered_results_validate(results, tmp_path):
     report = _check(results, tmp_path)
-    assert report == {"ok": True, "episodes": E * (1 + 1 + 2), "errors": []}
+    assert report == {"ok": True, "episodes": E * (1 + 1 + 2 + FRONT_EXTRA), "errors": []}
 
 
 def test_tampered_correctness_is_found_once(results, tmp_path, monkeypatch):
@@ -51,6 +58,7 @@ def test_tampered_correctness_is_found_once(results, tmp_path, monkeypatch):
     rec["correct"] = not rec["correct"]
     # A careful forger also fixes the row, so only the replay can tell.
     _row(doc, "fixed-2")["accuracy"] = float(np.mean([r["correct"] for r in doc["records"][:E]]))
+    _front(doc, "fixed-2")["accuracy"] = _row(doc, "fixed-2")["accuracy"]  # and its entry in the front
     report = _check(doc, tmp_path)
     assert not report["ok"] and len(report["errors"]) == 1
     assert report["errors"][0].startswith(f"record {k} (fixed-2, image {rec['index']}): recorded correct=")
@@ -67,6 +75,7 @@ def test_tampered_bitops_is_found_once(results, tmp_path, agent, sign):
     assert rec["agent"] == agent and rec["bitops"] == true_ops
     rec["bitops"] += sign * 60 * MACS[0]  # as if layer 0 had run at 2 bits instead of 8, or 8 instead of 2
     _row(doc, agent)["bitops"] = float(np.mean([r["bitops"] for r in doc["records"][first : first + E]]))
+    _front(doc, agent)["bitops"] = _row(doc, agent)["bitops"]
     report = _check(doc, tmp_path)
     assert len(report["errors"]) == 1
     assert report["errors"][0].startswith(f"record {k} ({agent}, image {rec['index']}): recorded ")
@@ -248,6 +257,7 @@ def test_a_row_without_episodes_does_not_stop_the_checks_of_later_rows(results, 
         "row 'fixed-2' has no episodes",
         f"row 'fixed-8': mean BitOps {_row(doc, 'fixed-8')['bitops']:.0f}, its episodes give "
         f"{_row(results, 'fixed-8')['bitops']:.0f}",
+        "front row 'fixed-2' has no episodes",
     ]
 
 
@@ -257,3 +267,17 @@ def test_row_bitops_are_checked_to_the_last_digits_not_to_a_loose_tolerance(resu
     _row(doc, "fixed-8")["bitops"] += 200.0
     report = _check(doc, tmp_path)
     assert len(report["errors"]) == 1 and report["errors"][0].startswith("row 'fixed-8': ")
+
+
+@pytest.mark.parametrize("field,change", [("accuracy", 1 / E), ("bitops", 200.0)])
+def test_the_fronts_unlisted_rows_are_checked_against_their_episodes(results, tmp_path, field, change):
+    doc = json.loads(json.dumps(results))
+    entry = _front(doc, "static-4")
+    assert not entry["listed"] and len([r for r in doc["records"] if r["agent"] == "static-4"]) == E
+    entry[field] += change
+    report = _check(doc, tmp_path)
+    true = _front(results, "static-4")
+    assert report["errors"] == [
+        f"front row 'static-4': accuracy {entry['accuracy']:.6f} at {entry['bitops']:.0f} BitOps, its episodes give "
+        f"{true['accuracy']:.6f} at {true['bitops']:.0f}"
+    ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from agents.perf.measure import PerfArgs
+from agents.perf.report import main
+
 
 def cmd_perf(ns: argparse.Namespace) -> int:
     """abn-gym perf."""
-    from benchmarks.measure import PerfArgs
-    from benchmarks.report import main
-
     return main(PerfArgs(json=ns.json, quick=ns.quick, device=ns.device, include_bench=ns.include_bench, out=ns.out))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from benchmarks.measure import PerfArgs, run
+from agents.perf.measure import PerfArgs, run
 from supernets.checkpoint import atomic_write_json, atomic_write_text
 
 

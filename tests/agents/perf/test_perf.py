@@ -1,11 +1,11 @@
-"""The throughput benchmark's parts (benchmarks.measure) run and report (benchmarks.report) consistent numbers."""
+"""The throughput benchmark's parts (agents.perf.measure) run and report (agents.perf.report) consistent numbers."""
 
 import json
 
 import numpy as np
 
-from benchmarks import measure
-from benchmarks.report import format_report, goals
+from agents.perf import measure
+from agents.perf.report import format_report, goals
 
 
 def test_perf_parts_report_consistent_numbers(tmp_path):

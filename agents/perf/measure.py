@@ -7,9 +7,10 @@ Everything is measured in one run on one machine, warm-up excluded, median of re
 (c) gymnasium's SyncVectorEnv over single envs, same actions;
 (d) single env: steps per second, and Python overhead per step beyond the layer's compute;
 (e) SB3 PPO training steps per second: native adapter vs DummyVecEnv vs SubprocVecEnv;
-(f) optionally, the wall time of ``abn-gym bench`` with its defaults;
-and the time of ``supernet eval`` for one configuration over the test split, and memory.
-:mod:`benchmarks.report` turns the result into the Markdown report and the goals table.
+(f) optionally, the wall time of ``abn-gym bench`` with its defaults.
+
+Besides these, the time of ``supernet eval`` for one configuration over the test split, and memory.
+:mod:`agents.perf.report` turns the result into the Markdown report and the goals table.
 """
 
 from __future__ import annotations
@@ -28,9 +29,14 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import abn_gym  # noqa: F401
+from abn_gym.sb3 import SB3VecEnv
+from agents.train import AgentTrainArgs
+from supernets.data import load_split
+from supernets.evaluate import accuracy
 from supernets.registry import load_supernet
 
 ENV_ID = "ABN-ResNet-v0"
@@ -200,12 +206,6 @@ def sb3_ppo(n_envs: int, subproc_envs: int, rollouts: int) -> dict:
     Native and DummyVecEnv run ``n_envs`` sub-envs; SubprocVecEnv runs one process per sub-env,
     so it gets ``subproc_envs`` (more processes than cores only thrash; 0 skips it).
     """
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-    from abn_gym.sb3 import SB3VecEnv
-    from agents.train import AgentTrainArgs
-
     defaults = AgentTrainArgs()
 
     def rate(env) -> float:
@@ -334,7 +334,7 @@ SMALL_PRIMITIVE_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CA
 def memory_in_fresh_process(n: int, vector_steps: int, device: str, env: dict[str, str] | None = None) -> dict:
     """:func:`memory` in a new interpreter (plus environment variables ``env``): the env's resident size alone."""
     call = f"memory({n}, {vector_steps}, {device!r})"
-    code = f"import json; from benchmarks.measure import memory; print(json.dumps({call}))"
+    code = f"import json; from agents.perf.measure import memory; print(json.dumps({call}))"
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
@@ -343,9 +343,6 @@ def memory_in_fresh_process(n: int, vector_steps: int, device: str, env: dict[st
 
 def supernet_eval_time(device: str) -> float:
     """Seconds to evaluate one configuration (uniform-4) over the whole test split, data loading excluded."""
-    from supernets.data import load_split
-    from supernets.evaluate import accuracy
-
     net = load_supernet("resnet20-fashionmnist", device=device)
     split = load_split("test")
     return _median_time(lambda: accuracy(net, split, [4] * net.num_switchable, device=device), 3)

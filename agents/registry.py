@@ -50,10 +50,12 @@ class BenchContext:
     """Folder of a ``static-search --out`` result to reuse (see :func:`agents.static_search.find_result`)."""
 
 
-MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode", "decide_at")
+MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")
 """Env arguments that make a model's env: what it sees, what it may do, how it is scored. The others
 say where and how episodes run (split, sampling, device, data_dir; the bench sets them) or shape
-training only (group_size)."""
+training only (group_size). decide_at does not either: a policy trained with it repeats its decision
+between its decision layers (``SB3Agent.decide_at``), which gives its own env's episodes on the plain
+env (tests/agents/test_selection.py), so it is ranked beside every other row."""
 
 
 def _env_args(env_id: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,7 +108,8 @@ class DataSpec:
         """Inverse of :meth:`as_dict`; None (a card from before ``data`` was recorded) is Fashion-MNIST."""
         if not d:
             return cls()
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

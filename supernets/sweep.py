@@ -61,6 +61,7 @@ def _runs(args: SweepArgs, arch: str) -> tuple[TrainArgs, TrainArgs]:
 
 
 def _trained(run: TrainArgs) -> Path:
+    assert run.out is not None  # the sweep always names its runs' folders
     final = Path(run.out) / "final.pt"
     return final if final.exists() else train(run)
 

@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -284,8 +285,9 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
                 loss = F.cross_entropy(logits8, y)
                 loss.backward()
                 soft = logits8.detach().softmax(-1)
-                configs = [[model.bit_choices[0]] * model.num_switchable]
-                configs += [random_config(model.num_switchable, gen, model.bit_choices) for _ in range(args.num_random)]
+                choices = cast("tuple[int, ...]", model.bit_choices)  # nn.Module's __getattr__ hides its type
+                configs = [[choices[0]] * model.num_switchable]
+                configs += [random_config(model.num_switchable, gen, choices) for _ in range(args.num_random)]
                 for cfg in configs:
                     kd = -(soft * model(x, cfg).log_softmax(-1)).sum(-1).mean()
                     kd.backward()

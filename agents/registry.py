@@ -269,12 +269,11 @@ def describe_exception(exc: BaseException) -> str:
 
 def _model_card(path: Path) -> tuple[Path, dict]:
     """The model card of a saved SB3 model: ``<stem>.json`` (shipped form) or ``card.json`` (a train run)."""
-    for card_path in (path.with_suffix(".json"), path.parent / "card.json"):
-        if card_path.is_file():
-            try:
-                return card_path, json.loads(card_path.read_text())
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise CheckpointError(f"model card {card_path} is not valid JSON: {exc}") from None
+    from agents.sb3_agent import find_card  # SB3 is imported only when a model is named (import time)
+
+    found = find_card(path)
+    if found is not None:
+        return found
     raise CheckpointError(
         f"{path} has no model card ({path.with_suffix('.json').name} or card.json beside it), so its algorithm "
         "is unknown; models saved by `abn-gym train` have one. In Python: agents.sb3_agent.SB3Agent.load(path, algo)"

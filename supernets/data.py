@@ -15,7 +15,6 @@ describes either kind, and a supernet's model card records it.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from supernets.checkpoint import sha256
 from supernets.errors import DatasetNotFoundError, UsageError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -112,15 +112,6 @@ class DataSpec:
         return cls(**fields)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @lru_cache(maxsize=4)
 def _read_npz(path: str, mtime_ns: int) -> dict[str, np.ndarray]:
     try:
@@ -175,7 +166,7 @@ def npz_spec(path: str | os.PathLike) -> DataSpec:
     return DataSpec(
         kind="npz",
         path=str(p),
-        sha256=file_sha256(p),
+        sha256=sha256(p),
         mean=mean,
         std=std,
         num_classes=num_classes,
@@ -218,7 +209,7 @@ def load_data(spec: DataSpec, name: str = "train", data_dir: str | os.PathLike |
 
 @lru_cache(maxsize=8)
 def _cached_sha256(path: str, mtime_ns: int) -> str:
-    return file_sha256(path)
+    return sha256(path)
 
 
 @lru_cache(maxsize=8)

@@ -81,7 +81,7 @@ zoo-figures: zoo
 		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/
 
 # Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards,
-# validate, and the leaderboard's verdicts (agents/stats.py, agents/front.py). It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is
+# validate, and the leaderboard's verdicts (agents/app/stats.py, agents/app/front.py). It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is
 # never mutated; about an hour on one core. Not part of `make test`. Results: `mutmut results`
 # and mutants/mutmut-cicd-stats.json inside MUTATE_DIR.
 MUTATE_DIR ?= /tmp/abn-gym-mutate

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from abn_gym.engine import EpisodeEngine
+from abn_gym.errors import EnvArgumentError, UnknownEnvArgumentError
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
 from supernets.data import SPLITS
-from supernets.errors import EnvArgumentError, UnknownEnvArgumentError, UnknownNameError
+from supernets.foundation.errors import UnknownNameError
 from supernets.registry import config_of, get_entry, load_supernet, load_supernet_split, verify_checkpoint
 from supernets.resnet import ResNetSupernet
 

@@ -17,8 +17,8 @@ from gymnasium import logger, spaces
 from abn_gym import render as rendering
 from abn_gym.config import EnvConfig
 from abn_gym.engine import EpisodeEngine, StepResult
+from abn_gym.errors import EnvArgumentError
 from abn_gym.observations import ObservationLayout
-from supernets.errors import EnvArgumentError
 from supernets.resnet import ResNetSupernet
 
 

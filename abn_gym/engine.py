@@ -19,11 +19,11 @@ from typing import cast
 import numpy as np
 import torch
 
+from abn_gym.errors import EnvArgumentError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import FIXED_BITS
 from supernets.data import Split
-from supernets.errors import EnvArgumentError
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
 from supernets.resnet import ResNetSupernet, State

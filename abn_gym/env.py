@@ -13,8 +13,8 @@ import numpy as np
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
 from abn_gym.engine import EpisodeEngine
+from abn_gym.errors import EnvArgumentError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
-from supernets.errors import EnvArgumentError
 
 ObsType = np.ndarray | dict[str, np.ndarray]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium
 
-from supernets.errors import UnknownNameError
+from supernets.foundation.errors import UnknownNameError
 
 VECTOR_ENTRY_POINT = "abn_gym.vector:ABNVectorEnv"
 

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from abn_gym.errors import EnvArgumentError
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from supernets.errors import EnvArgumentError
 
 
 class SB3VecEnv(VecEnv):

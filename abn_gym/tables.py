@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
     ns = p.parse_args(argv)
     from abn_gym.registration import env_kwargs
-    from supernets.errors import ABNGymError
+    from supernets.foundation.errors import ABNGymError
 
     try:
         kw = env_kwargs(ns.env)

@@ -18,8 +18,8 @@ BENCH_HELPER = """import time
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.bench import add_paired, format_markdown, leaderboard, run_agent
-from agents.registry import BenchContext, make_agent
+from agents.app.bench import add_paired, format_markdown, leaderboard, run_agent
+from agents.controllers.registry import BenchContext, make_agent
 
 
 def context(env_id):
@@ -80,8 +80,8 @@ print(f"episode BitOps {info['bitops'] / 1e9:.3f} G = {info['bitops_fraction']:.
 `greedy` looks ahead: at each layer it takes the lowest bit-width that keeps the class the all-8 continuation predicts, with confidence at least `tau`. Look-ahead is label-free but not free: its passes are counted as decision MACs. We pick an easy image (the all-2-bit network is confident and right) and a hard one (the all-8-bit network is unsure)."""),
 ("code", """import torch
 
-from agents.baselines import GreedyAgent
-from agents.bench import run_agent
+from agents.controllers.baselines import GreedyAgent
+from agents.app.bench import run_agent
 from supernets import load_supernet
 
 net = load_supernet("resnet20-fashionmnist")
@@ -144,8 +144,8 @@ plt.show()"""),
 ("code", BENCH_HELPER),
 ("code", """from IPython.display import Image, Markdown, display
 
-from agents.plots import pareto_plot
-from agents.sb3_agent import SB3Agent
+from agents.app.plots import pareto_plot
+from agents.controllers.sb3_agent import SB3Agent
 
 ctx, _ = context(ENV_ID)
 agents = [make_agent(n, ctx) for n in ["fixed-2", "fixed-3", "fixed-4", "fixed-8", "static-3", "static-4"]]
@@ -196,7 +196,7 @@ def for_env(env_id):
 ("md", "The agent beside uniform and static baselines on the first 2,000 test images of each task, with the paired columns (reference: `fixed-8`)."),
 ("code", """from IPython.display import Image, Markdown, display
 
-from agents.plots import heatmap_plot, pareto_plot
+from agents.app.plots import heatmap_plot, pareto_plot
 from supernets.data import load_split
 
 labels = load_split("test").labels.numpy()

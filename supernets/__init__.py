@@ -7,8 +7,8 @@
 """
 
 from supernets.bitops import LayerSpec
-from supernets.checkpoint import CheckpointError
 from supernets.data import DatasetNotFoundError, DataSpec, load_split
+from supernets.foundation.errors import CheckpointError
 from supernets.registry import available_supernets, load_supernet, read_card, supernet_name
 from supernets.resnet import BIT_CHOICES, ResNetConfig, ResNetSupernet, State, load_arch_config, resnet20
 

@@ -1,6 +1,6 @@
 """The ``abn-gym supernet`` commands: train, eval, publish and sweep the weight-shared supernets.
 
-Mounted by the ``abn-gym`` entry point (:mod:`agents.cli`); each package owns its commands.
+Mounted by the ``abn-gym`` entry point (:mod:`agents.app.cli`); each package owns its commands.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from supernets.cliargs import add_dataclass_args, dataclass_from_args
+from supernets.foundation.cliargs import add_dataclass_args, dataclass_from_args
 
 
 def cmd_supernet_train(ns: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def _checkpoint_title(path: str) -> str:
     """What an evaluated checkpoint file is called: the name it was published under, else its run folder."""
     from pathlib import Path
 
-    from supernets.checkpoint import safe_load
+    from supernets.foundation.files import safe_load
 
     state = safe_load(path)
     if isinstance(state, dict) and state.get("name"):
@@ -35,7 +35,7 @@ def _checkpoint_title(path: str) -> str:
 
 def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     """abn-gym supernet eval."""
-    from supernets.errors import UsageError
+    from supernets.foundation.errors import UsageError
     from supernets.registry import load_supernet, load_supernet_split, read_card, supernet_name
     from supernets.report import eval_table, format_table
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from supernets.errors import UsageError
+from supernets.foundation.errors import UsageError
 from supernets.resnet import BIT_CHOICES, ResNetConfig, ResNetSupernet
 
 RESNET18_CONFIG = ResNetConfig(

@@ -24,8 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernets.checkpoint import sha256
-from supernets.errors import DatasetNotFoundError, UsageError
+from supernets.foundation.errors import ABNGymError, UsageError
+from supernets.foundation.files import sha256
+
+
+class DatasetNotFoundError(ABNGymError, FileNotFoundError):
+    """The dataset could not be found, downloaded or read; the message says how to get it."""
+
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "abn_gym"

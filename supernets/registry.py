@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from supernets.checkpoint import GIT_FIX, CheckpointError, safe_load, sha256
 from supernets.data import DataSpec, Split, check_split, load_data
-from supernets.errors import UnknownNameError, UsageError
+from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
+from supernets.foundation.files import GIT_FIX, safe_load, sha256
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"

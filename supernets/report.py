@@ -15,10 +15,16 @@ import torch
 from tqdm import tqdm
 
 from supernets.bitops import BITOPS_DEFINITION
-from supernets.checkpoint import atomic_write_bytes, atomic_write_json, check_source_checkout, safe_load, torch_bytes
 from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
-from supernets.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.float_resnet import FloatResNet
+from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
+from supernets.foundation.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_source_checkout,
+    safe_load,
+    torch_bytes,
+)
 from supernets.registry import CHECKPOINT_DIR, SUPERNETS, build_from_state
 from supernets.resnet import ResNetConfig, ResNetSupernet
 

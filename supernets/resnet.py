@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernets.bitops import FIXED_BITS, LayerSpec, conv_out, total_bitops
-from supernets.errors import UsageError
+from supernets.foundation.errors import UsageError
 from supernets.layers import QuantLinear, SwitchableConv2d, inverse_permutation, take_rows
 
 BIT_CHOICES: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from supernets.checkpoint import atomic_write_json, atomic_write_text, safe_load
-from supernets.cliargs import arg
 from supernets.data import load_split
 from supernets.evaluate import accuracy
+from supernets.foundation.cliargs import arg
+from supernets.foundation.files import atomic_write_json, atomic_write_text, safe_load
 from supernets.registry import build_from_state
 from supernets.report import float_accuracy
 from supernets.resnet import ARCHITECTURES, ResNetSupernet, architecture

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from supernets.checkpoint import atomic_torch_save, safe_load
-from supernets.cliargs import arg
 from supernets.data import DataSpec, Split, check_split, data_spec, load_data, normalize
-from supernets.errors import UsageError
 from supernets.evaluate import accuracy
 from supernets.float_resnet import FloatResNet, warm_start
+from supernets.foundation.cliargs import arg
+from supernets.foundation.errors import UsageError
+from supernets.foundation.files import atomic_torch_save, safe_load
 from supernets.resnet import ResNetConfig, ResNetSupernet, architecture, load_arch_config
 
 

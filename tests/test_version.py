@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.cli import main
+from agents.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def test_version_prints_the_declared_version_and_exits_0(capsys):
 
 def test_the_console_entry_point_answers_version_without_a_command():
     done = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "--version"], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-m", "agents.app.cli", "--version"], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["abn-gym", _declared()]

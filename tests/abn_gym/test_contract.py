@@ -15,8 +15,9 @@ from gymnasium.vector import AutoresetMode
 
 import abn_gym
 from abn_gym.env import ABNEnv
+from abn_gym.errors import EnvArgumentError
 from abn_gym.vector import ABNVectorEnv
-from supernets.errors import ABNGymError, EnvArgumentError
+from supernets.foundation.errors import ABNGymError
 
 IDS = sorted(abn_gym.ENV_IDS)
 

@@ -13,11 +13,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from abn_gym.engine import reference_predictions
+from abn_gym.errors import EnvArgumentError
 from abn_gym.rewards import RewardFn, group_relative
 from abn_gym.sb3 import SB3VecEnv
 from abn_gym.vector import ABNVectorEnv
 from supernets.data import load_split
-from supernets.errors import EnvArgumentError
 from tests.abn_gym.test_observation_oracle import ATOL, MACS, reference_obs
 
 POINTS = (0, 7, 13)

@@ -3,7 +3,7 @@
 import pytest
 
 from abn_gym.registration import env_kwargs
-from supernets.errors import UnknownNameError
+from supernets.foundation.errors import UnknownNameError
 
 
 def test_both_id_forms_give_the_registered_kwargs():

@@ -14,7 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import abn_gym
 from abn_gym.config import ENV_KWARGS
 from abn_gym.env import ABNEnv
-from supernets.errors import EnvArgumentError
+from abn_gym.errors import EnvArgumentError
 
 
 @pytest.mark.parametrize("render_mode", ["ansi", "rgb_array"])

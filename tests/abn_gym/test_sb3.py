@@ -29,7 +29,7 @@ def test_adapter_semantics_same_step_reset():
 
 
 def test_adapter_refuses_an_autoreset_mode():
-    from supernets.errors import EnvArgumentError
+    from abn_gym.errors import EnvArgumentError
 
     with pytest.raises(EnvArgumentError, match="SB3VecEnv does not take autoreset_mode"):
         SB3VecEnv("ABN-ResNet-v0", num_envs=2, autoreset_mode="SAME_STEP")

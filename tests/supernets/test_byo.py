@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cli import main as cli
+from agents.app.cli import main as cli
 from supernets import report
-from supernets.checkpoint import sha256
 from supernets.data import DatasetNotFoundError, data_spec, load_data, load_split
-from supernets.errors import CheckpointError, UsageError
+from supernets.foundation.errors import CheckpointError, UsageError
+from supernets.foundation.files import sha256
 from supernets.registry import CHECKPOINT_DIR, load_supernet, read_card
 from supernets.resnet import ResNetConfig, load_arch_config
 from supernets.train import TrainArgs, default_out, train
@@ -167,7 +167,7 @@ def test_bench_reuses_a_saved_static_search_and_counts_its_own(card, tmp_path, c
     captured = capsys.readouterr()
     assert "searching the static front" in captured.err
     searched = json.loads(captured.out)["rows"][0]["wall_s"]
-    from agents.registry import _STATIC_CACHE
+    from agents.controllers.registry import _STATIC_CACHE
 
     search_s = [v["search_seconds"] for k, v in _STATIC_CACHE.items() if k[0] == str(card) and k[3] is None]
     assert len(search_s) == 1 and searched >= search_s[0] > 0
@@ -323,7 +323,7 @@ def test_an_npz_dataset_trains_and_its_card_records_it(tmp_path):
 
 
 def test_saving_the_same_state_under_other_names_gives_the_same_bytes(tmp_path):
-    from supernets.checkpoint import atomic_torch_save
+    from supernets.foundation.files import atomic_torch_save
 
     state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "config": TINY.as_dict(), "kind": "supernet"}
     atomic_torch_save(state, tmp_path / "a.pt")

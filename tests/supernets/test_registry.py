@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from supernets import CheckpointError, load_supernet, read_card, registry
-from supernets.checkpoint import atomic_torch_save, sha256
 from supernets.float_resnet import FloatResNet
+from supernets.foundation.files import atomic_torch_save, sha256
 from supernets.resnet import ResNetConfig
 
 

@@ -60,9 +60,9 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mod
 
 
 def test_float_warm_start_loads_the_checkpoint_and_refuses_others(tmp_path):
-    from supernets.checkpoint import atomic_torch_save
-    from supernets.errors import UsageError
     from supernets.float_resnet import FloatResNet
+    from supernets.foundation.errors import UsageError
+    from supernets.foundation.files import atomic_torch_save
     from supernets.resnet import architecture
     from supernets.train import build_model
 

@@ -1,0 +1,539 @@
+"""`abn-gym bench`: every agent on the same inputs, one leaderboard, results that can be replayed.
+
+The verdicts (the gap to the static front and to the static mixtures) are computed in
+:mod:`agents.app.front` against *every* fixed-b of the env's actions and every shipped static-b,
+whatever ``--agents`` lists: rows not asked for run too (they cost seconds) and are left out of
+the table, and ``results.json``'s ``front`` says which rows the front held.
+
+The output files are written as one set: the run works in ``<out>/.bench-partial`` and moves the
+finished set into ``<out>`` at the end, so an interrupted run leaves the previous set untouched;
+rerunning the same command reuses the agents the interrupted run finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from abn_gym.registration import env_kwargs
+from abn_gym.vector import ABNVectorEnv
+from agents.app.front import (
+    STATIC_PREFIXES,
+    add_paired,
+    check_row_names,
+    front_summary,
+    leaderboard,
+    per_image,
+    static_hull_mixture,
+)
+from agents.app.static_search import find_result
+from agents.controllers.base import AgentActionError, AgentFailedError, AgentProtocolError, EnvView, check_agent
+from agents.controllers.registry import (
+    DEFAULT_TARGETS,
+    SHIPPED_POLICIES,
+    BenchContext,
+    default_agent_names,
+    describe_exception,
+    is_model_path,
+    make_agent,
+    model_env,
+    shipped_policy,
+    static_search_seconds,
+)
+from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
+from supernets.foundation.files import atomic_write_json, atomic_write_text, sha256
+from supernets.registry import read_card, supernet_name
+
+__all__ = [
+    "STATIC_PREFIXES",
+    "BenchArgs",
+    "add_paired",
+    "bench",
+    "format_markdown",
+    "leaderboard",
+    "per_image",
+    "run_agent",
+    "static_hull_mixture",
+]
+
+BATCH = 256
+DEFAULT_ENV = "ABN-ResNet-v0"
+PARTIAL = ".bench-partial"
+"""Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
+COLUMNS = [
+    "agent",
+    "accuracy",
+    "accuracy_ci",
+    "bitops",
+    "decision_macs",
+    "bitops_fraction",
+    "reward",
+    "reward_ci",
+    "episodes",
+    "seeds",
+    "wall_s",
+    "paired",
+    "front",
+]
+OUR_PACKAGES = ("agents", "abn_gym", "supernets", "stable_baselines3", "sb3_contrib")
+"""Where built-in agents come from: an exception inside one of them is a bug and keeps its traceback."""
+
+
+@dataclass
+class BenchArgs:
+    """Arguments of ``abn-gym bench``."""
+
+    env: str | None = None
+    """Env id; None: the env of the listed models' cards (all must agree), else ABN-ResNet-v0."""
+    agents: list[str] = field(default_factory=list)
+    split: str = "test"
+    episodes: int | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: str = "results"
+    batch_size: int = BATCH
+    progress: bool = True
+    reference: str | None = None
+    """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
+    supernet: str | None = None
+    """Supernet instead of the env's: a shipped name or a published card ``DIR/NAME.json``."""
+    static_from: str | None = None
+    """Folder holding a ``static-search --out`` result for the supernet (default: beside its card)."""
+
+
+def _check_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputNotWritableError(f"--out {out} is not writable ({exc.strerror}); choose another folder") from None
+
+
+def check_actions(name: str, actions: Any, n: int, bit_choices: Sequence[int]) -> np.ndarray:
+    """An agent's actions as an int64 array of shape (n,), or an error naming the agent and what is wrong.
+
+    Floats are refused, as ``env.step(2.7)`` refuses them: truncating 2.7 to 2 would run an action
+    the agent did not choose.
+    """
+    a = np.asarray(actions)
+    expected = f"{n} action indices (integers in [0, {len(bit_choices) - 1}] into bit_choices={tuple(bit_choices)})"
+    if a.dtype.kind not in "iu":
+        raise AgentProtocolError(
+            f"agent {name!r} returned actions of dtype {a.dtype} ({np.ravel(a)[:4].tolist()}...); act() must return "
+            f"{expected}, e.g. np.array(..., dtype=np.int64)"
+        )
+    a = a.astype(np.int64).reshape(-1)
+    if a.shape != (n,):
+        raise AgentActionError(
+            f"agent {name!r} returned {a.shape[0]} actions for {n} episodes; act() must return {expected}"
+        )
+    bad = (a < 0) | (a >= len(bit_choices))
+    if bad.any():
+        raise AgentActionError(f"agent {name!r} returned action {int(a[bad][0])}; act() must return {expected}")
+    return a
+
+
+@contextlib.contextmanager
+def _agent_errors(agent: Any, method: str) -> Iterator[None]:
+    """A user's agent that raises gets one line naming it; a built-in agent that raises is a bug (traceback)."""
+    try:
+        yield
+    except Exception as exc:
+        if type(agent).__module__.split(".")[0] in OUR_PACKAGES or isinstance(exc, ABNGymError):
+            raise  # a bug of ours (traceback), or a mistake the error already explains
+        raise AgentFailedError(f"agent {agent.name!r} raised in {method}(): {describe_exception(exc)}") from exc
+
+
+def run_agent(
+    agent: Any,
+    env_id: str,
+    split: str,
+    episodes: int | None,
+    seed: int = 0,
+    env_overrides: dict | None = None,
+    batch_size: int = BATCH,
+    progress: bool = True,
+    indices: Sequence[int] | None = None,
+) -> list[dict]:
+    """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
+
+    ``indices`` picks the images explicitly instead. Returns one record per episode: index,
+    bits, BitOps, correctness, reward and decision MACs.
+    """
+    check_agent(agent)
+    kwargs = env_kwargs(env_id, **(env_overrides or {}))
+    kwargs.update(split=split, sampling="sequential")
+    size = len(ABNVectorEnv(1, **kwargs).engine.split)
+    if indices is None:
+        total = size if episodes is None else min(int(episodes), size)
+        order = np.arange(total)
+    else:
+        order = np.asarray(indices, dtype=np.int64).reshape(-1)
+        total = len(order)
+    records: list[dict] = []
+    bar = tqdm(total=total, desc=agent.name, unit="ep", file=sys.stderr, disable=not progress, leave=False)
+    uses_label = bool(getattr(agent, "uses_label", False))
+    per_step = int(getattr(agent, "decision_macs_per_step", 0) or 0)
+    per_episode = int(getattr(agent, "decision_macs_per_episode", 0) or 0)
+    envs: dict[int, ABNVectorEnv] = {}
+    for batch_no, start in enumerate(range(0, total, batch_size)):
+        n = min(batch_size, total - start)
+        env = envs.setdefault(n, ABNVectorEnv(n, **kwargs))
+        obs, _ = env.reset(seed=seed, options={"index": order[start : start + n]})
+        with _agent_errors(agent, "reset"):
+            agent.reset(n, seed * 1_000_003 + batch_no)
+        view = EnvView(env, allow_labels=uses_label)
+        infos: dict[str, Any] = {"bit_choices": env.bit_choices}
+        returns = np.zeros(n)
+        while not env.engine.done:  # env.horizon steps: fewer than num_layers with decide_at
+            infos.update(layer=env.engine.t, action_mask=env.action_masks(), view=view)
+            with _agent_errors(agent, "act"):
+                raw = agent.act(obs, infos)
+            obs, reward, _, _, info = env.step(check_actions(agent.name, raw, n, env.bit_choices))
+            returns += reward
+        lookahead = env.engine.lookahead_macs.copy()
+        for r in range(n):
+            records.append(
+                {
+                    "agent": agent.name,
+                    "seed": int(seed),
+                    "index": int(info["index"][r]),
+                    "bits": [int(b) for b in info["episode_bits"][r]],
+                    "bitops": float(info["bitops"][r]),
+                    "bitops_fraction": float(info["bitops_fraction"][r]),
+                    "correct": bool(info["correct"][r]),
+                    "reward": float(returns[r]),
+                    "decision_macs": int(lookahead[r] + per_step * env.horizon + per_episode),
+                }
+            )
+        bar.update(n)
+    bar.close()
+    return records
+
+
+def _points(value: float | None, ci: Sequence[float | None]) -> str:
+    if value is None or ci[0] is None or not np.isfinite(value):
+        return "-"
+    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
+
+
+def format_markdown(table: pd.DataFrame) -> str:
+    """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs).
+
+    With paired statistics, two more columns: the accuracy difference against the reference
+    row, and the gap to the static front, both in points with paired 95% intervals.
+    """
+    paired = "paired" in table.columns and table["paired"].notna().all()
+    ref = table["paired"].iloc[0]["reference"] if paired and len(table) else ""
+    head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | "
+    align = "| --- | ---: | ---: | ---: | ---: | "
+    if paired:
+        head += (
+            f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
+            "gap to static mixtures, points (paired 95% CI) | "
+        )
+        align += "---: | ---: | ---: | "
+    head += "reward (95% CI) | episodes | seeds | wall s |"
+    align += "---: | ---: | ---: | ---: |"
+    lines = [head, align]
+    for _, r in table.iterrows():
+        line = (
+            f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
+            f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} | "
+            f"{r['bitops_fraction']:.3f} | "
+        )
+        if paired:
+            p, f = r["paired"], r["front"]
+            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"])
+            if f["against"] is not None:
+                gap += f" vs {f['against']}" + (" **beats**" if f["beats_static_front"] else "")
+            hull = _points(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
+            line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | {hull} | "
+        line += (
+            f"{r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
+            f"{r['episodes']} | {r['seeds']} | {r['wall_s']:.1f} |"
+        )
+        lines.append(line)
+    labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
+    if labelled:
+        lines.append("")
+        lines.append(f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller.")
+    return "\n".join(lines)
+
+
+def _results_doc(
+    env_id: str,
+    args: BenchArgs,
+    kwargs: dict,
+    supernet: str,
+    records: list[dict],
+    meta: dict,
+    table: pd.DataFrame,
+    front: list[dict],
+    episodes: int,
+) -> dict:
+    return {
+        "env": env_id,
+        "env_kwargs": kwargs,
+        "split": args.split,
+        "episodes": episodes,
+        "seeds": list(args.seeds),
+        "supernet": supernet_name(supernet),
+        "supernet_sha256": read_card(supernet)["sha256"],
+        "agents": meta,
+        "rows": json.loads(table.to_json(orient="records")),
+        "front": front,
+        "records": records,
+    }
+
+
+def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> list[str]:
+    """The env's default leaderboard, less what cannot run on the supernet benchmarked.
+
+    Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
+    --supernet replaces the env's own supernet (it was trained on that one).
+    """
+    from abn_gym.config import EnvConfig
+
+    own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
+    names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
+    if supernet is not None and supernet != own:
+        names = [n for n in names if n not in SHIPPED_POLICIES]
+    return names
+
+
+def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The env id and argument overrides the bench runs: ``env`` if given, else the listed models' card env.
+
+    Several models from different envs are refused without ``--env``; with it, each model's loader
+    refuses a disagreeing card (see :func:`agents.controllers.registry.check_model_env`).
+    """
+    if env is not None:
+        return env, {}
+    found: dict[str, tuple[str, dict[str, Any]]] = {s: model_env(s) for s in specs if is_model_path(s)}
+    envs = {json.dumps([e, o], sort_keys=True, default=str) for e, o in found.values()}
+    if len(envs) > 1:
+        listing = "; ".join(f"{s}: {e}" + (f" {o}" if o else "") for s, (e, o) in found.items())
+        raise UsageError(
+            f"the listed models belong on different envs ({listing}); one bench runs one env: "
+            "benchmark them separately, each on its own env"
+        )
+    if found:
+        return next(iter(found.values()))
+    return DEFAULT_ENV, {}
+
+
+def _spec_key(spec: str) -> str:
+    """What identifies an ``--agents`` entry: a model path by its file, anything else by its text."""
+    return str(Path(spec).resolve()) if is_model_path(spec) else spec
+
+
+def check_specs(specs: Sequence[str]) -> None:
+    """Refuse an ``--agents`` list that names one agent twice (a model file under two paths included)."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        key = _spec_key(spec)
+        if key in seen:
+            also = "" if seen[key] == spec else f" (as {seen[key]!r} and {spec!r})"
+            raise UsageError(
+                f"--agents lists {spec!r} twice{also}; one name, one row: list each agent once "
+                "(--seeds gives more episodes per image)"
+            )
+        seen[key] = spec
+
+
+def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
+    """Every static row the front is built from: fixed-b of each action, and static-b when available.
+
+    The static-b rows are a saved search result for this supernet and action set (shipped, beside
+    its card, or in --static-from); without one they join only when a static-b is listed (its
+    search then runs anyway).
+    """
+    names = [f"fixed-{b}" for b in ctx.bit_choices]
+    shipped = find_result(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    if shipped is not None or any(s.startswith("static-") for s in specs):
+        names += [f"static-{b}" for b in DEFAULT_TARGETS]
+    return names
+
+
+def _fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
+    """What an agent's episodes depend on besides the bench's settings; None: never reuse them."""
+    if is_model_path(spec):
+        return f"{spec}#{sha256(spec)}"
+    if ":" in spec:
+        try:
+            source = inspect.getsourcefile(type(agent))
+        except TypeError:
+            source = None
+        return f"{spec}#{sha256(source)}" if source and os.path.isfile(source) else None
+    if hasattr(agent, "config"):
+        return f"{spec}#{list(agent.config)}"
+    base = spec.split("@", 1)[0]
+    if base in SHIPPED_POLICIES:
+        return f"{spec}#{sha256(shipped_policy(base, env_id))}"
+    return spec
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C while a set of files is moved into place, so the set is never half old, half new."""
+    caught: list[bool] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    except ValueError:  # not the main thread: no signals here to defer
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def _commit(partial: Path, out: Path, files: Sequence[str]) -> None:
+    """Move a finished set of files from ``partial`` into ``out``, replacing the previous set as one."""
+    with _sigint_deferred():
+        for old in out.glob("heatmap-*.png"):
+            if old.name not in files:
+                old.unlink()  # the previous set's heatmap of an agent this set does not plot
+        for name in files:
+            os.replace(partial / name, out / name)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _load_partial(partial: Path, settings: dict) -> dict[str, Any]:
+    """An interrupted run's finished agents, when it ran with the same settings: {fingerprint: (records, meta)}."""
+    path = partial / "partial.json"
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if doc.get("settings") != json.loads(json.dumps(settings, default=str)):
+        return {}
+    return {a["fingerprint"]: a for a in doc.get("agents", []) if a.get("fingerprint")}
+
+
+def bench(args: BenchArgs) -> dict:
+    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set."""
+    out = Path(args.out)
+    check_specs(args.agents)
+    env_id, overrides = resolve_env(args.env, args.agents)
+    if args.supernet is not None:
+        overrides = {**overrides, "supernet": args.supernet}
+    probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
+    size = len(probe.engine.split)
+    if args.episodes is not None and not 1 <= args.episodes <= size:
+        raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
+    _check_out(out)
+    kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
+    supernet = probe.config.supernet
+    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from)
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
+    agents = [make_agent(n, ctx, args.progress) for n in specs]
+    check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
+    listed = [a.name for a in agents]
+    reference = args.reference or ("fixed-8" if "fixed-8" in listed else listed[0])
+    if reference not in listed:
+        raise UsageError(f"--reference {reference!r} is not among the agents run; choose one of: {', '.join(listed)}")
+    front = front_names(ctx, specs)
+    extra = [n for n in front if n not in listed]
+    specs += extra
+    agents += [make_agent(n, ctx, args.progress) for n in extra]
+    total = size if args.episodes is None else min(args.episodes, size)
+    settings = {
+        "env": env_id,
+        "env_kwargs": kwargs,
+        "split": args.split,
+        "episodes": total,
+        "seeds": list(args.seeds),
+        "batch_size": args.batch_size,
+        "supernet_sha256": read_card(supernet)["sha256"],
+    }
+    partial = out / PARTIAL
+    finished = _load_partial(partial, settings)
+    partial.mkdir(exist_ok=True)
+    records: list[dict] = []
+    meta: dict[str, dict] = {}
+    done: list[dict] = []
+    resumed: list[str] = []
+    for spec, agent in tqdm(
+        list(zip(specs, agents)), desc="bench", unit="agent", file=sys.stderr, disable=not args.progress
+    ):
+        fingerprint = _fingerprint(spec, agent, env_id)
+        if fingerprint is not None and fingerprint in finished:
+            entry = finished[fingerprint]
+            resumed.append(agent.name)
+        else:
+            # Agents without randomness give the same episodes for every seed: run them once.
+            seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
+            t0 = time.perf_counter()
+            mine: list[dict] = []
+            for seed in seeds:
+                mine += run_agent(
+                    agent, env_id, args.split, total, seed, overrides, args.batch_size, progress=args.progress
+                )
+            agent_meta = {
+                "uses_label": bool(getattr(agent, "uses_label", False)),
+                "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
+                # A static front bench searched itself is charged to its first static row.
+                "wall_s": time.perf_counter() - t0 + static_search_seconds(ctx, agent.name, meta),
+                "seeds_run": seeds,
+                "listed": agent.name in listed,
+            }
+            if hasattr(agent, "config"):
+                agent_meta["config"] = list(agent.config)
+            entry = {"fingerprint": fingerprint, "name": agent.name, "meta": agent_meta, "records": mine}
+        records += entry["records"]
+        meta[agent.name] = {**entry["meta"], "listed": agent.name in listed}
+        done.append(entry)
+        # The finished agents so far, for a rerun after an interruption; <out>'s own files stay as they are.
+        atomic_write_json(partial / "partial.json", {"settings": settings, "agents": done})
+    if resumed:
+        print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)
+    everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
+    table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
+    held = front_summary(everything, front, listed)
+    doc = _results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total)
+    files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
+    atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
+    atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
+    from agents.app.plots import heatmap_plot, pareto_plot
+
+    # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
+    pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
+    # The heatmap shows an adaptive agent: the learned one when present, else the first other.
+    adaptive = [n for n in listed if n != "random" and not n.startswith(STATIC_PREFIXES)]
+    if adaptive:
+        pick = next((n for n in ("escalation", "ppo") if n in adaptive), adaptive[0])
+        safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in pick)  # a model path names a row too
+        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), partial / f"heatmap-{safe}.png")
+        files.append(f"heatmap-{safe}.png")
+    atomic_write_json(partial / "results.json", doc)
+    _commit(partial, out, [*files, "results.json"])
+    return {
+        "env": env_id,
+        "env_kwargs": kwargs,
+        "supernet": supernet_name(supernet),
+        "split": args.split,
+        "episodes": total,
+        "rows": json.loads(table.to_json(orient="records")),
+        "front": held,
+    }

@@ -1,0 +1,184 @@
+"""One budget-conditioned policy, swept across budgets: ``python -m agents.app.budget_sweep MODEL --budgets ...``.
+
+A policy trained on a Budget id with a budget drawn per episode (``abn-gym train --algo maskable-ppo
+--env ABN-ResNet20Quarter-Budget-v1 --budget 0.1,0.45``) reads the budget from its observation, so
+one model serves every budget. This runs it at each budget of ``--budgets`` on a split and compares
+every point with the best random mixture of two static configurations (fixed-b and static-b, run
+without a budget on the same images) that spends the same mean BitOps: the paired gap, with a
+bootstrap interval over images, as the leaderboard computes its ``gap to static mixtures``.
+
+Writes ``sweep.json``, ``sweep.md`` and ``sweep.png`` (the policy's curve beside the static rows and
+their mixtures' upper hull) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.app.selection import static_front
+from agents.app.stats import paired_bootstrap
+from supernets.foundation.errors import UsageError
+from supernets.foundation.files import atomic_write_json, atomic_write_text
+
+
+def sweep(model: str | Path, budgets: list[float], split: str = "test", episodes: int | None = None) -> dict:
+    """Run the model at every budget and each point's paired gap to the static mixtures.
+
+    Args:
+        model: a model saved by ``abn-gym train`` on a Budget id (its card names the env).
+        budgets: BitOps budgets, as fractions of all-8.
+        split: the split to run on ("test" for final figures; choose on "val").
+        episodes: first images of the split (default: all).
+    """
+    from agents.app.bench import run_agent, static_hull_mixture
+    from agents.controllers.sb3_agent import SB3Agent
+
+    agent = SB3Agent.load(model)
+    env_id = agent.env_id
+    trained = dict(agent.env_kwargs or {})
+    if trained.get("budget") is None:
+        raise UsageError(f"{model} was not trained with a budget (its card's env_kwargs have none); nothing to sweep")
+    keep = {k: trained[k] for k in ("decide_at", "cost_coef", "bit_choices") if trained.get(k) is not None}
+    front = static_front(env_id, split, episodes, (("budget", None),))
+    accuracy = front.correct.mean(axis=1)
+    points = []
+    for budget in budgets:
+        records = run_agent(agent, env_id, split, episodes, env_overrides={**keep, "budget": budget}, progress=False)
+        correct = np.array([r["correct"] for r in records], dtype=np.float64)
+        bitops = float(np.mean([r["bitops"] for r in records]))
+        mix = static_hull_mixture(bitops, [(j, front.bitops[j], accuracy[j]) for j in range(len(front.names))])
+        point: dict[str, Any] = {
+            "budget": budget,
+            "accuracy": float(correct.mean()),
+            "bitops": bitops,
+            "bitops_fraction": float(np.mean([r["bitops_fraction"] for r in records])),
+            "max_bitops_fraction": float(np.max([r["bitops_fraction"] for r in records])),
+            "decision_macs": float(np.mean([r["decision_macs"] for r in records])),
+            "mixture": None if mix is None else [[front.names[j], float(w)] for j, w in mix],
+        }
+        if mix is not None:
+            delta = correct - sum(w * front.correct[j] for j, w in mix)
+            mean, lo, hi = paired_bootstrap(delta[None, :])
+            point.update(mixture_gap=float(mean[0]), mixture_gap_ci=[float(lo[0]), float(hi[0])])
+        else:
+            point.update(mixture_gap=None, mixture_gap_ci=None)
+        points.append(point)
+    statics = [
+        {"agent": n, "accuracy": float(a), "bitops": float(b)}
+        for n, a, b in zip(front.names, accuracy, front.bitops, strict=True)
+    ]
+    return {
+        "model": str(model),
+        "env": env_id,
+        "split": split,
+        "episodes": len(front.correct[0]),
+        "points": points,
+        "static": statics,
+    }
+
+
+def format_sweep(result: dict) -> str:
+    """Markdown: one row per budget."""
+    lines = [
+        f"`{result['model']}` on `{result['env']}`, {result['split']} split ({result['episodes']} images); gap: "
+        "paired accuracy difference to the best random mixture of two static configurations (run without a "
+        "budget) with the same mean BitOps, 95% bootstrap interval over images.",
+        "",
+        "| budget | accuracy % | GBitOps | mean / max BitOps fraction "
+        "| gap to static mixtures, points (paired 95% CI) |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in result["points"]:
+        gap = "-"
+        if p["mixture_gap"] is not None:
+            lo, hi = p["mixture_gap_ci"]
+            gap = f"{100 * p['mixture_gap']:+.2f} ({100 * lo:+.2f} to {100 * hi:+.2f})" + (
+                " **above**" if lo > 0 else ""
+            )
+        lines.append(
+            f"| {p['budget']:.3f} | {100 * p['accuracy']:.2f} | {p['bitops'] / 1e9:.4f} | "
+            f"{p['bitops_fraction']:.3f} / {p['max_bitops_fraction']:.3f} | {gap} |"
+        )
+    return "\n".join(lines)
+
+
+def sweep_plot(result: dict, path: str | Path) -> None:
+    """The policy's accuracy-BitOps curve beside the static rows and the upper hull of their mixtures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.app.bench import static_hull_mixture
+
+    statics = sorted(result["static"], key=lambda s: s["bitops"])
+    pts = [(i, s["bitops"], s["accuracy"]) for i, s in enumerate(statics)]
+    xs = np.linspace(statics[0]["bitops"], statics[-1]["bitops"], 200)
+    hull = [sum(w * statics[i]["accuracy"] for i, w in static_hull_mixture(x, pts)) for x in xs]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(xs / 1e9, 100 * np.array(hull), color="black", lw=1.2, alpha=0.6, label="static mixtures (upper hull)")
+    for kind, marker in (("fixed-", "o"), ("static-", "s")):
+        rows = [s for s in statics if s["agent"].startswith(kind)]
+        ax.plot([s["bitops"] / 1e9 for s in rows], [100 * s["accuracy"] for s in rows], marker, ls="", label=f"{kind}b")
+    p = result["points"]
+    ax.errorbar(
+        [q["bitops"] / 1e9 for q in p],
+        [100 * q["accuracy"] for q in p],
+        fmt="D-",
+        color="tab:red",
+        label="one budget-conditioned policy",
+    )
+    for q in p:
+        ax.annotate(
+            f"{q['budget']:.2f}",
+            (q["bitops"] / 1e9, 100 * q["accuracy"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("mean BitOps per input (G)")
+    ax.set_ylabel(f"{result['split']} accuracy (%)")
+    ax.set_title(f"{result['env']}: budget sweep on {result['split']}")
+    ax.legend(fontsize=8)
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m agents.app.budget_sweep MODEL --budgets 0.1,0.2 --split test --out DIR``."""
+    p = argparse.ArgumentParser(prog="python -m agents.app.budget_sweep", description=__doc__.splitlines()[0])
+    p.add_argument("model", help="model.zip trained on a Budget id with a budget range")
+    p.add_argument("--budgets", required=True, help="comma-separated budgets (fractions of all-8)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split (default: test)")
+    p.add_argument("--episodes", type=int, default=None, help="first images of the split (default: all)")
+    p.add_argument("--out", default="results/budget-sweep", help="output folder (default: results/budget-sweep)")
+    ns = p.parse_args(argv)
+    try:
+        budgets = [float(x) for x in ns.budgets.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--budgets takes comma-separated numbers, got {ns.budgets!r}")
+    try:
+        result = sweep(ns.model, budgets, ns.split, ns.episodes)
+    except UsageError as exc:
+        print(f"abn-gym: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "sweep.json", result)
+    atomic_write_text(out / "sweep.md", format_sweep(result) + "\n")
+    sweep_plot(result, out / "sweep.png")
+    print(format_sweep(result))
+    print(f"\nwrote {out}/sweep.json, sweep.md and sweep.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

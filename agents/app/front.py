@@ -1,0 +1,237 @@
+"""How a leaderboard reaches its verdicts: rows from episodes, the static front, the static mixtures.
+
+Everything here is pure arithmetic on episode records (no env, no agents), so it can be checked
+on hand-made records where the right answer is known, and mutation-tested quickly:
+
+- :func:`check_row_names`: one name, one row (duplicates and impostors of built-in names refused);
+- :func:`leaderboard`: one row per agent from its episodes;
+- :func:`per_image`: the (agents, images) matrices the paired statistics pair on;
+- :func:`static_hull_mixture`: the best coin flip between two static rows at a given BitOps spend;
+- :func:`add_paired`: paired differences against a reference row, the static front and the mixtures;
+- :func:`front_summary`: which rows the front held, for ``results.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from agents.app.stats import interval, paired_bootstrap
+from supernets.foundation.errors import UsageError
+
+STATIC_PREFIXES = ("fixed-", "static-")
+"""Rows that run one configuration for every input: the static front agents are judged against."""
+
+RESERVED_NAMES = ("random", "greedy", "oracle", "ppo", "escalation")
+RESERVED_PREFIXES = ("fixed-", "static-", "greedy@", "escalation@")
+"""Names of built-in agents (and the forms they take): a user's agent may not call itself one of these."""
+
+
+def is_reserved_name(name: str) -> bool:
+    """Whether ``name`` is, or has the form of, a built-in agent's leaderboard name."""
+    return name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES)
+
+
+def check_row_names(rows: Sequence[tuple[str, str, bool]]) -> None:
+    """Refuse two rows with one name, and a custom agent named like a built-in one.
+
+    ``rows`` holds (spec, row name, custom) per agent: the ``--agents`` entry it came from, the
+    name its row gets, and whether the name was chosen by the user's own code. One name, one
+    row: a merged row would average two agents, and an impostor of ``fixed-b`` would join the
+    static front.
+    """
+    seen: dict[str, str] = {}
+    for spec, name, custom in rows:
+        if custom and is_reserved_name(name):
+            raise UsageError(
+                f"agent {spec!r} calls itself {name!r}, the name of a built-in agent; one name, one row: "
+                "give your agent's `name` attribute a name of its own"
+            )
+        if name in seen:
+            first = seen[name]
+            if first == spec:
+                raise UsageError(
+                    f"--agents lists {spec!r} twice; one name, one row: list each agent once "
+                    "(--seeds gives more episodes per image)"
+                )
+            raise UsageError(
+                f"agents {first!r} and {spec!r} would both be the row {name!r}; one name, one row: "
+                "give each agent a name of its own"
+            )
+        seen[name] = spec
+
+
+def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitops: float) -> pd.DataFrame:
+    """One row per agent: accuracy and reward with 95% CIs, mean BitOps, decision cost, wall time."""
+    df = pd.DataFrame.from_records(records)
+    rows = []
+    for name, meta in agents_meta.items():
+        sub = df[df["agent"] == name]
+        seeds = sorted(sub["seed"].unique())
+        acc = [sub[sub["seed"] == s]["correct"].to_numpy(float) for s in seeds]
+        rew = [sub[sub["seed"] == s]["reward"].to_numpy(float) for s in seeds]
+        a, a_lo, a_hi = interval(acc)
+        r, r_lo, r_hi = interval(rew)
+        rows.append(
+            {
+                "agent": name,
+                "accuracy": a,
+                "accuracy_ci": [a_lo, a_hi],
+                "bitops": float(sub["bitops"].mean()),
+                "decision_macs": float(sub["decision_macs"].mean()),
+                "bitops_fraction": float(sub["bitops"].mean()) / max_bitops,
+                "reward": r,
+                "reward_ci": [r_lo, r_hi],
+                "episodes": int(len(sub) // max(1, len(seeds))),
+                "seeds": len(seeds),
+                "wall_s": float(meta.get("wall_s", float("nan"))),
+                "uses_label": bool(meta.get("uses_label")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_image(records: Sequence[dict], agents: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(agents, images) correctness and return, averaged over each agent's seeds, images in index order."""
+    df = pd.DataFrame.from_records(records, columns=["agent", "index", "correct", "reward"])
+    df = df.astype({"correct": float})
+    mean = df.groupby(["agent", "index"], sort=True)[["correct", "reward"]].mean()
+    correct = mean["correct"].unstack("index").reindex(list(agents))
+    reward = mean["reward"].unstack("index").reindex(list(agents))
+    if correct.isna().to_numpy().any():
+        raise ValueError("paired statistics need every agent to run on the same images")
+    return correct.to_numpy(), reward.to_numpy()
+
+
+def static_hull_mixture(x: float, points: Sequence[tuple[int, float, float]]) -> list[tuple[int, float]] | None:
+    """The random mixture of static rows with mean BitOps ``x`` and the highest expected accuracy.
+
+    ``points`` are (row, BitOps, accuracy). Returns [(row, weight), ...] (one or two rows) on the
+    upper concave hull of the points, flat beyond the most accurate one; None when ``x`` is
+    below every row's BitOps.
+    """
+    pts = sorted(points, key=lambda p: (p[1], -p[2]))
+    if not pts or x < pts[0][1] * (1 - 1e-9):
+        return None
+    hull: list[tuple[int, float, float]] = []
+    for p in pts:
+        if hull and p[2] <= hull[-1][2]:
+            continue  # spends more for no more accuracy: never on the front
+        while len(hull) >= 2:
+            (_, x1, y1), (_, x2, y2) = hull[-2], hull[-1]
+            if (y2 - y1) * (p[1] - x1) <= (p[2] - y1) * (x2 - x1):  # hull[-1] lies on or below the chord
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    for (a, xa, _), (b, xb, _) in itertools.pairwise(hull):
+        if xa <= x <= xb:
+            w = (xb - x) / (xb - xa)
+            return [(a, w), (b, 1 - w)] if 0 < w < 1 else [(a if w >= 1 else b, 1.0)]
+    last = hull[-1] if x >= hull[-1][1] else hull[0]
+    return [(last[0], 1.0)]
+
+
+def add_paired(
+    table: pd.DataFrame, records: Sequence[dict], reference: str, front_rows: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
+
+    ``paired`` compares each row with the ``reference`` row. ``front`` compares it with the most
+    accurate static row whose mean BitOps are no higher than its own; ``beats_static_front`` is
+    true when the whole 95% interval of that gap lies above zero. A row cheaper than every
+    static row has no such comparison (its gap is null and the flag false). ``front`` also holds
+    ``hull_gap``: the gap to the best *random mixture* of two static rows with the same mean
+    BitOps (the static front's upper concave hull), a baseline any controller gets for free by
+    flipping a coin per input; per image, the mixture scores the weighted mean of its two rows'
+    correctness, so the gap is paired too.
+
+    ``front_rows`` names the static rows (default: every row named fixed-b or static-b); each
+    must be a row of ``table``.
+    """
+    names = list(table["agent"])
+    if reference not in names:
+        raise UsageError(
+            f"--reference {reference!r} is not a row of this leaderboard; the rows are: {', '.join(names)}"
+        )
+    if front_rows is None:
+        static = [i for i, n in enumerate(names) if n.startswith(STATIC_PREFIXES)]
+    else:
+        missing = [n for n in front_rows if n not in names]
+        if missing:
+            raise ValueError(f"front rows {missing} are not rows of the leaderboard")
+        static = [names.index(n) for n in front_rows]
+    correct, reward = per_image(records, names)
+    ref = names.index(reference)
+    bitops = table["bitops"].to_numpy(float)
+    accuracy = table["accuracy"].to_numpy(float)
+    against: list[int | None] = []
+    for i in range(len(names)):
+        cheaper = [j for j in static if bitops[j] <= bitops[i] * (1 + 1e-9)]
+        against.append(max(cheaper, key=lambda j: (accuracy[j], -bitops[j])) if cheaper else None)
+    deltas = [correct - correct[ref], reward - reward[ref]]
+    deltas.append(
+        np.stack([correct[i] - correct[j] if j is not None else correct[i] * np.nan for i, j in enumerate(against)])
+    )
+    hull = [static_hull_mixture(bitops[i], [(j, bitops[j], accuracy[j]) for j in static]) for i in range(len(names))]
+    deltas.append(
+        np.stack(
+            [
+                correct[i] - sum(w * correct[j] for j, w in mix) if mix else correct[i] * np.nan
+                for i, mix in enumerate(hull)
+            ]
+        )
+    )
+    mean, lo, hi = paired_bootstrap(np.concatenate(deltas))
+    k = len(names)
+    paired, front = [], []
+    for i in range(k):
+        paired.append(
+            {
+                "reference": reference,
+                "accuracy_delta": float(mean[i]),
+                "accuracy_delta_ci": [float(lo[i]), float(hi[i])],
+                "reward_delta": float(mean[k + i]),
+                "reward_delta_ci": [float(lo[k + i]), float(hi[k + i])],
+            }
+        )
+        j = against[i]
+        gap = [float(v[2 * k + i]) for v in (mean, lo, hi)] if j is not None else [None, None, None]
+        mix = hull[i]
+        hull_gap = [float(v[3 * k + i]) for v in (mean, lo, hi)] if mix else [None, None, None]
+        front.append(
+            {
+                "against": names[j] if j is not None else None,
+                "accuracy_gap": gap[0],
+                "accuracy_gap_ci": gap[1:],
+                "beats_static_front": bool(j is not None and gap[1] > 0),
+                "hull_mixture": [[names[m], float(w)] for m, w in mix] if mix else None,
+                "hull_gap": hull_gap[0],
+                "hull_gap_ci": hull_gap[1:],
+            }
+        )
+    table = table.copy()
+    table["paired"] = paired
+    table["front"] = front
+    return table
+
+
+def front_summary(table: pd.DataFrame, front_rows: Sequence[str], listed: Sequence[str]) -> list[dict]:
+    """The rows the static front held, cheapest first: name, accuracy, mean BitOps, and whether it was listed.
+
+    ``table`` has every row that ran (listed or not); ``listed`` are the rows the user asked for.
+    """
+    rows = table.set_index("agent")
+    held = sorted(front_rows, key=lambda n: (float(rows.loc[n, "bitops"]), n))
+    return [
+        {
+            "agent": n,
+            "accuracy": float(rows.loc[n, "accuracy"]),
+            "bitops": float(rows.loc[n, "bitops"]),
+            "listed": n in listed,
+        }
+        for n in held
+    ]

@@ -1,0 +1,363 @@
+"""The levers for learned controllers, tried and measured: ``abn-gym levers --env <id>``.
+
+Each lever is an option a user can turn on (an env reward, a training flag, a controller) and
+is trained here with one fixed budget. Every trained controller then runs on the val split next
+to the static front (fixed-b and static-b), and the table reports val accuracy, val BitOps and
+the paired gap to the most accurate static configuration that spends no more. The test split
+is never used: it is for the final leaderboards only.
+
+Resumable: a finished training (its card) is skipped, an interrupted PPO run resumes from its
+checkpoint, and the table is rewritten atomically at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from abn_gym.registration import env_kwargs
+from abn_gym.vector import ABNVectorEnv
+from agents.app.bench import BenchArgs, bench
+from agents.app.selection import read_selection
+from agents.app.train import AgentTrainArgs, train_agent
+from agents.app.train_escalation import EscalationArgs, train_escalation
+from agents.controllers.registry import DEFAULT_TARGETS, FIXED_BITS
+from supernets.foundation.errors import UsageError
+from supernets.foundation.files import atomic_write_json, atomic_write_text
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One lever: a name, what it sets, and how to train it.
+
+    Args:
+        name: the table's row name.
+        setting: what the lever is, in words.
+        kind: "ppo" (``abn-gym train``) or "escalation" (``abn-gym train-escalation``).
+        options: arguments of :class:`agents.app.train.AgentTrainArgs` (ppo) or
+            :class:`agents.controllers.escalation.EscalationArgs` (escalation) the lever sets.
+    """
+
+    name: str
+    setting: str
+    kind: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def decisions(self) -> int | None:
+        """Decisions per episode of a PPO lever (None: every switchable layer)."""
+        at = self.options.get("decide_at")
+        return None if at is None else len(at.split(","))
+
+
+PPO_IMAGES = 110_000
+"""Training episodes (images) per PPO lever: 2 M steps at 18 decisions per image, fewer steps with decide_at."""
+SELECTIONS = 10
+"""Val evaluations per PPO run; the one with the largest gap to the static mixtures is kept."""
+COARSE = "0,7,13"
+"""Decision points of the decide_at levers: one decision per stage of ResNet-20 (layers 0-6, 7-12, 13-17)."""
+GROUP = 8
+LEVERS: tuple[Lever, ...] = (
+    Lever("ppo", "PPO, the id's reward (cost per step, +1 if correct)", "ppo"),
+    Lever("ppo-logprob", "PPO, `reward='logprob'`: log-probability of the true class", "ppo", {"reward": "logprob"}),
+    Lever(
+        "ppo-baseline",
+        "PPO, `reward='baseline'`: minus the image's correctness at all-2 (per-image baseline)",
+        "ppo",
+        {"reward": "baseline"},
+    ),
+    Lever(
+        "ppo-agreement",
+        "PPO, `reward='agreement'`: agree with the all-8 prediction (label-free)",
+        "ppo",
+        {"reward": "agreement"},
+    ),
+    Lever("ppo-norm", "PPO, `--normalize-obs` (VecNormalize, observations only)", "ppo", {"normalize_obs": True}),
+    Lever(
+        "ppo-norm-small",
+        "PPO, `--normalize-obs --net-arch 16,16`: every layer, a network small enough for 2% decision MACs",
+        "ppo",
+        {"normalize_obs": True, "net_arch": "16,16"},
+    ),
+    Lever(
+        "ppo-norm-decide",
+        f"PPO, `--normalize-obs --decide-at {COARSE}` (3 decisions per image)",
+        "ppo",
+        {"normalize_obs": True, "decide_at": COARSE},
+    ),
+    Lever(
+        "ppo-norm-group",
+        f"PPO, `--normalize-obs --group-size {GROUP}` (group-relative reward)",
+        "ppo",
+        {"normalize_obs": True, "group_size": GROUP},
+    ),
+    Lever(
+        "ppo-decide-group",
+        f"PPO, `--decide-at {COARSE} --group-size {GROUP}`, raw observations",
+        "ppo",
+        {"decide_at": COARSE, "group_size": GROUP},
+    ),
+    Lever(
+        "ppo-norm-decide-group",
+        f"PPO, `--normalize-obs --decide-at {COARSE} --group-size {GROUP}`",
+        "ppo",
+        {"normalize_obs": True, "decide_at": COARSE, "group_size": GROUP},
+    ),
+    Lever(
+        "ppo-norm-once-group",
+        f"PPO, `--normalize-obs --decide-at 0 --group-size {GROUP}`: one decision per image, for every layer",
+        "ppo",
+        {"normalize_obs": True, "decide_at": "0", "group_size": GROUP},
+    ),
+    Lever(
+        "escalation-k0-h4",
+        "escalation controller: decide at layer 0, 2 -> 4 bits",
+        "escalation",
+        {"decide_at": 0, "high": 4},
+    ),
+    Lever(
+        "escalation-k0-h8",
+        "escalation controller: decide at layer 0, 2 -> 8 bits",
+        "escalation",
+        {"decide_at": 0, "high": 8},
+    ),
+    Lever(
+        "escalation-k3-h4",
+        "escalation controller: decide at layer 3 (after three 2-bit layers), 2 -> 4 bits",
+        "escalation",
+        {"decide_at": 3, "high": 4},
+    ),
+)
+"""Every lever measured by default. PPO levers share `abn-gym train`'s PPO settings (128 sub-envs, 36-step
+rollouts of 18-decision episodes, minibatch 1152), a budget of PPO_IMAGES images, and keep their best policy
+on val; a lever with fewer decisions per image keeps rollouts of 2 episodes and the minibatch at a quarter of
+the rollout."""
+
+
+@dataclass
+class LeverArgs:
+    """Arguments of ``abn-gym levers``."""
+
+    env: str = "ABN-ResNet-v0"
+    out: str = "results/levers"
+    levers: list[str] = field(default_factory=list)
+    ppo_images: int = PPO_IMAGES
+    escalation_images: int = 20_000
+    episodes: int | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: bool = True
+    """False: bench and tabulate the finished runs only (levers trained on different seeds, one table)."""
+    progress: bool = True
+
+
+def ppo_train_args(lever: Lever, args: LeverArgs, seed: int, run: Path) -> AgentTrainArgs:
+    """The `abn-gym train` arguments of one PPO lever run (steps from the image budget and the decisions)."""
+    decisions = lever.decisions or 18
+    n_steps = 2 * decisions  # two whole episodes per sub-env and rollout, as the 36-step default
+    timesteps = args.ppo_images * decisions
+    return AgentTrainArgs(
+        algo="ppo",
+        env=args.env,
+        timesteps=timesteps,
+        seed=seed,
+        out=str(run),
+        num_envs=128,
+        n_steps=n_steps,
+        batch_size=128 * n_steps // 4,
+        keep_best_every=max(timesteps // SELECTIONS, 1),
+        eval_episodes=5000 if args.episodes is None else args.episodes,
+        checkpoint_every=max(timesteps // SELECTIONS, 1),
+        **lever.options,
+    )
+
+
+def train_command(args: AgentTrainArgs) -> str:
+    """The `abn-gym train` command line that trains exactly ``args`` (every setting that differs from the default)."""
+    default = AgentTrainArgs()
+    parts = ["abn-gym train"]
+    for f in fields(AgentTrainArgs):
+        value = getattr(args, f.name)
+        if f.name == "publish" or value == getattr(default, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parts.append(flag if value is True else f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def _run_dir(out: Path, lever: Lever, seed: int) -> Path:
+    return out / "runs" / lever.name / f"seed-{seed}"
+
+
+def _train(lever: Lever, args: LeverArgs, seed: int, run: Path) -> Path:
+    if lever.kind == "escalation":
+        done = run / "policy.pt"
+        if not (run / "card.json").is_file():
+            done = train_escalation(
+                EscalationArgs(
+                    env=args.env, out=str(run), seed=seed, train_images=args.escalation_images, **lever.options
+                ),
+                progress=args.progress,
+            )
+        return done
+    train = ppo_train_args(lever, args, seed, run)
+    if (run / "card.json").is_file():
+        return run / "model.zip"
+    return train_agent(train, command=train_command(train))
+
+
+def _gap(value: float | None, ci: list, against: str | None = None, beats: bool = False) -> str:
+    if value is None:
+        return "-"
+    text = f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
+    return text + (f" vs {against}" if against else "") + (" **beats**" if beats else "")
+
+
+def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], env: str, network_macs: float) -> str:
+    """Markdown: one row per (lever, seed), then a summary over seeds of each lever's gap to the static mixtures."""
+    lines = [
+        f"Levers on `{env}`, val split ({rows[0]['episodes']} images); gap: paired accuracy difference against the "
+        "most accurate fixed-b or static-b row that spends no more BitOps, and against the best random "
+        "mixture of two static rows with the same mean BitOps (95% CIs). PPO runs keep their best policy on val "
+        "(the largest gap to the mixtures over 10 evaluations), so their val figures favour them; `last` is the "
+        "mixture gap of the run's final policy, which was not chosen on val.",
+        "",
+        "| lever | setting | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
+        "| gap to static front, points (paired 95% CI) | gap to static mixtures, points (paired 95% CI) "
+        "| kept at / trained steps | last policy's gap to mixtures |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    by_lever: dict[str, list[float]] = {}
+    for r in rows:
+        if r["agent"] not in runs:
+            continue
+        lever, seed, run = runs[r["agent"]]
+        f = r["front"]
+        kept, last = "-", "-"
+        selection = read_selection(run) if lever.kind == "ppo" else None
+        if selection is not None:
+            trained = json.loads((run / "card.json").read_text())["timesteps"]
+            kept = f"{selection['best']} / {trained}"
+            last = f"{100 * selection['evaluations'][-1]['mixture_gap']:+.2f}"
+        front = _gap(f["accuracy_gap"], f["accuracy_gap_ci"], f["against"], f["beats_static_front"])
+        hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
+        macs = f"{r['decision_macs'] / 1e3:.1f} k ({100 * r['decision_macs'] / network_macs:.2f}%)"
+        lines.append(
+            f"| {lever.name} | {lever.setting} | {seed} | {100 * r['accuracy']:.2f} | {r['bitops'] / 1e9:.4f} | "
+            f"{macs} | {front} | {hull} | {kept} | {last} |"
+        )
+        if f.get("hull_gap") is not None:
+            by_lever.setdefault(lever.name, []).append(100 * f["hull_gap"])
+    lines += [
+        "",
+        "| lever | seeds | gap to static mixtures, points: mean (min to max) | seeds above 0 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, gaps in by_lever.items():
+        lines.append(
+            f"| {name} | {len(gaps)} | {np.mean(gaps):+.2f} ({min(gaps):+.2f} to {max(gaps):+.2f}) | "
+            f"{sum(g > 0 for g in gaps)} |"
+        )
+    return "\n".join(lines)
+
+
+def run_levers(args: LeverArgs) -> dict:
+    """Train every lever on every seed (resumably), bench them on val beside the static front, write the table."""
+    unknown = sorted(set(args.levers) - {lv.name for lv in LEVERS})
+    if unknown:
+        raise UsageError(f"unknown lever(s) {unknown}; choose from {[lv.name for lv in LEVERS]}")
+    if not args.seeds:
+        raise UsageError("--seeds: give at least one seed")
+    if args.ppo_images < 1:
+        raise UsageError(f"--ppo-images must be at least 1, got {args.ppo_images}")
+    chosen = [lv for lv in LEVERS if not args.levers or lv.name in args.levers]
+    out = Path(args.out) / args.env
+    runs: dict[str, tuple[Lever, int, Path]] = {}
+    for lever in chosen:
+        for seed in args.seeds:
+            print(f"lever {lever.name}, seed {seed}: {lever.setting}", file=sys.stderr, flush=True)
+            run = _run_dir(out, lever, seed)
+            if not args.train and not (run / "card.json").is_file():
+                print("  not trained yet: left out (--no-train)", file=sys.stderr, flush=True)
+                continue
+            runs[str(_train(lever, args, seed, run))] = (lever, seed, run)
+    if not runs:
+        raise UsageError(f"no finished runs of {[lv.name for lv in chosen]} on seeds {args.seeds} under {out}")
+    front = [f"fixed-{b}" for b in FIXED_BITS] + [f"static-{b}" for b in DEFAULT_TARGETS]
+    result = bench(
+        BenchArgs(
+            env=args.env,
+            agents=front + list(runs),
+            split="val",
+            episodes=args.episodes,
+            out=str(out / "bench"),
+            progress=args.progress,
+        )
+    )
+    network_macs = ABNVectorEnv(1, **env_kwargs(args.env)).engine.max_bitops / 64  # every layer at 8x8
+    table = format_levers(result["rows"], runs, args.env, network_macs)
+    names = {path: f"{lever.name}/seed-{seed}" for path, (lever, seed, _) in runs.items()}
+    rows = [{**r, "agent": names.get(r["agent"], r["agent"])} for r in result["rows"]]
+    atomic_write_json(
+        out / "levers.json",
+        {
+            "env": args.env,
+            "seeds": list(args.seeds),
+            "ppo_images": args.ppo_images,
+            "rows": rows,
+            "levers": {lv.name: {"setting": lv.setting, "kind": lv.kind, "options": lv.options} for lv in chosen},
+        },
+    )
+    atomic_write_text(out / "levers.md", table + "\n")
+    return {"rows": rows, "markdown": table}
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_levers_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``abn-gym levers``."""
+    d = LeverArgs()
+    p = sub.add_parser("levers", help="train each lever for learned controllers and compare them on val")
+    p.add_argument("--env", default=d.env, help=f"environment id (default: {d.env})")
+    p.add_argument("--out", default=d.out, help=f"output folder (default: {d.out}/<env>)")
+    p.add_argument("--levers", default="", help=f"comma-separated subset of {[lv.name for lv in LEVERS]}")
+    p.add_argument(
+        "--ppo-images",
+        type=int,
+        default=d.ppo_images,
+        help=f"training images per PPO lever; steps = images x decisions per image (default: {d.ppo_images})",
+    )
+    p.add_argument("--seeds", type=_ints, default=d.seeds, help="comma-separated training seeds (default: 0)")
+    p.add_argument("--episodes", type=int, default=None, help="val images to compare on (default: all 5000)")
+    p.add_argument(
+        "--no-train", action="store_true", help="train nothing: bench and tabulate the runs that are finished"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_levers)
+
+
+def _cmd_levers(ns: argparse.Namespace) -> int:
+    args = LeverArgs(
+        env=ns.env,
+        out=ns.out,
+        levers=[s for s in ns.levers.split(",") if s],
+        ppo_images=ns.ppo_images,
+        seeds=ns.seeds,
+        episodes=ns.episodes,
+        train=not ns.no_train,
+        progress=not ns.no_progress,
+    )
+    result = run_levers(args)
+    print(result["markdown"])
+    print(f"\nwrote {Path(args.out) / args.env}/levers.md and levers.json")
+    return 0

@@ -1,0 +1,264 @@
+"""Plots of a benchmark: the accuracy-BitOps Pareto view and where an agent spends its bits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from supernets.data import CLASSES
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+# One colour per family of rows, so a reader can tell them apart at a glance; the learned rows
+# share a colour and each has its own marker and a label beside its point.
+FAMILY_STYLE = {
+    "fixed": {"color": "dimgrey", "marker": "o"},
+    "static": {"color": "tab:blue", "marker": "s"},
+    "random": {"color": "tab:purple", "marker": "X"},
+    "look-ahead": {"color": "tab:orange", "marker": "^"},
+    "learned": {"color": "tab:green", "marker": "D"},
+    "oracle": {"color": "tab:red", "marker": "*"},
+}
+_LEARNED_MARKERS = "DPvph<>d"
+
+
+def family(agent: str, uses_label: bool = False) -> str:
+    """The family of a leaderboard row: fixed, static, random, look-ahead, learned or oracle."""
+    base = agent.split(" [")[0]
+    if uses_label or base.startswith("oracle"):
+        return "oracle"
+    for prefix, name in (("fixed-", "fixed"), ("static-", "static"), ("greedy", "look-ahead")):
+        if base.startswith(prefix):
+            return name
+    return "random" if base == "random" else "learned"
+
+
+def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Accuracy against mean BitOps (:func:`pareto_figure`), saved as a PNG at ``path``."""
+    path = Path(path)
+    _save(pareto_figure(table, title), path)
+    return path
+
+
+def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Accuracy against mean BitOps: the static front as a step line, every other row as a point.
+
+    Each family has its own colour and marker, the learned rows are labelled beside their points,
+    and the legend stands outside the axes, so that it never covers a point.
+
+    Args:
+        table: a leaderboard (``agents.app.bench.leaderboard``): agent, accuracy, accuracy_ci, bitops.
+        title: the axes' title.
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    fams = [family(a, bool(u)) for a, u in zip(table["agent"], table.get("uses_label", [False] * len(table)))]
+    table = table.assign(family=fams)
+    fixed = table[table["family"] == "fixed"].sort_values("bitops")
+    static = table[table["family"] == "static"].sort_values("bitops")
+    if len(fixed):
+        style = FAMILY_STYLE["fixed"]
+        ax.plot(fixed["bitops"] / 1e9, 100 * fixed["accuracy"], ls=":", label="fixed-b (b bits everywhere)", **style)
+        for _, r in fixed.iterrows():
+            ax.annotate(
+                r["agent"].split("-")[1],
+                (r["bitops"] / 1e9, 100 * r["accuracy"]),
+                fontsize=7,
+                xytext=(3, -9),
+                textcoords="offset points",
+            )
+    if len(static):
+        ax.plot(
+            static["bitops"] / 1e9,
+            100 * static["accuracy"],
+            ls="",
+            label="static-b (one config, val search)",
+            **FAMILY_STYLE["static"],
+        )
+    front = static_front(table[table["family"].isin(["fixed", "static"])])
+    if len(front):
+        # The best static accuracy available at each BitOps spend: a step, since spending more never lowers it.
+        x = np.append(front[:, 0], table["bitops"].max() * 1.05) / 1e9
+        y = 100 * np.append(front[:, 1], front[-1, 1])
+        ax.step(x, y, where="post", color="black", alpha=0.6, lw=1.2, label="static front")
+    learned = iter(_LEARNED_MARKERS)
+    labels = []
+    for _, r in table[~table["family"].isin(["fixed", "static"])].iterrows():
+        style = dict(FAMILY_STYLE[r["family"]])
+        if r["family"] == "learned":
+            style["marker"] = next(learned, "o")
+        label = r["agent"] + {"look-ahead": " (look-ahead)", "oracle": " (uses labels)"}.get(r["family"], "")
+        xy = (r["bitops"] / 1e9, 100 * r["accuracy"])
+        ax.errorbar(
+            *xy,
+            yerr=[[100 * (r["accuracy"] - r["accuracy_ci"][0])], [100 * (r["accuracy_ci"][1] - r["accuracy"])]],
+            fmt=style["marker"],
+            color=style["color"],
+            markersize=8 if style["marker"] == "*" else 6,
+            label=label,
+            capsize=3,
+        )
+        if r["family"] == "learned":
+            labels.append(
+                ax.annotate(
+                    r["agent"],
+                    xy,
+                    fontsize=7,
+                    color=style["color"],
+                    fontweight="bold",
+                    xytext=_LABEL_SPOTS[0][:2],
+                    ha=_LABEL_SPOTS[0][2],
+                    textcoords="offset points",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+                )
+            )
+    ax.set_xlabel("mean BitOps per input (G)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "accuracy vs BitOps")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    _place_labels(fig, ax, labels, np.c_[table["bitops"] / 1e9, 100 * table["accuracy"]])
+    return fig
+
+
+# Where a learned row's name may go, tried in order: (x, y) offset in points and alignment.
+_LABEL_SPOTS = [(7, 5, "left"), (7, -11, "left"), (-7, 5, "right"), (-7, -11, "right"), (7, 14, "left")]
+
+
+def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list, points: np.ndarray) -> None:
+    """Move each name to the first spot where it covers no point and no name placed before it."""
+    fig.canvas.draw()  # fixes the axes' limits, so that data map to pixels as they will be drawn
+    renderer = fig.canvas.get_renderer()
+    pixels = ax.transData.transform(points)
+    taken: list = []
+    for label in labels:
+        for dx, dy, ha in _LABEL_SPOTS:
+            label.set_position((dx, dy))
+            label.set_ha(ha)
+            box = label.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.contains(x, y) for x, y in pixels) and not any(box.overlaps(t) for t in taken):
+                break
+        taken.append(label.get_window_extent(renderer))
+
+
+def pareto_from_csv(csv: str | Path, path: str | Path, title: str = "") -> Path:
+    """:func:`pareto_plot` of a ``leaderboard.csv`` written by ``abn-gym bench`` or ``abn-gym zoo``."""
+    import ast
+
+    table = pd.read_csv(csv)
+    table["accuracy_ci"] = table["accuracy_ci"].map(ast.literal_eval)
+    return pareto_plot(table, path, title)
+
+
+def static_front(static: pd.DataFrame) -> np.ndarray:
+    """(k, 2) points (BitOps, accuracy) where the best accuracy of a static row spending no more rises."""
+    points = static.sort_values(["bitops", "accuracy"])[["bitops", "accuracy"]].to_numpy(float)
+    front: list[list[float]] = []
+    for x, y in points:
+        if not front or y > front[-1][1]:
+            front.append([x, y])
+    return np.array(front).reshape(-1, 2)
+
+
+def bit_matrix(records: Sequence[dict], agent: str, labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """(classes, layers): mean bit-width chosen per layer for the inputs of each true class."""
+    rows = [r for r in records if r["agent"] == agent]
+    bits = np.array([r["bits"] for r in rows], dtype=float)
+    cls = labels[np.array([r["index"] for r in rows])]
+    return np.stack(
+        [
+            bits[cls == c].mean(axis=0) if (cls == c).any() else np.full(bits.shape[1], np.nan)
+            for c in range(num_classes)
+        ]
+    )
+
+
+def _describe(config: Sequence[int]) -> str:
+    """A configuration in runs: ``(2, 2, 2, 4, ..., 4)`` -> ``"2 bits x3, then 4"``; uniform -> ``"all 4 bits"``."""
+    runs: list[list[int]] = []
+    for b in config:
+        if runs and runs[-1][0] == b:
+            runs[-1][1] += 1
+        else:
+            runs.append([int(b), 1])
+    if len(runs) == 1:
+        return f"all {runs[0][0]} bits"
+    return ", then ".join(f"{b} bits x{n}" for b, n in runs)
+
+
+def configuration_shares(
+    records: Sequence[dict], agent: str, labels: np.ndarray, num_classes: int = 10
+) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The agent's distinct configurations (fewest BitOps first) and, per class, the share of images at each."""
+    rows = [r for r in records if r["agent"] == agent]
+    configs = sorted({tuple(r["bits"]) for r in rows}, key=lambda c: (sum(c), c))
+    cls = labels[np.array([r["index"] for r in rows])]
+    which = np.array([configs.index(tuple(r["bits"])) for r in rows])
+    shares = np.zeros((num_classes, len(configs)))
+    for c in range(num_classes):
+        if (cls == c).any():
+            shares[c] = np.bincount(which[cls == c], minlength=len(configs)) / (cls == c).sum()
+    return configs, shares
+
+
+def heatmap_plot(
+    records: Sequence[dict], agent: str, labels: np.ndarray, path: str | Path, max_configurations: int = 4
+) -> Path:
+    """Where an adaptive agent spends its precision (:func:`bits_figure`), saved as a PNG at ``path``."""
+    path = Path(path)
+    _save(bits_figure(records, agent, labels, max_configurations), path)
+    return path
+
+
+def bits_figure(records: Sequence[dict], agent: str, labels: np.ndarray, max_configurations: int = 4) -> plt.Figure:
+    """Where an adaptive agent spends its precision, per true class, drawn to suit the agent.
+
+    An agent that picks one of a few whole configurations per image (at most ``max_configurations``,
+    like the escalation controller) gets stacked bars: the share of each class's images at each
+    configuration. Its per-layer heatmap would be as many identical columns as layers. Any other
+    agent gets the heatmap of :func:`bit_matrix`: mean bit-width per layer and class.
+
+    Args:
+        records: scored episodes (``agents.app.bench.run_agent``), each with agent, index and bits.
+        agent: the row to draw.
+        labels: the split's labels, indexed by a record's ``index``.
+        max_configurations: the most distinct configurations drawn as bars rather than a heatmap.
+    """
+    configs, shares = configuration_shares(records, agent, labels)
+    if len(configs) <= max_configurations:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        colours = plt.get_cmap("coolwarm")(np.linspace(0.1, 0.9, len(configs)))
+        left = np.zeros(len(CLASSES))
+        for k, config in enumerate(configs):
+            ax.barh(CLASSES, 100 * shares[:, k], left=left, color=colours[k], label=_describe(config))
+            for y, (x0, w) in enumerate(zip(left, 100 * shares[:, k])):
+                if w >= 8:  # a share too thin for its number is still visible as a bar
+                    ax.text(x0 + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=7)
+            left += 100 * shares[:, k]
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("share of the class's images (%)")
+        ax.set_title(f"{agent}: one configuration per image; share of each class's images at each")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+        return fig
+    m = bit_matrix(records, agent, labels)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    im = ax.imshow(m, aspect="auto", cmap="viridis")
+    ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=8)
+    ax.set_xticks(range(m.shape[1]), [str(i) for i in range(m.shape[1])], fontsize=7)
+    ax.set_xlabel("switchable layer")
+    ax.set_title(f"{agent}: mean bit-width per layer and class")
+    fig.colorbar(im, ax=ax, label="bits")
+    return fig

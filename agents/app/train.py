@@ -1,0 +1,555 @@
+"""Train an SB3 agent on the batched vector env; resumable, with checkpoints and a model card.
+
+Reads top to bottom: arguments, environment, model (new or resumed), learning, evaluation on
+the val split, model card. Everything goes into ``--out`` (default ``runs/ppo``); only
+``--publish``, a developer step in a source checkout, writes into ``agents/policies``.
+One run, one folder: a folder that holds another run (other settings, with or without
+checkpoints) is refused before anything is written. The same settings resume an interrupted
+run from its last checkpoint; rerunning a finished command does nothing and says so; training
+a finished run further takes a larger ``--timesteps``. ``--normalize-obs`` standardises the
+observations (SB3 ``VecNormalize``, observations only); the statistics are saved beside every
+checkpoint and beside ``model.zip`` (:mod:`agents.controllers.normalization`), hashed in the card, and
+applied frozen wherever the model is loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+from stable_baselines3.common.vec_env import VecNormalize
+from tqdm import tqdm
+
+from abn_gym.registration import env_kwargs
+from abn_gym.sb3 import make_sb3_env
+from agents.app.static_search import check_source_checkout
+from agents.controllers.normalization import ObsNormalizer, stats_path
+from agents.controllers.registry import POLICY_DIR
+from agents.controllers.sb3_agent import ALGOS, RECURRENT, algo_class, card_obs_norm
+from supernets.foundation.cliargs import arg
+from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
+from supernets.foundation.files import atomic_write_json, sha256
+from supernets.registry import read_card as read_supernet_card
+
+
+@dataclass
+class AgentTrainArgs:
+    """Arguments of ``abn-gym train``."""
+
+    algo: str = arg("ppo", f"SB3 algorithm, one of {list(ALGOS)}")
+    env: str = arg("ABN-ResNet-v0", "environment id")
+    timesteps: int = arg(
+        200_000,
+        "total environment steps to train for. SB3 stops at the first whole rollout at or past it (a multiple of "
+        "n_steps x num_envs for PPO/A2C/TRPO, of num_envs for DQN), so a few more may run: the card records the "
+        "steps that ran. On a finished run, a larger value trains it further",
+    )
+    seed: int = arg(0, "seed of the model and the environments")
+    out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
+    num_envs: int = arg(64, "sub-envs of the native batched env")
+    learning_rate: float = arg(3e-4, "optimizer learning rate")
+    n_steps: int = arg(72, "rollout length per sub-env (PPO/A2C); a multiple of 18 keeps episodes whole")
+    batch_size: int = arg(1152, "minibatch size (PPO/DQN)")
+    n_epochs: int = arg(4, "PPO epochs per rollout")
+    ent_coef: float = arg(0.01, "entropy bonus (PPO/A2C)")
+    gamma: float = arg(1.0, "discount: episodes are 18 steps, so no discounting by default")
+    net_arch: str = arg("64,64", "hidden layer sizes of policy and value nets, comma-separated")
+    algo_kwargs: str | None = arg(None, 'more algorithm arguments as a JSON object, e.g. {"gae_lambda": 0.9}')
+    normalize_obs: bool = arg(
+        False,
+        "standardise observations with running statistics (SB3 VecNormalize, observations only); the statistics "
+        "are saved beside the model and applied, frozen, wherever it is loaded",
+    )
+    decide_at: str | None = arg(
+        None, "decide only at these layers, comma-separated from 0, e.g. 0,7,13 (env option decide_at; default: all)"
+    )
+    group_size: int = arg(1, "K consecutive sub-envs share an image, group-relative terminal reward (training only)")
+    budget: str | None = arg(
+        None, "Budget ids: the BitOps budget (fraction of all-8), or low,high drawn per episode, e.g. 0.1,0.45"
+    )
+    keep_best_every: int = arg(
+        0,
+        "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
+        "gap to the static mixtures as model.zip (agents/app/selection.py); 0 keeps the last",
+    )
+    cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
+    reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
+    checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
+    eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
+    device: str = arg("cpu", "torch device of the policy")
+    publish: bool = arg(
+        False, "developer step: also copy model and card over the shipped agents/policies/<algo>-<env> policy"
+    )
+
+
+RESUMABLE = ("timesteps", "out", "checkpoint_every", "eval_episodes", "device", "publish")
+"""Settings that may change when a run resumes; every other one is fixed when the run starts."""
+DEFAULT_ENV = "ABN-ResNet-v0"
+NORMALIZE_CLIP = 10.0
+"""VecNormalize's defaults: standardised observations are clipped to [-10, 10], variance + 1e-8."""
+NORMALIZE_EPSILON = 1e-8
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_net_arch(text: str) -> list[int]:
+    """Hidden layer sizes from ``--net-arch`` ("64,64"; "" for none)."""
+    sizes = [x.strip() for x in text.split(",") if x.strip()]
+    if not all(x.isdigit() and int(x) > 0 for x in sizes):
+        raise UsageError(f"--net-arch takes comma-separated positive layer sizes, e.g. 64,64; got {text!r}")
+    return [int(x) for x in sizes]
+
+
+def parse_algo_kwargs(args: AgentTrainArgs) -> dict[str, Any]:
+    """``--algo-kwargs`` as a dict, every key an argument of the algorithm's class (or ``policy``)."""
+    if not args.algo_kwargs:
+        return {}
+    try:
+        extra = json.loads(args.algo_kwargs)
+    except json.JSONDecodeError:
+        extra = None
+    if not isinstance(extra, dict):
+        raise UsageError(f"--algo-kwargs must be a JSON object, got {args.algo_kwargs!r}")
+    cls = algo_class(args.algo)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "env", "_init_setup_model"}
+    unknown = sorted(set(extra) - accepted)
+    if unknown:
+        raise UsageError(
+            f"--algo-kwargs: {cls.__name__} ({args.algo}) has no argument {', '.join(map(repr, unknown))}; "
+            f"its arguments are {sorted(accepted)}"
+        )
+    return extra
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device == "auto":  # SB3's own choice: CUDA when there is one
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:<n> or auto") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(dev.type, False):
+        raise UsageError(f"--device {device}: this machine has no {dev.type.upper()} device; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def check_args(args: AgentTrainArgs) -> None:
+    """Refuse arguments that cannot train, each with one message naming the option and the fix."""
+    if args.algo not in ALGOS:
+        raise UsageError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
+    at_least = {"timesteps": 1, "num_envs": 1, "n_steps": 1, "batch_size": 1, "n_epochs": 1, "checkpoint_every": 1}
+    for name, low in {**at_least, "group_size": 1, "eval_episodes": 0, "keep_best_every": 0}.items():
+        if getattr(args, name) < low:
+            raise UsageError(f"{_flag(name)} must be at least {low}, got {getattr(args, name)}")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
+    if not args.ent_coef >= 0:
+        raise UsageError(f"--ent-coef must be at least 0, got {args.ent_coef}")
+    if not 0 <= args.gamma <= 1:
+        raise UsageError(f"--gamma must be in [0, 1], got {args.gamma}")
+    parse_net_arch(args.net_arch)
+    parse_algo_kwargs(args)
+    _check_device(args.device)
+    kwargs = env_kwargs(args.env, **train_overrides(args))
+    if args.algo == "maskable-ppo" and kwargs.get("budget") is None:
+        raise UsageError(
+            f"--algo maskable-ppo needs action masks, and {args.env} has none (no BitOps budget); use a Budget id "
+            "such as ABN-ResNet-Budget-v0, or another --algo"
+        )
+
+
+class TqdmCallback(BaseCallback):
+    """A tqdm progress bar over environment steps (resumes from the model's step count).
+
+    After each rollout it shows the mean return of the last 100 finished episodes.
+    """
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+        self.bar: tqdm | None = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(
+            total=self.total,
+            initial=self.model.num_timesteps,
+            unit="step",
+            desc="train",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        episodes = self.model.ep_info_buffer
+        if episodes:
+            self.bar.set_postfix({"return": f"{np.mean([e['r'] for e in episodes]):.4f}"}, refresh=False)
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def train_overrides(args: AgentTrainArgs) -> dict:
+    """Environment arguments the training run changes from the id's registered ones."""
+    out: dict = {}
+    if args.cost_coef is not None:
+        out["cost_coef"] = args.cost_coef
+    if args.reward is not None:
+        out["reward"] = args.reward
+    if args.decide_at is not None:
+        try:
+            out["decide_at"] = tuple(int(x) for x in args.decide_at.split(",") if x.strip())
+        except ValueError:
+            raise UsageError(
+                f"--decide-at takes comma-separated layer indices, e.g. 0,7,13; got {args.decide_at!r}"
+            ) from None
+    if args.group_size != 1:
+        out["group_size"] = args.group_size
+    if args.budget is not None:
+        try:
+            values = [float(x) for x in args.budget.split(",")]
+        except ValueError:
+            raise UsageError(
+                f"--budget takes a fraction or low,high, e.g. 0.25 or 0.1,0.45; got {args.budget!r}"
+            ) from None
+        out["budget"] = values[0] if len(values) == 1 else tuple(values)
+    return out
+
+
+def checkpoint_steps(path: Path) -> int:
+    """The step count in a checkpoint's name (``model_<steps>_steps.zip``)."""
+    return int(re.search(r"_(\d+)_steps", path.name).group(1))
+
+
+class Checkpoints(CheckpointCallback):
+    """SB3's checkpoints, each written atomically, with the normalisation statistics beside it (written first)."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            path = Path(self._checkpoint_path(extension="zip"))
+            venv = self.model.get_vec_normalize_env()
+            if venv is not None:
+                ObsNormalizer.from_vecnormalize(venv).save(stats_path(path))
+            tmp = path.with_name(path.name.removesuffix(".zip") + ".tmp.zip")
+            self.model.save(str(tmp))
+            tmp.replace(path)
+        return True
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The checkpoint with the most steps in ``out/checkpoints``."""
+    ckpts = list((out / "checkpoints").glob("model_*_steps.zip"))
+    if not ckpts:
+        return None
+    return max(ckpts, key=checkpoint_steps)
+
+
+def make_model(args: AgentTrainArgs, env):
+    """A new SB3 model with the arguments' hyper-parameters."""
+    cls = algo_class(args.algo)
+    arch = parse_net_arch(args.net_arch)
+    common = dict(
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        seed=args.seed,
+        device=args.device,
+        verbose=0,
+        policy_kwargs={"net_arch": arch},
+    )
+    if args.algo in ("ppo", "maskable-ppo", "recurrent-ppo"):
+        common.update(n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs, ent_coef=args.ent_coef)
+    elif args.algo == "a2c":
+        common.update(n_steps=args.n_steps, ent_coef=args.ent_coef)
+    elif args.algo == "trpo":
+        common.update(n_steps=args.n_steps, batch_size=args.batch_size)
+    else:  # dqn, qrdqn
+        common.update(
+            batch_size=min(args.batch_size, 256),
+            buffer_size=200_000,
+            learning_starts=1000,
+            train_freq=1,
+            gradient_steps=1,
+            target_update_interval=2000,
+            exploration_fraction=0.3,
+        )
+    policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
+    if args.algo in RECURRENT:
+        policy = policy.replace("Policy", "LstmPolicy")
+    extra = parse_algo_kwargs(args)
+    policy = extra.pop("policy", policy)
+    common.update(extra)
+    return cls(policy, env, **common)
+
+
+def evaluate_on_val(model, args: AgentTrainArgs, episodes: int, obs_norm: ObsNormalizer | None = None) -> dict:
+    """Accuracy, BitOps and return of the deterministic policy on the first val images.
+
+    ``obs_norm``: the frozen observation statistics the model is evaluated with (None: its own
+    ``VecNormalize``'s, frozen now, if it trains with one).
+    """
+    from agents.app.bench import run_agent
+    from agents.controllers.sb3_agent import SB3Agent
+
+    agent = SB3Agent(model, args.algo, obs_norm=obs_norm)
+    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
+    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
+    return {
+        "split": "val",
+        "episodes": len(records),
+        "accuracy": float(np.mean([r["correct"] for r in records])),
+        "bitops": float(np.mean([r["bitops"] for r in records])),
+        "bitops_fraction": float(np.mean([r["bitops_fraction"] for r in records])),
+        "reward": float(np.mean([r["reward"] for r in records])),
+        "decision_macs": float(np.mean([r["decision_macs"] for r in records])),
+    }
+
+
+def run_settings(args: AgentTrainArgs) -> dict[str, Any]:
+    """The settings fixed when a run starts (every argument but the :data:`RESUMABLE` ones)."""
+    return {k: v for k, v in asdict(args).items() if k not in RESUMABLE}
+
+
+def saved_settings(out: Path) -> dict[str, Any] | None:
+    """The settings a run in ``out`` started with: its run.json, else its card.json's (None if neither).
+
+    A setting the run did not record (it predates the option) has the option's default.
+    """
+    fixed = run_settings(AgentTrainArgs())
+    if (out / "run.json").is_file():
+        found = json.loads((out / "run.json").read_text())["settings"]
+    elif (out / "card.json").is_file():
+        found = {k: v for k, v in read_card(out).get("args", {}).items() if k in fixed}
+    else:
+        return None
+    return {**fixed, **found}
+
+
+def model_settings(model: Any, algo: str) -> dict[str, Any]:
+    """The settings a saved model holds itself (for runs that recorded none)."""
+    found: dict[str, Any] = {"gamma": model.gamma, "seed": model.seed, "num_envs": model.n_envs}
+    if isinstance(model.learning_rate, float):
+        found["learning_rate"] = model.learning_rate
+    arch = (model.policy_kwargs or {}).get("net_arch")
+    if isinstance(arch, list) and all(isinstance(x, int) for x in arch):
+        found["net_arch"] = ",".join(map(str, arch))
+    if algo in ("ppo", "maskable-ppo", "a2c"):
+        found.update(n_steps=model.n_steps, ent_coef=model.ent_coef)
+    if algo in ("ppo", "maskable-ppo"):
+        found.update(batch_size=model.batch_size, n_epochs=model.n_epochs)
+    return found
+
+
+def check_resume(args: AgentTrainArgs, original: dict[str, Any], where: Path) -> None:
+    """Refuse to resume a run with settings other than its own, naming each that differs."""
+    given = run_settings(args)
+    differ = [
+        f"{_flag(k)} {given[k]!r} (the run has {v!r})" for k, v in original.items() if k in given and given[k] != v
+    ]
+    if differ:
+        raise UsageError(
+            f"{where} holds another run, with other settings: you gave {'; '.join(differ)}. Its files are left "
+            "as they are: repeat the run's settings to resume or extend it, or choose another --out."
+        )
+
+
+def _tensorboard_dir(out: Path) -> str | None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        print("note: tensorboard is not installed, so no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
+        return None
+    print(f"TensorBoard logs: tensorboard --logdir {out / 'tensorboard'}", file=sys.stderr)
+    return str(out / "tensorboard")
+
+
+def read_card(run_dir: str | Path) -> dict[str, Any]:
+    """The model card (card.json) of a finished training run."""
+    return json.loads((Path(run_dir) / "card.json").read_text())
+
+
+def plan_run(args: AgentTrainArgs, out: Path) -> tuple[str, Path | None, ObsNormalizer | None]:
+    """What to do in ``out``, decided before anything is written: ("new" | "resume" | "finished", model, stats).
+
+    Refuses a folder that holds another run (other settings, or a model without a card), and a
+    finished run asked for fewer steps than it was trained for.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; choose another --out")
+    saved = saved_settings(out)
+    ckpt = latest_checkpoint(out) if out.is_dir() else None
+    if saved is not None:
+        check_resume(args, saved, out)
+    elif ckpt is None and (out / "model.zip").is_file():  # with checkpoints, the model's own settings are checked
+        raise UsageError(
+            f"{out} holds a model.zip without the card.json or run.json of `abn-gym train`, so whether it is this "
+            "run cannot be told; its files are left as they are: choose another --out"
+        )
+    if (out / "card.json").is_file():
+        card = read_card(out)
+        steps = int(card["timesteps"])
+        asked = int(card.get("args", {}).get("timesteps", steps))
+        if args.timesteps < asked:
+            raise UsageError(
+                f"{out} holds a finished run of {steps} steps (--timesteps {asked}); --timesteps {args.timesteps} "
+                f"asks for fewer, and a run is not untrained: give more than {steps} to train it further, or "
+                "choose another --out"
+            )
+        if args.timesteps <= steps:
+            return "finished", out / "model.zip", None
+        if ckpt is None or checkpoint_steps(ckpt) <= steps:  # else an interrupted extension: its checkpoint is newer
+            model = out / "model.zip"
+            if card.get("sha256") is not None and sha256(model) != card["sha256"]:
+                raise CheckpointError(
+                    f"{model} does not match the sha256 in {out / 'card.json'}; it cannot be extended"
+                )
+            return "resume", model, card_obs_norm(model, out / "card.json", card)
+    if ckpt is None:
+        return "new", None, None
+    if args.normalize_obs:
+        return "resume", ckpt, ObsNormalizer.load(stats_path(ckpt))
+    return "resume", ckpt, None
+
+
+def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCallback] | None = None) -> Path:
+    """Train (or resume, or extend) and write model.zip and card.json into ``args.out``; returns model.zip.
+
+    Every argument and the folder are checked before anything is trained or written. Rerunning a
+    finished command returns its model.zip untouched.
+
+    ``callbacks`` are SB3 callbacks added to the progress bar and the checkpoints (e.g. the zoo's val curve).
+    """
+    check_args(args)
+    if args.publish:
+        check_source_checkout(POLICY_DIR)
+    out = Path(args.out)
+    action, start, obs_norm = plan_run(args, out)
+    model_path = out / "model.zip"
+    if action == "finished":
+        card = read_card(out)
+        print(
+            f"{out} already holds this run, finished at {card['timesteps']} steps: nothing to do "
+            "(a larger --timesteps trains it further)",
+            file=sys.stderr,
+        )
+        if args.publish:
+            publish_policy(out, f"{args.algo}-{args.env}")
+        return model_path
+    overrides = train_overrides(args)
+    env = make_sb3_env(args.env, num_envs=args.num_envs, seed=args.seed, **overrides)
+    if args.normalize_obs:
+        # Observations only: the reward is the env's own, so returns stay comparable across runs.
+        env = VecNormalize(
+            env, norm_obs=True, norm_reward=False, clip_obs=NORMALIZE_CLIP, gamma=args.gamma, epsilon=NORMALIZE_EPSILON
+        )
+        if obs_norm is not None:
+            obs_norm.restore_into(env)
+
+    if start is not None:
+        model = algo_class(args.algo).load(str(start), env=env, device=args.device)
+        if saved_settings(out) is None:
+            check_resume(args, model_settings(model, args.algo), out)
+        print(f"resuming from {start} at {model.num_timesteps} steps", file=sys.stderr)
+    else:
+        model = make_model(args, env)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"--out {out} cannot be created ({exc.strerror}); choose another folder") from None
+    if start is None:
+        atomic_write_json(out / "run.json", {"settings": run_settings(args), "command": command})
+    model.tensorboard_log = _tensorboard_dir(out)
+    remaining = args.timesteps - model.num_timesteps
+    if remaining > 0:
+        if args.keep_best_every:
+            from agents.app.selection import KeepBestOnVal
+
+            keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
+            callbacks = [*(callbacks or []), keep]
+        callbacks = [
+            *(callbacks or []),
+            TqdmCallback(args.timesteps),
+            Checkpoints(max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"), name_prefix="model"),
+        ]
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
+    final_norm, norm_entry, selected = None, None, None
+    if args.keep_best_every:
+        from agents.app.selection import kept_model, read_selection
+
+        kept, trained = kept_model(out), model.num_timesteps
+        if kept is not None:  # the best policy on val becomes model.zip; the card keeps the steps trained
+            model = algo_class(args.algo).load(str(kept[0]), env=env, device=args.device)
+            model.num_timesteps = trained
+            if kept[1] is not None:
+                kept[1].restore_into(env)
+            selected = read_selection(out)
+    if args.normalize_obs:
+        final_norm = ObsNormalizer.from_vecnormalize(env)
+        norm_path = stats_path(model_path)
+        norm_entry = {"file": norm_path.name, "sha256": final_norm.save(norm_path)}
+    tmp = out / "model.tmp.zip"
+    model.save(str(tmp))
+    tmp.replace(model_path)
+    kwargs = env_kwargs(args.env, **overrides)
+    card = {
+        "algo": args.algo,
+        "env": args.env,
+        "env_kwargs": kwargs,
+        "supernet": kwargs.get("supernet", "resnet20-fashionmnist"),
+        "supernet_sha256": read_supernet_card(kwargs.get("supernet", "resnet20-fashionmnist"))["sha256"],
+        "seed": args.seed,
+        "timesteps": int(model.num_timesteps),
+        "args": asdict(args),
+        "command": command,
+        "sha256": sha256(model_path),
+        "obs_norm": norm_entry,
+        "selected_on_val": selected,
+        "val": evaluate_on_val(model, args, args.eval_episodes, final_norm) if args.eval_episodes else None,
+    }
+    atomic_write_json(out / "card.json", card)  # last: it marks the run finished
+    if args.publish:
+        publish_policy(out, f"{args.algo}-{args.env}")
+    return model_path
+
+
+def bench_command(card: dict[str, Any], model_path: Path) -> str:
+    """The ``abn-gym bench`` command that ranks a trained model on the test split, on the env it was trained on."""
+    env = "" if card["env"] == DEFAULT_ENV else f" --env {card['env']}"
+    return f"abn-gym bench{env} --agents {model_path},fixed-4,static-4,fixed-8 --out {model_path.parent / 'bench'}"
+
+
+def publish_policy(run_dir: str | Path, stem: str) -> Path:
+    """Developer step: copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
+    run_dir = Path(run_dir)
+    check_source_checkout(POLICY_DIR / f"{stem}.zip")
+    POLICY_DIR.mkdir(parents=True, exist_ok=True)
+    target = POLICY_DIR / f"{stem}.zip"
+    shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
+    target.with_suffix(".zip.tmp").replace(target)
+    card = json.loads((run_dir / "card.json").read_text())
+    card["file"] = target.name
+    if card.get("obs_norm"):
+        norm_target = stats_path(target)
+        shutil.copyfile(run_dir / card["obs_norm"]["file"], norm_target.with_name(norm_target.name + ".tmp"))
+        norm_target.with_name(norm_target.name + ".tmp").replace(norm_target)
+        card["obs_norm"] = {**card["obs_norm"], "file": norm_target.name}
+    atomic_write_json(target.with_suffix(".json"), card)
+    return target

@@ -1,8 +1,0 @@
-"""Throughput benchmark, the same as `abn-gym perf`: python -m agents.perf [--json] [--quick] [...]."""
-
-import sys
-
-from agents.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["perf", *sys.argv[1:]]))

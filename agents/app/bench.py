@@ -40,10 +40,8 @@ from agents.app.front import (
     per_image,
     static_hull_mixture,
 )
-from agents.app.static_search import find_result
 from agents.controllers.base import AgentActionError, AgentFailedError, AgentProtocolError, EnvView, check_agent
 from agents.controllers.registry import (
-    DEFAULT_TARGETS,
     SHIPPED_POLICIES,
     BenchContext,
     default_agent_names,
@@ -54,6 +52,7 @@ from agents.controllers.registry import (
     shipped_policy,
     static_search_seconds,
 )
+from agents.controllers.static_configs import DEFAULT_TARGETS, find_result
 from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text, sha256
 from supernets.registry import read_card, supernet_name

@@ -97,7 +97,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
-    from agents.app.static_search import default_out, publish_static, save_result, static_search
+    from agents.app.static_search import default_out, publish_static, save_result
+    from agents.controllers.static_configs import static_search
     from supernets.registry import load_supernet, load_supernet_split, read_card
 
     net = load_supernet(ns.supernet)

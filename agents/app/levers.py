@@ -27,7 +27,8 @@ from agents.app.bench import BenchArgs, bench
 from agents.app.selection import read_selection
 from agents.app.train import AgentTrainArgs, train_agent
 from agents.app.train_escalation import EscalationArgs, train_escalation
-from agents.controllers.registry import DEFAULT_TARGETS, FIXED_BITS
+from agents.controllers.registry import FIXED_BITS
+from agents.controllers.static_configs import DEFAULT_TARGETS
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 

@@ -70,7 +70,8 @@ def static_front(
     from abn_gym.registration import env_kwargs
     from abn_gym.vector import ABNVectorEnv
     from agents.app.bench import run_agent
-    from agents.controllers.registry import DEFAULT_TARGETS, BenchContext, make_agent
+    from agents.controllers.registry import BenchContext, make_agent
+    from agents.controllers.static_configs import DEFAULT_TARGETS
 
     overrides = dict(env_overrides)
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=split))

@@ -34,8 +34,8 @@ from abn_gym.registration import env_kwargs
 from abn_gym.sb3 import make_sb3_env
 from agents.app.static_search import check_source_checkout
 from agents.controllers.normalization import ObsNormalizer, stats_path
-from agents.controllers.registry import POLICY_DIR
 from agents.controllers.sb3_agent import ALGOS, RECURRENT, algo_class, card_obs_norm
+from agents.controllers.static_configs import POLICY_DIR
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, sha256

@@ -540,7 +540,7 @@ def _fingerprint(env_id: str, ctx: Any, name: str) -> str:
     import hashlib
 
     from abn_gym.registration import env_kwargs
-    from agents.app.static_search import shipped_path
+    from agents.controllers.static_configs import shipped_path
     from supernets.registry import read_card
 
     key = {"env_kwargs": env_kwargs(env_id), "supernet_sha256": read_card(ctx.supernet)["sha256"]}
@@ -551,7 +551,7 @@ def _fingerprint(env_id: str, ctx: Any, name: str) -> str:
 
 
 def _static_shipped(ctx: Any) -> bool:
-    from agents.app.static_search import load_shipped
+    from agents.controllers.static_configs import load_shipped
     from supernets.registry import read_card
 
     return load_shipped(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices) is not None

@@ -16,14 +16,11 @@ from abn_gym.config import make_config
 from abn_gym.registration import env_kwargs
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
+from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_card, supernet_name
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
-"""The trained agents and static fronts shipped with the package (``agents/policies``)."""
-DEFAULT_TARGETS = (3, 4, 5, 6, 7)
-"""The ``static-<b>`` rows: static configurations as cheap as uniform-b, for each b here."""
 FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
 SHIPPED_POLICIES = {"ppo": "zip", "escalation": "pt"}
 """Leaderboard name -> file suffix of the trained agents shipped per env as ``agents/policies/<name>-<env id>``."""
@@ -50,7 +47,8 @@ class BenchContext:
     bit_choices: tuple[int, ...]
     env_overrides: tuple[tuple[str, Any], ...] = ()
     static_from: str | None = None
-    """Folder of a ``static-search --out`` result to reuse (see :func:`agents.app.static_search.find_result`)."""
+    """Folder of a ``static-search --out`` result to reuse
+    (see :func:`agents.controllers.static_configs.find_result`)."""
 
 
 MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")
@@ -175,8 +173,6 @@ def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
 
     A search run here says so on stderr, and its seconds are counted (see :func:`static_search_seconds`).
     """
-    from agents.app.static_search import find_result, search_for_bench
-
     sha = read_card(ctx.supernet)["sha256"]
     key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
     if key not in _STATIC_CACHE:

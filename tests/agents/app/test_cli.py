@@ -129,8 +129,9 @@ def test_list_agents_explains_every_form(capsys):
 
 def test_static_search_writes_to_its_out_folder_not_the_package(tmp_path, monkeypatch, capsys):
     from agents.app import static_search
+    from agents.controllers import static_configs
 
-    shipped = static_search.shipped_path("resnet20-fashionmnist")
+    shipped = static_configs.shipped_path("resnet20-fashionmnist")
     before = shipped.read_bytes()
     fake = {
         "configs": {"4": [4] * 18},
@@ -139,7 +140,7 @@ def test_static_search_writes_to_its_out_folder_not_the_package(tmp_path, monkey
         "targets": {"4": 1.0},
         "bit_choices": [2, 3, 4, 5, 6, 7, 8],
     }
-    monkeypatch.setattr(static_search, "static_search", lambda *a, **k: fake)
+    monkeypatch.setattr(static_configs, "static_search", lambda *a, **k: fake)
     assert main(["static-search", "--out", str(tmp_path), "--no-progress"]) == 0
     written = json.loads((tmp_path / "static-resnet20-fashionmnist.json").read_text())
     assert written["configs"] == fake["configs"] and written["command"].startswith("abn-gym static-search")

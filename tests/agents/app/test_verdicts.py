@@ -13,7 +13,7 @@ from agents.app.bench import BenchArgs, bench, resolve_env
 from agents.app.cli import main
 from agents.app.train import AgentTrainArgs, train_agent
 from agents.app.validate import validate
-from agents.controllers.registry import POLICY_DIR
+from agents.controllers.static_configs import POLICY_DIR
 
 QUARTER = "ABN-ResNet20Quarter-v1"
 BUDGET = "ABN-ResNet20Quarter-Budget-v1"

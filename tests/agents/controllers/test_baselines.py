@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from agents.app.bench import run_agent
-from agents.app.static_search import static_search
 from agents.controllers.base import AgentProtocolError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
 from agents.controllers.registry import BenchContext, make_agent
+from agents.controllers.static_configs import static_search
 
 EPISODES = 60
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gymnasium
 
 from abn_gym.config import DEFAULT_COST_COEF, ENV_KWARGS, EnvConfig, make_config
+from abn_gym.registration import DEFAULT_ENV_ID
 
 __version__ = "0.1.0"
 
@@ -22,7 +23,7 @@ QUARTER_COST_COEF = 0.1
 (``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``)."""
 
 ENV_IDS: dict[str, dict] = {
-    "ABN-ResNet-v0": {},
+    DEFAULT_ENV_ID: {},
     "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
     # The steep task: ResNet-20 at a quarter of the width, where bit-widths move accuracy by points.
     "ABN-ResNet20Quarter-v1": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
@@ -39,4 +40,4 @@ for _id, _kwargs in ENV_IDS.items():
             kwargs=dict(_kwargs),
         )
 
-__all__ = ["DEFAULT_BUDGET", "DEFAULT_COST_COEF", "ENV_IDS", "ENV_KWARGS", "EnvConfig", "make_config"]
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_COST_COEF", "DEFAULT_ENV_ID", "ENV_IDS", "ENV_KWARGS", "EnvConfig", "make_config"]

@@ -10,6 +10,9 @@ from supernets.foundation.errors import UnknownNameError
 
 VECTOR_ENTRY_POINT = "abn_gym.vector:ABNVectorEnv"
 
+DEFAULT_ENV_ID = "ABN-ResNet-v0"
+"""The env id every command and helper uses when none is given."""
+
 
 def _import_env_module(module: str, env_id: str) -> None:
     import importlib

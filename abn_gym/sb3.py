@@ -15,7 +15,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from abn_gym.errors import EnvArgumentError
-from abn_gym.registration import env_kwargs
+from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
 
 
@@ -29,9 +29,7 @@ class SB3VecEnv(VecEnv):
         **kwargs: environment arguments, overriding the id's registered ones.
     """
 
-    def __init__(
-        self, env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, env_id: str = DEFAULT_ENV_ID, num_envs: int = 8, seed: int | None = None, **kwargs: Any) -> None:
         self.env_id = env_id
         if "autoreset_mode" in kwargs:
             raise EnvArgumentError(
@@ -130,7 +128,7 @@ def _row(obs: VecEnvObs, i: int) -> Any:
 
 
 def make_sb3_env(
-    env_id: str = "ABN-ResNet-v0", num_envs: int = 8, seed: int | None = None, monitor: bool = True, **kwargs: Any
+    env_id: str = DEFAULT_ENV_ID, num_envs: int = 8, seed: int | None = None, monitor: bool = True, **kwargs: Any
 ) -> VecEnv:
     """The native SB3 VecEnv, wrapped in ``VecMonitor`` by default (episode returns for logging)."""
     from stable_baselines3.common.vec_env import VecMonitor

@@ -12,6 +12,7 @@ import json
 import numpy as np
 
 from abn_gym.config import DEFAULT_COST_COEF
+from abn_gym.registration import DEFAULT_ENV_ID
 from abn_gym.vector import ABNVectorEnv
 
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     """Print the table as Markdown (or JSON with --json); ``argv`` defaults to the command line."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--env", default="ABN-ResNet-v0", help="environment id whose supernet and reward are used")
+    p.add_argument("--env", default=DEFAULT_ENV_ID, help="environment id whose supernet and reward are used")
     p.add_argument("--supernet", default=None, help="supernet instead of the env's: a name or a card DIR/NAME.json")
     p.add_argument("--limit", type=int, default=None, help="first N images of the split (default: all)")
     p.add_argument("--cost-coef", type=float, default=None, help="BitOps price of the returns (default: the env's)")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from abn_gym.registration import env_kwargs
+from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.app.front import (
     STATIC_PREFIXES,
@@ -70,7 +70,6 @@ __all__ = [
 ]
 
 BATCH = 256
-DEFAULT_ENV = "ABN-ResNet-v0"
 PARTIAL = ".bench-partial"
 """Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
 COLUMNS = [
@@ -334,7 +333,7 @@ def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, A
         )
     if found:
         return next(iter(found.values()))
-    return DEFAULT_ENV, {}
+    return DEFAULT_ENV_ID, {}
 
 
 def _spec_key(spec: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abn_gym.registration import env_kwargs
+from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.app.bench import BenchArgs, bench
 from agents.app.selection import read_selection
@@ -145,7 +145,7 @@ the rollout."""
 class LeverArgs:
     """Arguments of ``abn-gym levers``."""
 
-    env: str = "ABN-ResNet-v0"
+    env: str = DEFAULT_ENV_ID
     out: str = "results/levers"
     levers: list[str] = field(default_factory=list)
     ppo_images: int = PPO_IMAGES

@@ -30,7 +30,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm import tqdm
 
-from abn_gym.registration import env_kwargs
+from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.sb3 import make_sb3_env
 from agents.app.static_search import check_source_checkout
 from agents.controllers.normalization import ObsNormalizer, stats_path
@@ -47,7 +47,7 @@ class AgentTrainArgs:
     """Arguments of ``abn-gym train``."""
 
     algo: str = arg("ppo", f"SB3 algorithm, one of {list(ALGOS)}")
-    env: str = arg("ABN-ResNet-v0", "environment id")
+    env: str = arg(DEFAULT_ENV_ID, "environment id")
     timesteps: int = arg(
         200_000,
         "total environment steps to train for. SB3 stops at the first whole rollout at or past it (a multiple of "
@@ -94,7 +94,6 @@ class AgentTrainArgs:
 
 RESUMABLE = ("timesteps", "out", "checkpoint_every", "eval_episodes", "device", "publish")
 """Settings that may change when a run resumes; every other one is fixed when the run starts."""
-DEFAULT_ENV = "ABN-ResNet-v0"
 NORMALIZE_CLIP = 10.0
 """VecNormalize's defaults: standardised observations are clipped to [-10, 10], variance + 1e-8."""
 NORMALIZE_EPSILON = 1e-8
@@ -532,7 +531,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
 
 def bench_command(card: dict[str, Any], model_path: Path) -> str:
     """The ``abn-gym bench`` command that ranks a trained model on the test split, on the env it was trained on."""
-    env = "" if card["env"] == DEFAULT_ENV else f" --env {card['env']}"
+    env = "" if card["env"] == DEFAULT_ENV_ID else f" --env {card['env']}"
     return f"abn-gym bench{env} --agents {model_path},fixed-4,static-4,fixed-8 --out {model_path.parent / 'bench'}"
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import agents.controllers.escalation as controller
 from abn_gym.config import build_engine, make_config
+from abn_gym.registration import DEFAULT_ENV_ID
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import UsageError
@@ -34,7 +35,7 @@ from supernets.registry import read_card, supernet_name
 class EscalationArgs:
     """Arguments of ``abn-gym train-escalation``."""
 
-    env: str = arg("ABN-ResNet-v0", "environment id (its supernet, actions and cost_coef are used)")
+    env: str = arg(DEFAULT_ENV_ID, "environment id (its supernet, actions and cost_coef are used)")
     supernet: str | None = arg(None, "supernet instead of the env's: a shipped name or a published card DIR/NAME.json")
     decide_at: int = arg(0, "layer whose observation decides, after a low-bit prefix (0: the stem's output)")
     low: int = arg(2, "bit-width of every layer when not escalated")

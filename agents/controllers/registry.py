@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from abn_gym.config import make_config
-from abn_gym.registration import env_kwargs
+from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
 from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
@@ -115,7 +115,7 @@ def check_model_env(spec: str | Path, ctx: BenchContext) -> None:
         )
 
 
-def default_agent_names(env_id: str = "ABN-ResNet-v0") -> list[str]:
+def default_agent_names(env_id: str = DEFAULT_ENV_ID) -> list[str]:
     """The default leaderboard of ``env_id``: every baseline plus the policies shipped for it."""
     names = [
         "random",

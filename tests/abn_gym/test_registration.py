@@ -27,3 +27,30 @@ def test_retired_versions_point_to_the_current_one(old, new):
         gymnasium.make(old)
     with pytest.raises(UnknownNameError, match=f"deprecated.*{old[:-3]}-{new}"):
         env_kwargs(old)
+
+
+def test_the_default_env_id_is_written_once():
+    import ast
+    from pathlib import Path
+
+    import abn_gym
+    from abn_gym.registration import DEFAULT_ENV_ID
+
+    assert DEFAULT_ENV_ID in abn_gym.ENV_IDS and abn_gym.ENV_IDS[DEFAULT_ENV_ID] == {}
+    root = Path(abn_gym.__file__).resolve().parents[1]
+    found = []
+    for path in sorted(p for pkg in ("supernets", "abn_gym", "agents") for p in (root / pkg).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        found += [
+            f"{path.relative_to(root)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value == DEFAULT_ENV_ID and id(node) not in docstrings
+        ]
+    assert [f.rsplit(":", 1)[0] for f in found] == ["abn_gym/registration.py"], found

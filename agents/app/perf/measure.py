@@ -33,13 +33,14 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import abn_gym  # noqa: F401
+from abn_gym.registration import DEFAULT_ENV_ID
 from abn_gym.sb3 import SB3VecEnv
 from agents.app.train import AgentTrainArgs
 from supernets.data import load_split
 from supernets.evaluate import accuracy
 from supernets.registry import load_supernet
 
-ENV_ID = "ABN-ResNet-v0"
+ENV_ID = DEFAULT_ENV_ID
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch
 from abn_gym.errors import EnvArgumentError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
-from supernets.bitops import FIXED_BITS
+from supernets.bitops import REFERENCE_BITS
 from supernets.data import Split
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
@@ -122,7 +122,7 @@ class EpisodeEngine:
             self.next_layer[p] = end
             self.span_ops[p] = self.cost_ops[p:end].sum(axis=0)
         self.span_cost = self.span_ops / self.max_bitops
-        self.fixed_ops = sum(s.bitops(FIXED_BITS) for s in net.fixed_specs)
+        self.fixed_ops = sum(s.bitops(REFERENCE_BITS) for s in net.fixed_specs)
         self.fixed_fraction = self.fixed_ops / self.max_bitops
         # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0.
         self.min_rest = np.concatenate([np.cumsum(self.cost[::-1, 0])[::-1], [0.0]])
@@ -143,7 +143,7 @@ class EpisodeEngine:
         # Per-step reward of every (layer, action): one lookup per step instead of arithmetic.
         self._step_reward = reward.step(self.span_cost)
         self._cost_ops_float = self.span_ops.astype(np.float64)
-        self._bits_fraction = (self.bit_choices / FIXED_BITS).astype(np.float32)  # bits_so_far entries
+        self._bits_fraction = (self.bit_choices / REFERENCE_BITS).astype(np.float32)  # bits_so_far entries
         self._budget_enabled = False
         self._reference_bits = reward.reference_bits
         self._allocate()
@@ -349,7 +349,7 @@ class EpisodeEngine:
         self._write_stats(self.state.x)
         obs[:, self._table_cols] = self._table[t]
         if self._obs_full:
-            obs[:, lay.slices["bits_so_far"]] = self.chosen / FIXED_BITS
+            obs[:, lay.slices["bits_so_far"]] = self.chosen / REFERENCE_BITS
             obs[:, lay.slices["budget"].start] = self.budgets
             self._obs_full = False
         obs[:, self._spent_col] = self.spent_ops / self.max_bitops

@@ -9,7 +9,7 @@
 from supernets.bitops import LayerSpec
 from supernets.data import DatasetNotFoundError, DataSpec, load_split
 from supernets.foundation.errors import CheckpointError
-from supernets.registry import available_supernets, load_supernet, read_card, supernet_name
+from supernets.registry import available_supernets, load_supernet, read_supernet_card, supernet_name
 from supernets.resnet import BIT_CHOICES, ResNetConfig, ResNetSupernet, State, load_arch_config, resnet20
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "load_arch_config",
     "load_split",
     "load_supernet",
-    "read_card",
+    "read_supernet_card",
     "resnet20",
     "supernet_name",
 ]

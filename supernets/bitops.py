@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-FIXED_BITS = 8
-"""Bit-width of the layers that are not switchable (stem conv and classifier), as in ABN/HAQ."""
+REFERENCE_BITS = 8
+"""The reference bit-width: that of the layers that are not switchable (stem conv and classifier), as
+in ABN/HAQ, and the width observations measure bits against."""
 
 
 BITOPS_DEFINITION = "w_bits*a_bits*MACs per conv/linear; stem and classifier at 8x8; BN/ReLU/pool/add not counted"
@@ -75,5 +76,5 @@ def total_bitops(
         raise ValueError(f"expected {len(switchable)} bit-widths, got {len(bits)}")
     total = sum(spec.bitops(int(b)) for spec, b in zip(switchable, bits))
     total += sum(spec.bitops(int(bits[i])) for i, spec in extra)
-    total += sum(spec.bitops(FIXED_BITS) for spec in fixed)
+    total += sum(spec.bitops(REFERENCE_BITS) for spec in fixed)
     return int(total)

@@ -36,7 +36,7 @@ def _checkpoint_title(path: str) -> str:
 def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     """abn-gym supernet eval."""
     from supernets.foundation.errors import UsageError
-    from supernets.registry import load_supernet, load_supernet_split, read_card, supernet_name
+    from supernets.registry import load_supernet, load_supernet_split, read_supernet_card, supernet_name
     from supernets.report import eval_table, format_table
 
     ref = ns.supernet or ns.name or "resnet20-fashionmnist"
@@ -51,7 +51,7 @@ def cmd_supernet_eval(ns: argparse.Namespace) -> int:
         return 0
     # The card's reference accuracy is shown only beside a table of the same images it was measured on.
     reference = None
-    card = read_card(ref)
+    card = read_supernet_card(ref)
     card_ref = card.get("float_reference", {})
     same_images = ns.split == card_ref.get("split", "test") and report["n"] == card.get("eval", {}).get("n")
     if ns.checkpoint is None and same_images:

@@ -107,7 +107,7 @@ def get_entry(name: str | os.PathLike) -> SupernetEntry:
     return SUPERNETS[name]
 
 
-def read_card(name: str | os.PathLike) -> dict:
+def read_supernet_card(name: str | os.PathLike) -> dict:
     """The JSON model card of a shipped supernet (by name) or of a published one (by card path)."""
     entry = get_entry(name)
     if not entry.shipped:
@@ -122,20 +122,22 @@ def read_card(name: str | os.PathLike) -> dict:
 
 def supernet_name(ref: str | os.PathLike) -> str:
     """The name a supernet is published under (a card path gives the name in its card)."""
-    return str(read_card(ref)["name"]) if not isinstance(ref, str) or is_card_path(ref) else get_entry(ref).name
+    return (
+        str(read_supernet_card(ref)["name"]) if not isinstance(ref, str) or is_card_path(ref) else get_entry(ref).name
+    )
 
 
 def config_of(ref: str | os.PathLike) -> ResNetConfig:
     """The architecture recorded in a supernet's model card."""
     try:
-        return ResNetConfig.from_dict(read_card(ref)["architecture"])
+        return ResNetConfig.from_dict(read_supernet_card(ref)["architecture"])
     except TypeError as exc:
         raise CheckpointError(f"the model card of {os.fspath(ref)} has an unknown architecture: {exc}") from None
 
 
 def data_of(ref: str | os.PathLike) -> DataSpec:
     """The dataset recorded in a supernet's model card (Fashion-MNIST when the card names none)."""
-    return DataSpec.from_dict(read_card(ref).get("data"))
+    return DataSpec.from_dict(read_supernet_card(ref).get("data"))
 
 
 def load_supernet_split(ref: str | os.PathLike, split: str, data_dir: str | os.PathLike | None = None) -> Split:
@@ -158,7 +160,7 @@ def _fix(entry: SupernetEntry) -> str:
 def verify_checkpoint(name: str | os.PathLike) -> None:
     """Refuse a missing, or changed, checkpoint of ``name`` now (checks its sha256 against its card)."""
     entry = get_entry(name)
-    card = read_card(name)
+    card = read_supernet_card(name)
     if not entry.checkpoint.is_file():
         raise CheckpointError(f"checkpoint {entry.checkpoint} named by {entry.card} is missing; {_fix(entry)}")
     _verify(str(entry.checkpoint.resolve()), entry.checkpoint.stat().st_mtime_ns, card["sha256"], _fix(entry))
@@ -218,7 +220,7 @@ def load_supernet(
     sha = None
     if is_card_path(ref):
         # The card's sha256 is part of the key: a card published again (--force) is loaded again.
-        ref, sha = str(Path(ref).expanduser().resolve()), read_card(ref)["sha256"]
+        ref, sha = str(Path(ref).expanduser().resolve()), read_supernet_card(ref)["sha256"]
     return _load(ref, str(device), None if checkpoint is None else str(checkpoint), sha)
 
 
@@ -226,7 +228,7 @@ def load_supernet(
 def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | None = None) -> ResNetSupernet:
     entry = get_entry(name)
     if checkpoint is None:
-        card = read_card(name)
+        card = read_supernet_card(name)
         if not entry.checkpoint.is_file():
             raise CheckpointError(f"checkpoint {entry.checkpoint} is missing; {_fix(entry)}")
         state = safe_load(entry.checkpoint, expected_sha256=card["sha256"], fix=_fix(entry))

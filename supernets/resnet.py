@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supernets.bitops import FIXED_BITS, LayerSpec, conv_out, total_bitops
+from supernets.bitops import REFERENCE_BITS, LayerSpec, conv_out, total_bitops
 from supernets.foundation.errors import UsageError
 from supernets.layers import QuantLinear, SwitchableConv2d, inverse_permutation, take_rows
 
@@ -185,7 +185,7 @@ class ResNetSupernet(nn.Module):
         self.config = config.validate()
         self.bit_choices: tuple[int, ...] = tuple(sorted(config.bit_choices))
         self.stem = SwitchableConv2d(
-            config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, (FIXED_BITS,), True
+            config.in_channels, config.stem_channels, config.stem_kernel, config.stem_stride, (REFERENCE_BITS,), True
         )
         convs: list[SwitchableConv2d] = []
         downsample: dict[str, SwitchableConv2d] = {}
@@ -226,12 +226,12 @@ class ResNetSupernet(nn.Module):
         self._conv_seq = tuple(convs)
         self._projection_seq = tuple(downsample.get(str(b)) for b in range(block))
         self.downsample = nn.ModuleDict(downsample)
-        self.fc = QuantLinear(c_in, config.num_classes, FIXED_BITS)
+        self.fc = QuantLinear(c_in, config.num_classes, REFERENCE_BITS)
         self.fixed_specs.append(LayerSpec("fc", c_in, config.num_classes, 1, 1, 1, 1))
         self.layer_specs: list[LayerSpec] = specs
         self.num_switchable: int = len(convs)
         self._frozen = False
-        self._bitops8 = self.bitops([FIXED_BITS] * self.num_switchable)
+        self._bitops8 = self.bitops([REFERENCE_BITS] * self.num_switchable)
 
     # Configuration helpers ----------------------------------------------------------------
     def validate_bits(self, bits: Sequence[int]) -> tuple[int, ...]:
@@ -270,9 +270,9 @@ class ResNetSupernet(nn.Module):
         layout, in which CPU convolutions of these shapes run 2-3x faster.
         """
         if not self._frozen:
-            h = F.relu(self.stem(x, FIXED_BITS))
+            h = F.relu(self.stem(x, REFERENCE_BITS))
         else:
-            y = self.stem.run_frozen(x, FIXED_BITS)
+            y = self.stem.run_frozen(x, REFERENCE_BITS)
             # ReLU and the layout change in one pass (a one-channel input gives an NCHW output).
             h = torch.empty_like(y, memory_format=torch.channels_last)
             torch.clamp_min(y, 0.0, out=h)

@@ -166,7 +166,7 @@ def logged_bits(bit_choices: tuple[int, ...]) -> list[int]:
     return sorted({bits[-1], middle, bits[0]}, reverse=True)
 
 
-def evaluate(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
+def evaluate_supernet(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
     """Val accuracies logged after each epoch (uniform 8/4/2 for a supernet)."""
     if isinstance(model, FloatResNet):
         model.eval()
@@ -298,7 +298,7 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
             if (s + 1) % args.ckpt_every == 0 and s + 1 < steps_per_epoch:
                 save_state(epoch, s + 1)
         bar.close()
-        metrics = evaluate(model, val_split, args)
+        metrics = evaluate_supernet(model, val_split, args)
         row = {
             "epoch": epoch + 1,
             "step": (epoch + 1) * steps_per_epoch,

@@ -55,7 +55,7 @@ from agents.controllers.registry import (
 from agents.controllers.static_configs import DEFAULT_TARGETS, find_result
 from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text, sha256
-from supernets.registry import read_card, supernet_name
+from supernets.registry import read_supernet_card, supernet_name
 
 __all__ = [
     "STATIC_PREFIXES",
@@ -292,7 +292,7 @@ def _results_doc(
         "episodes": episodes,
         "seeds": list(args.seeds),
         "supernet": supernet_name(supernet),
-        "supernet_sha256": read_card(supernet)["sha256"],
+        "supernet_sha256": read_supernet_card(supernet)["sha256"],
         "agents": meta,
         "rows": json.loads(table.to_json(orient="records")),
         "front": front,
@@ -363,7 +363,7 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     search then runs anyway).
     """
     names = [f"fixed-{b}" for b in ctx.bit_choices]
-    shipped = find_result(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    shipped = find_result(ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
     if shipped is not None or any(s.startswith("static-") for s in specs):
         names += [f"static-{b}" for b in DEFAULT_TARGETS]
     return names
@@ -463,7 +463,7 @@ def bench(args: BenchArgs) -> dict:
         "episodes": total,
         "seeds": list(args.seeds),
         "batch_size": args.batch_size,
-        "supernet_sha256": read_card(supernet)["sha256"],
+        "supernet_sha256": read_supernet_card(supernet)["sha256"],
     }
     partial = out / PARTIAL
     finished = _load_partial(partial, settings)

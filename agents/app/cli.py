@@ -85,10 +85,10 @@ def _summary(ev: dict | None) -> str:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     """abn-gym train."""
-    from agents.app.train import AgentTrainArgs, bench_command, read_card, train_agent
+    from agents.app.train import AgentTrainArgs, bench_command, read_run_card, train_agent
 
     path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
-    card = read_card(path.parent)
+    card = read_run_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")
     print(f"model: {path} (card: {path.parent / 'card.json'})")  # true of a finished rerun too, which writes nothing
     print(f"on the test split: {bench_command(card, path)}")
@@ -99,11 +99,11 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
     from agents.app.static_search import default_out, publish_static, save_result
     from agents.controllers.static_configs import static_search
-    from supernets.registry import load_supernet, load_supernet_split, read_card
+    from supernets.registry import load_supernet, load_supernet_split, read_supernet_card
 
     net = load_supernet(ns.supernet)
     result = static_search(net, load_supernet_split(ns.supernet, "val"), limit=ns.limit, progress=not ns.no_progress)
-    sha = read_card(ns.supernet)["sha256"]
+    sha = read_supernet_card(ns.supernet)["sha256"]
     out = default_out(ns.supernet) if ns.out is None else ns.out
     paths = [save_result(result, out, ns.supernet, sha, ns.command_line)]
     if ns.publish:

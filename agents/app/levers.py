@@ -27,7 +27,7 @@ from agents.app.bench import BenchArgs, bench
 from agents.app.selection import read_selection
 from agents.app.train import AgentTrainArgs, train_agent
 from agents.app.train_escalation import EscalationArgs, train_escalation
-from agents.controllers.registry import FIXED_BITS
+from agents.controllers.registry import FIXED_AGENT_BITS
 from agents.controllers.static_configs import DEFAULT_TARGETS
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text
@@ -289,7 +289,7 @@ def run_levers(args: LeverArgs) -> dict:
             runs[str(_train(lever, args, seed, run))] = (lever, seed, run)
     if not runs:
         raise UsageError(f"no finished runs of {[lv.name for lv in chosen]} on seeds {args.seeds} under {out}")
-    front = [f"fixed-{b}" for b in FIXED_BITS] + [f"static-{b}" for b in DEFAULT_TARGETS]
+    front = [f"fixed-{b}" for b in FIXED_AGENT_BITS] + [f"static-{b}" for b in DEFAULT_TARGETS]
     result = bench(
         BenchArgs(
             env=args.env,

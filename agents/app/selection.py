@@ -151,14 +151,14 @@ class KeepBestOnVal(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_eval:
             self.next_eval = (self.num_timesteps // self.every + 1) * self.every
-            self.evaluate()
+            self.evaluate_on_val()
         return True
 
     def _on_training_end(self) -> None:
         if not self.evaluations or self.evaluations[-1]["timesteps"] < self.num_timesteps:
-            self.evaluate()  # the last policy competes too
+            self.evaluate_on_val()  # the last policy competes too
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate_on_val(self) -> dict[str, Any]:
         """Score the current policy; keep it if it beats the kept one (NaN gaps never win)."""
         from agents.controllers.sb3_agent import SB3Agent
 

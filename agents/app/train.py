@@ -39,7 +39,7 @@ from agents.controllers.static_configs import POLICY_DIR
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, sha256
-from supernets.registry import read_card as read_supernet_card
+from supernets.registry import read_supernet_card
 
 
 @dataclass
@@ -336,7 +336,7 @@ def saved_settings(out: Path) -> dict[str, Any] | None:
     if (out / "run.json").is_file():
         found = json.loads((out / "run.json").read_text())["settings"]
     elif (out / "card.json").is_file():
-        found = {k: v for k, v in read_card(out).get("args", {}).items() if k in fixed}
+        found = {k: v for k, v in read_run_card(out).get("args", {}).items() if k in fixed}
     else:
         return None
     return {**fixed, **found}
@@ -380,7 +380,7 @@ def _tensorboard_dir(out: Path) -> str | None:
     return str(out / "tensorboard")
 
 
-def read_card(run_dir: str | Path) -> dict[str, Any]:
+def read_run_card(run_dir: str | Path) -> dict[str, Any]:
     """The model card (card.json) of a finished training run."""
     return json.loads((Path(run_dir) / "card.json").read_text())
 
@@ -403,7 +403,7 @@ def plan_run(args: AgentTrainArgs, out: Path) -> tuple[str, Path | None, ObsNorm
             "run cannot be told; its files are left as they are: choose another --out"
         )
     if (out / "card.json").is_file():
-        card = read_card(out)
+        card = read_run_card(out)
         steps = int(card["timesteps"])
         asked = int(card.get("args", {}).get("timesteps", steps))
         if args.timesteps < asked:
@@ -443,7 +443,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     action, start, obs_norm = plan_run(args, out)
     model_path = out / "model.zip"
     if action == "finished":
-        card = read_card(out)
+        card = read_run_card(out)
         print(
             f"{out} already holds this run, finished at {card['timesteps']} steps: nothing to do "
             "(a larger --timesteps trains it further)",

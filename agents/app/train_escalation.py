@@ -28,7 +28,7 @@ from agents.controllers.escalation import EscalationAgent, EscalationModel, esca
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
-from supernets.registry import read_card, supernet_name
+from supernets.registry import read_supernet_card, supernet_name
 
 
 @dataclass
@@ -128,7 +128,9 @@ def fit(obs: np.ndarray, classes: np.ndarray, hidden: int, epochs: int, lr: floa
     return model.eval()
 
 
-def evaluate(agent_policy: dict, data: dict[str, np.ndarray], cost_coef: float | None = None) -> dict[str, float]:
+def score_escalation(
+    agent_policy: dict, data: dict[str, np.ndarray], cost_coef: float | None = None
+) -> dict[str, float]:
     """Accuracy, mean BitOps and escalation rate of a policy on collected rollouts (no env needed)."""
     agent = EscalationAgent(agent_policy, cost_coef=cost_coef)
     up = agent.model.gain(data["obs"]) > agent.threshold
@@ -174,12 +176,12 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
     val = rollouts(
         args.env, "val", args.val_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
     )
-    result = evaluate(policy, val)
+    result = score_escalation(policy, val)
     card = {
         "kind": "escalation",
         "env": args.env,
         "supernet": supernet,
-        "supernet_sha256": read_card(cfg.supernet)["sha256"],
+        "supernet_sha256": read_supernet_card(cfg.supernet)["sha256"],
         # The env it belongs on: the id's arguments, with the supernet it was trained on when that is not the id's.
         "env_kwargs": {} if args.supernet is None else {"supernet": args.supernet},
         "sha256": sha256(path),

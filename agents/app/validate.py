@@ -17,7 +17,7 @@ from tqdm import tqdm
 from abn_gym.config import make_config, reward_fn
 from abn_gym.engine import EpisodeEngine
 from supernets.foundation.errors import ABNGymError
-from supernets.registry import load_supernet, load_supernet_split, read_card
+from supernets.registry import load_supernet, load_supernet_split, read_supernet_card
 
 CHUNK = 512
 
@@ -42,7 +42,7 @@ def validate(path: str | Path, progress: bool = True) -> dict:
             raise ResultsMismatchError(f"{path} is not an abn-gym results file (no {key!r})")
     # A card path is kept in env_kwargs; "supernet" holds the name inside the card.
     ref = doc["env_kwargs"].get("supernet", doc["supernet"]) if isinstance(doc["env_kwargs"], dict) else doc["supernet"]
-    sha = read_card(ref)["sha256"]
+    sha = read_supernet_card(ref)["sha256"]
     if doc["supernet_sha256"] != sha:
         raise ResultsMismatchError(
             f"{path} was produced with another {doc['supernet']} checkpoint (sha256 {doc['supernet_sha256'][:12]}..., "

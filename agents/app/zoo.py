@@ -369,7 +369,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from agents.app.bench import run_agent
-    from agents.app.train import read_card, train_agent
+    from agents.app.train import read_run_card, train_agent
     from agents.controllers.sb3_agent import SB3Agent
 
     torch.set_num_threads(1)
@@ -382,7 +382,7 @@ def train_run(spec: dict[str, Any]) -> dict[str, Any]:
         if result is None:
             curve = val_curve_callback(spec)
             train_agent(train_args(spec), command=spec["command"], callbacks=[curve])
-            card = read_card(run_dir)
+            card = read_run_card(run_dir)
             points = list(curve.points)
             if card["val"] is not None and (not points or points[-1]["timesteps"] < card["timesteps"]):
                 points.append(
@@ -541,9 +541,9 @@ def _fingerprint(env_id: str, ctx: Any, name: str) -> str:
 
     from abn_gym.registration import env_kwargs
     from agents.controllers.static_configs import shipped_path
-    from supernets.registry import read_card
+    from supernets.registry import read_supernet_card
 
-    key = {"env_kwargs": env_kwargs(env_id), "supernet_sha256": read_card(ctx.supernet)["sha256"]}
+    key = {"env_kwargs": env_kwargs(env_id), "supernet_sha256": read_supernet_card(ctx.supernet)["sha256"]}
     static = shipped_path(ctx.supernet)
     if name.startswith("static-") and static.is_file():
         key["static"] = hashlib.sha256(static.read_bytes()).hexdigest()
@@ -552,9 +552,9 @@ def _fingerprint(env_id: str, ctx: Any, name: str) -> str:
 
 def _static_shipped(ctx: Any) -> bool:
     from agents.controllers.static_configs import load_shipped
-    from supernets.registry import read_card
+    from supernets.registry import read_supernet_card
 
-    return load_shipped(ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices) is not None
+    return load_shipped(ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices) is not None
 
 
 def env_report(env_id: str, results: list[dict], args: ZooArgs, out: Path) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, R
 from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
-from supernets.registry import read_card, supernet_name
+from supernets.registry import read_supernet_card, supernet_name
 
-FIXED_BITS = (2, 3, 4, 5, 6, 7, 8)
+FIXED_AGENT_BITS = (2, 3, 4, 5, 6, 7, 8)
+"""The bit-widths b of the ``fixed-<b>`` rows of the default leaderboard."""
 SHIPPED_POLICIES = {"ppo": "zip", "escalation": "pt"}
 """Leaderboard name -> file suffix of the trained agents shipped per env as ``agents/policies/<name>-<env id>``."""
 
@@ -119,7 +120,7 @@ def default_agent_names(env_id: str = DEFAULT_ENV_ID) -> list[str]:
     """The default leaderboard of ``env_id``: every baseline plus the policies shipped for it."""
     names = [
         "random",
-        *(f"fixed-{b}" for b in FIXED_BITS),
+        *(f"fixed-{b}" for b in FIXED_AGENT_BITS),
         *(f"static-{b}" for b in DEFAULT_TARGETS),
         "greedy",
         "oracle",
@@ -155,7 +156,7 @@ def known_agent_names() -> list[str]:
     """Every built-in name (user classes are given as ``module:Class``)."""
     return [
         "random",
-        *(f"fixed-{b}" for b in FIXED_BITS),
+        *(f"fixed-{b}" for b in FIXED_AGENT_BITS),
         *(f"static-{b}" for b in DEFAULT_TARGETS),
         "greedy",
         "greedy@<tau>",
@@ -173,7 +174,7 @@ def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
 
     A search run here says so on stderr, and its seconds are counted (see :func:`static_search_seconds`).
     """
-    sha = read_card(ctx.supernet)["sha256"]
+    sha = read_supernet_card(ctx.supernet)["sha256"]
     key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
     if key not in _STATIC_CACHE:
         found = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
@@ -185,7 +186,9 @@ def static_search_seconds(ctx: BenchContext, agent_name: str, done: dict) -> flo
     """Seconds bench spent searching the static front, charged to the first static-<b> row (else 0)."""
     if not agent_name.startswith("static-") or any(n.startswith("static-") for n in done):
         return 0.0
-    result = _STATIC_CACHE.get((ctx.supernet, read_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from))
+    result = _STATIC_CACHE.get(
+        (ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    )
     return float(result.get("search_seconds", 0.0)) if result else 0.0
 
 
@@ -198,7 +201,7 @@ def verify_policy(path: Path, ctx: BenchContext) -> dict:
     if sha256(path) != card.get("sha256"):
         raise CheckpointError(f"policy {path} does not match the sha256 in {card_path.name}: corrupt or replaced")
     trained_on = card.get("supernet_sha256")
-    current = read_card(ctx.supernet)["sha256"]
+    current = read_supernet_card(ctx.supernet)["sha256"]
     if trained_on is not None and trained_on != current:
         raise CheckpointError(
             f"policy {path} was trained on another version of {ctx.supernet}; retrain it with "
@@ -296,7 +299,7 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
     if card.get("sha256") is not None and sha256(path) != card["sha256"]:
         raise CheckpointError(f"{path} does not match the sha256 in {card_path}: it changed after the card was written")
     trained_on = card.get("supernet_sha256")
-    if trained_on is not None and trained_on != read_card(ctx.supernet)["sha256"]:
+    if trained_on is not None and trained_on != read_supernet_card(ctx.supernet)["sha256"]:
         raise CheckpointError(
             f"{path} was trained on another supernet than {ctx.env_id}'s {ctx.supernet}; benchmark it on the env it "
             f"was trained on ({card.get('env')}) or retrain it"

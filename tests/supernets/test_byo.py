@@ -19,7 +19,7 @@ from supernets import report
 from supernets.data import DatasetNotFoundError, data_spec, load_data, load_split
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import sha256
-from supernets.registry import CHECKPOINT_DIR, load_supernet, read_card
+from supernets.registry import CHECKPOINT_DIR, load_supernet, read_supernet_card
 from supernets.resnet import ResNetConfig, load_arch_config
 from supernets.train import TrainArgs, default_out, train
 
@@ -319,7 +319,7 @@ def test_an_npz_dataset_trains_and_its_card_records_it(tmp_path):
     card = report.publish(sn.parent, fl.parent, "rgb", tmp_path / "pub", split="val", progress=False)
     assert card["data"]["kind"] == "npz" and card["data"]["num_classes"] == 3
     assert card["data"]["sha256"] == sha256(tmp_path / "data.npz") and card["eval"]["n"] == 32
-    assert read_card(tmp_path / "pub" / "rgb.json")["data"]["mean"] == list(spec.mean)
+    assert read_supernet_card(tmp_path / "pub" / "rgb.json")["data"]["mean"] == list(spec.mean)
 
 
 def test_saving_the_same_state_under_other_names_gives_the_same_bytes(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from abn_gym.tables import choose_cost_coef, cost_coef_interval
 from supernets.data import load_split
-from supernets.registry import CHECKPOINT_DIR, load_supernet, read_card
+from supernets.registry import CHECKPOINT_DIR, load_supernet, read_supernet_card
 from supernets.report import correct_matrix, float_accuracy, random_configs
 
 NAME = "resnet20-quarter-fashionmnist"
@@ -21,7 +21,7 @@ def test_quarter_supernet_meets_its_bars_on_the_test_split():
     correct = correct_matrix(net, split, list(uniform.values()) + random_configs(net), progress=False)
     acc = dict(zip(uniform, correct[:3].mean(axis=1)))
     random_mean = correct[3:].mean()
-    card = read_card(NAME)
+    card = read_supernet_card(NAME)
     rows = {r["config"]: r["accuracy"] for r in card["eval"]["rows"]}
     # The card is what a fresh evaluation of the shipped checkpoint gives.
     for b in uniform:
@@ -57,7 +57,7 @@ def test_cost_coef_rule_by_hand():
 
 
 def test_quarter_card_records_the_sweep_and_the_reference():
-    card = read_card(NAME)
+    card = read_supernet_card(NAME)
     sup, ref = card["train_args"], card["float_reference"]["train_args"]
     # The reference is the same two-phase recipe without quantization: same warm start, epochs,
     # optimiser settings and seed (so the same data order); only the mode and the folder differ.

@@ -3,14 +3,14 @@ import shutil
 import pytest
 import torch
 
-from supernets import CheckpointError, load_supernet, read_card, registry
+from supernets import CheckpointError, load_supernet, read_supernet_card, registry
 from supernets.float_resnet import FloatResNet
 from supernets.foundation.files import atomic_torch_save, sha256
 from supernets.resnet import ResNetConfig
 
 
 def test_shipped_checkpoint_matches_its_card(net):
-    card = read_card("resnet20-fashionmnist")
+    card = read_supernet_card("resnet20-fashionmnist")
     assert sha256(registry.SUPERNETS["resnet20-fashionmnist"].checkpoint) == card["sha256"]
     assert net.bit_choices == (2, 3, 4, 5, 6, 7, 8) and net.num_switchable == 18 and net.frozen
     assert not any(p.requires_grad for p in net.parameters())

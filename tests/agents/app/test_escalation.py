@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents.app.bench import run_agent
-from agents.app.train_escalation import EscalationArgs, evaluate, outcome_classes, rollouts, train_escalation
+from agents.app.train_escalation import EscalationArgs, outcome_classes, rollouts, score_escalation, train_escalation
 from agents.controllers.escalation import EscalationAgent, load_policy, rest_cost_fraction
 from agents.controllers.registry import BenchContext, make_agent
 from supernets.data import load_split, normalize
@@ -78,7 +78,7 @@ def test_bench_agrees_with_the_offline_evaluation(trained):
     assert acc == pytest.approx(card["val"]["accuracy"]) and ops == pytest.approx(card["val"]["bitops"])
     macs = agent.model.obs_dim * (1 + agent.model.hidden) + agent.model.hidden * 3
     assert {r["decision_macs"] for r in records} == {macs}  # one MLP evaluation per input
-    again = evaluate(load_policy(trained), rollouts(ENV, "val", 120, 2, 2, 4, progress=False))
+    again = score_escalation(load_policy(trained), rollouts(ENV, "val", 120, 2, 2, 4, progress=False))
     assert again["accuracy"] == pytest.approx(acc)
 
 

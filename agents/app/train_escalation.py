@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,10 @@ from tqdm import tqdm
 import agents.controllers.escalation as controller
 from abn_gym.config import build_engine, make_config
 from abn_gym.registration import DEFAULT_ENV_ID
+from agents.app.static_search import check_source_checkout
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
-from supernets.foundation.cliargs import arg
+from agents.controllers.registry import shipped_policy
+from supernets.foundation.cliargs import add_dataclass_args, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
 from supernets.registry import read_supernet_card, supernet_name
@@ -201,11 +204,6 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
 
 def publish_escalation(run_dir: str | Path, env_id: str) -> Path:
     """Developer step: copy a trained policy and its card over ``agents/policies/escalation-<env id>``."""
-    import shutil
-
-    from agents.app.static_search import check_source_checkout
-    from agents.controllers.registry import shipped_policy
-
     target = shipped_policy("escalation", env_id)
     check_source_checkout(target)
     card = json.loads((Path(run_dir) / "card.json").read_text())
@@ -218,8 +216,6 @@ def publish_escalation(run_dir: str | Path, env_id: str) -> Path:
 
 def add_escalation_command(sub: argparse._SubParsersAction) -> None:
     """Register ``abn-gym train-escalation``."""
-    from supernets.foundation.cliargs import add_dataclass_args
-
     p = sub.add_parser(
         "train-escalation",
         help="train the escalation controller (one learned decision per input: spend more bits or not)",
@@ -232,8 +228,6 @@ def add_escalation_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train_escalation(ns: argparse.Namespace) -> int:
-    from supernets.foundation.cliargs import dataclass_from_args
-
     args = dataclass_from_args(EscalationArgs, ns)
     path = train_escalation(args, ns.command_line, progress=not ns.no_progress)
     card = json.loads((path.parent / "card.json").read_text())

@@ -120,7 +120,8 @@ def load_policy(path: str | Path) -> dict:
     if card_path is None:
         raise CheckpointError(f"policy {path} has no model card ({path.with_suffix('.json').name} or card.json)")
     card = json.loads(card_path.read_text())
-    policy = safe_load(path, expected_sha256=card.get("sha256"))
+    fix = "Restore it with `git checkout -- <path>`, or train it again with `abn-gym train-escalation`."
+    policy = safe_load(path, expected_sha256=card.get("sha256"), fix=fix)
     if not isinstance(policy, dict) or policy.get("kind") != "escalation":
         raise CheckpointError(f"{path} is not an escalation policy saved by `abn-gym train-escalation`")
     return policy

@@ -244,12 +244,12 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         f"Levers on `{env}`, val split ({rows[0]['episodes']} images); gap: paired accuracy difference against the "
         "most accurate fixed-b or static-b row that spends no more BitOps, and against the best random "
         "mixture of two static rows with the same mean BitOps (95% CIs). PPO runs keep their best policy on val "
-        "(the largest gap to the mixtures over 10 evaluations), so their val figures favour them; `last` is the "
+        "(the largest gap to the mixtures over the run's val evaluations), so their val figures favour them; `last` is the "
         "mixture gap of the run's final policy, which was not chosen on val.",
         "",
         "| lever | setting | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
         "| gap to static front, points (paired 95% CI) | gap to static mixtures, points (paired 95% CI) "
-        "| kept at / trained steps | last policy's gap to mixtures |",
+        "| kept at / trained steps (val evaluations) | last policy's gap to mixtures |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_lever: dict[str, list[float]] = {}
@@ -262,7 +262,7 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         selection = read_selection(run) if lever.kind == "ppo" else None
         if selection is not None:
             trained = json.loads((run / "card.json").read_text())["timesteps"]
-            kept = f"{selection['best']} / {trained}"
+            kept = f"{selection['best']} / {trained} ({len(selection['evaluations'])})"
             last = f"{100 * selection['evaluations'][-1]['mixture_gap']:+.2f}"
         front = _gap(f["accuracy_gap"], f["accuracy_gap_ci"], f["against"], f["beats_static_front"])
         hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))

@@ -244,8 +244,8 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         f"Levers on `{env}`, val split ({rows[0]['episodes']} images); gap: paired accuracy difference against the "
         "most accurate fixed-b or static-b row that spends no more BitOps, and against the best random "
         "mixture of two static rows with the same mean BitOps (95% CIs). PPO runs keep their best policy on val "
-        "(the largest gap to the mixtures over the run's val evaluations), so their val figures favour them; `last` is the "
-        "mixture gap of the run's final policy, which was not chosen on val.",
+        "(the largest gap to the mixtures over the run's val evaluations), so their val figures favour them; "
+        "`last` is the mixture gap of the run's final policy, which was not chosen on val.",
         "",
         "| lever | setting | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
         "| gap to static front, points (paired 95% CI) | gap to static mixtures, points (paired 95% CI) "

@@ -5,11 +5,13 @@ Expected policy-gradient on the logit of all-4, with and without per-minibatch n
 (a) group 8 (8 episodes share an image, group-relative terminal), minibatch 64;
 (b) no group, reward 'baseline' (minus the all-2 correctness), minibatch 256.
 """
+
 import numpy as np
-from agents.bench import run_agent
-from agents.registry import BenchContext, make_agent
+
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
+from agents.bench import run_agent
+from agents.registry import BenchContext, make_agent
 
 env = "ABN-ResNet20Quarter-v1"
 probe = ABNVectorEnv(1, **env_kwargs(env, split="val"))
@@ -17,10 +19,13 @@ ctx = BenchContext(env, probe.config.supernet, probe.bit_choices)
 c, f = {}, {}
 for b in (2, 4):
     rec = run_agent(make_agent(f"fixed-{b}", ctx, progress=False), env, "val", 5000, progress=False)
-    c[b] = np.array([r["correct"] for r in rec], float); f[b] = np.mean([r["bitops"] for r in rec]) / probe.engine.max_bitops
+    c[b] = np.array([r["correct"] for r in rec], float)
+    f[b] = np.mean([r["bitops"] for r in rec]) / probe.engine.max_bitops
 cost = {b: 0.1 * f[b] for b in (2, 4)}
 print("acc", c[2].mean(), c[4].mean(), "cost", cost, "exact E[r4-r2] =", c[4].mean() - cost[4] - c[2].mean() + cost[2])
 rng = np.random.default_rng(0)
+
+
 def sim(group, mb, reward, trials=4000):
     g_raw, g_norm = [], []
     for _ in range(trials):
@@ -33,11 +38,16 @@ def sim(group, mb, reward, trials=4000):
         r = term - np.where(a4, cost[4], cost[2])
         adv = r - r.mean()  # a value function that has learnt the mean
         score = a4 - 0.5
-        g_raw.append(np.mean(adv * score)); g_norm.append(np.mean(adv / (adv.std() + 1e-8) * score))
+        g_raw.append(np.mean(adv * score))
+        g_norm.append(np.mean(adv / (adv.std() + 1e-8) * score))
     return np.mean(g_raw), np.mean(g_norm), np.std(g_norm) / np.sqrt(trials)
-for name, group, mb, rew in [("group 8, minibatch 64, default", 8, 64, "default"),
-                             ("no group, minibatch 256, baseline", 1, 256, "baseline"),
-                             ("no group, minibatch 64, baseline", 1, 64, "baseline"),
-                             ("no group, minibatch 256, default", 1, 256, "default")]:
+
+
+for name, group, mb, rew in [
+    ("group 8, minibatch 64, default", 8, 64, "default"),
+    ("no group, minibatch 256, baseline", 1, 256, "baseline"),
+    ("no group, minibatch 64, baseline", 1, 64, "baseline"),
+    ("no group, minibatch 256, default", 1, 256, "default"),
+]:
     raw, norm, se = sim(group, mb, rew)
     print(f"{name}: raw grad {raw:+.5f}, normalised grad {norm:+.4f} (+-{se:.4f})")

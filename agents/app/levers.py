@@ -64,6 +64,9 @@ SELECTIONS = 10
 COARSE = "0,7,13"
 """Decision points of the decide_at levers: one decision per stage of ResNet-20 (layers 0-6, 7-12, 13-17)."""
 GROUP = 8
+ONCE = {"n_steps": 4, "batch_size": 256, "keep_best_every": 60_000, "checkpoint_every": 60_000}
+"""Rollout and selection settings of the one-decision levers (session 7's runs): rollouts of 4 one-step
+episodes per sub-env (512 steps), 2 minibatches, and a val evaluation every 60k steps whatever the budget."""
 LEVERS: tuple[Lever, ...] = (
     Lever("ppo", "PPO, the id's reward (cost per step, +1 if correct)", "ppo"),
     Lever("ppo-logprob", "PPO, `reward='logprob'`: log-probability of the true class", "ppo", {"reward": "logprob"}),
@@ -117,6 +120,25 @@ LEVERS: tuple[Lever, ...] = (
         {"normalize_obs": True, "decide_at": "0", "group_size": GROUP},
     ),
     Lever(
+        "ppo-norm-once",
+        "PPO, `--normalize-obs --decide-at 0 --n-steps 4 --batch-size 256`: one decision per image, the id's reward",
+        "ppo",
+        {"normalize_obs": True, "decide_at": "0", **ONCE},
+    ),
+    Lever(
+        "ppo-norm-once-baseline",
+        "PPO, `--normalize-obs --decide-at 0 --reward baseline --n-steps 4 --batch-size 256`: one decision per "
+        "image, minus the image's all-2 correctness",
+        "ppo",
+        {"normalize_obs": True, "decide_at": "0", "reward": "baseline", **ONCE},
+    ),
+    Lever(
+        "ppo-once-baseline",
+        "PPO, `--decide-at 0 --reward baseline --n-steps 4 --batch-size 256`, raw observations",
+        "ppo",
+        {"decide_at": "0", "reward": "baseline", **ONCE},
+    ),
+    Lever(
         "escalation-k0-h4",
         "escalation controller: decide at layer 0, 2 -> 4 bits",
         "escalation",
@@ -162,20 +184,17 @@ def ppo_train_args(lever: Lever, args: LeverArgs, seed: int, run: Path) -> Agent
     decisions = lever.decisions or 18
     n_steps = 2 * decisions  # two whole episodes per sub-env and rollout, as the 36-step default
     timesteps = args.ppo_images * decisions
-    return AgentTrainArgs(
-        algo="ppo",
-        env=args.env,
-        timesteps=timesteps,
-        seed=seed,
-        out=str(run),
-        num_envs=128,
-        n_steps=n_steps,
-        batch_size=128 * n_steps // 4,
-        keep_best_every=max(timesteps // SELECTIONS, 1),
-        eval_episodes=5000 if args.episodes is None else args.episodes,
-        checkpoint_every=max(timesteps // SELECTIONS, 1),
-        **lever.options,
-    )
+    settings: dict = {
+        "num_envs": 128,
+        "n_steps": n_steps,
+        "batch_size": 128 * n_steps // 4,
+        "keep_best_every": max(timesteps // SELECTIONS, 1),
+        "eval_episodes": 5000 if args.episodes is None else args.episodes,
+        "checkpoint_every": max(timesteps // SELECTIONS, 1),
+    }
+    # A lever may set the rollout and selection settings too (its options win over the shared ones).
+    settings.update(lever.options)
+    return AgentTrainArgs(algo="ppo", env=args.env, timesteps=timesteps, seed=seed, out=str(run), **settings)
 
 
 def train_command(args: AgentTrainArgs) -> str:
@@ -225,12 +244,12 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         f"Levers on `{env}`, val split ({rows[0]['episodes']} images); gap: paired accuracy difference against the "
         "most accurate fixed-b or static-b row that spends no more BitOps, and against the best random "
         "mixture of two static rows with the same mean BitOps (95% CIs). PPO runs keep their best policy on val "
-        "(the largest gap to the mixtures over 10 evaluations), so their val figures favour them; `last` is the "
-        "mixture gap of the run's final policy, which was not chosen on val.",
+        "(the largest gap to the mixtures over the run's val evaluations), so their val figures favour them; "
+        "`last` is the mixture gap of the run's final policy, which was not chosen on val.",
         "",
         "| lever | setting | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
         "| gap to static front, points (paired 95% CI) | gap to static mixtures, points (paired 95% CI) "
-        "| kept at / trained steps | last policy's gap to mixtures |",
+        "| kept at / trained steps (val evaluations) | last policy's gap to mixtures |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_lever: dict[str, list[float]] = {}
@@ -243,7 +262,7 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         selection = read_selection(run) if lever.kind == "ppo" else None
         if selection is not None:
             trained = json.loads((run / "card.json").read_text())["timesteps"]
-            kept = f"{selection['best']} / {trained}"
+            kept = f"{selection['best']} / {trained} ({len(selection['evaluations'])})"
             last = f"{100 * selection['evaluations'][-1]['mixture_gap']:+.2f}"
         front = _gap(f["accuracy_gap"], f["accuracy_gap_ci"], f["against"], f["beats_static_front"])
         hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))

@@ -79,3 +79,14 @@ def test_no_train_tabulates_finished_runs_only(tmp_path, monkeypatch):
     monkeypatch.setattr(agents.app.levers, "train_agent", lambda *a, **k: pytest.fail("--no-train trained a lever"))
     with pytest.raises(UsageError, match="no finished runs"):
         run_levers(LeverArgs(out=str(tmp_path), levers=["ppo-norm"], seeds=[0, 1], train=False, progress=False))
+
+
+def test_a_lever_sets_its_own_rollout_and_selection():
+    """The one-decision levers keep their 512-step rollouts and 60k-step selection whatever the image budget."""
+    once = next(lv for lv in LEVERS if lv.name == "ppo-norm-once-baseline")
+    args = ppo_train_args(once, LeverArgs(ppo_images=900_000), 2, "x")
+    assert (args.timesteps, args.n_steps, args.batch_size) == (900_000, 4, 256)
+    assert (args.keep_best_every, args.checkpoint_every) == (60_000, 60_000)
+    assert (args.reward, args.decide_at, args.normalize_obs) == ("baseline", "0", True)
+    shared = ppo_train_args(next(lv for lv in LEVERS if lv.name == "ppo-norm-once-group"), LeverArgs(), 0, "x")
+    assert (shared.n_steps, shared.batch_size, shared.keep_best_every) == (2, 64, 110_000 // 10)

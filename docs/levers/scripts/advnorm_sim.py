@@ -10,8 +10,8 @@ import numpy as np
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.bench import run_agent
-from agents.registry import BenchContext, make_agent
+from agents.app.bench import run_agent
+from agents.controllers.registry import BenchContext, make_agent
 
 env = "ABN-ResNet20Quarter-v1"
 probe = ABNVectorEnv(1, **env_kwargs(env, split="val"))

@@ -9,7 +9,7 @@ import numpy as np
 
 from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.sb3_agent import SB3Agent
+from agents.controllers.sb3_agent import SB3Agent
 
 path, n = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 5000
 agent = SB3Agent.load(path)

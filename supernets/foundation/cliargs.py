@@ -126,7 +126,7 @@ def default_of(f: dataclasses.Field) -> Any:
 
 def _shown(value: Any) -> str:
     if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
+        return ", ".join(map(str, value))  # a space, so that --help can wrap a long list
     return str(value)
 
 

@@ -92,7 +92,7 @@ def test_help_shows_each_default_once(capsys):
         _parser().parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "environment id (default: Toy-v0)" in text
-    assert "comma-separated seeds (default: 0)" in text and "(default: 0.5,1.0)" in text
+    assert "comma-separated seeds (default: 0)" in text and "(default: 0.5, 1.0)" in text
     assert "first N images (default: all)" in text and text.count("(default: all)") == 1
     assert "a share in % (default: 0.5)" in text  # a % in the help is text, not a format
     assert "--no-progress hide progress bars" in text

@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 _MISSING: Any = dataclasses.MISSING
 _SWITCHES = ("store_true", "store_false")
+_ITEM_NAMES = {int: "integers", float: "numbers", str: "values"}
+"""How a comma-separated list of each item type is named in an error message."""
 
 
 def arg(
@@ -103,9 +105,6 @@ def comma_list(item: Callable[[str], T] = str, what: str = "values") -> Callable
     return convert
 
 
-_ITEM_NAMES = {int: "integers", float: "numbers", str: "values"}
-
-
 def positive_int(text: str) -> int:
     """argparse converter: an integer >= 1."""
     try:
@@ -138,7 +137,13 @@ def option_strings(f: dataclasses.Field) -> tuple[str, ...]:
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add one option (or positional argument) per field of dataclass ``cls``, as :func:`arg` describes."""
+    """Add one option (or positional argument) per field of dataclass ``cls``, as :func:`arg` describes.
+
+    Args:
+        parser: the parser to add to.
+        cls: the arguments dataclass.
+        skip: fields that are not options (the command sets them itself).
+    """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
@@ -176,7 +181,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, skip: tuple[s
             and "(default" not in text
         )
         text = text.replace("%", "%%")  # argparse formats help with %
-        if shows_default and isinstance(action, type):
+        if shows_default and action is argparse.BooleanOptionalAction:
             text += " (default: %(default)s)"  # in this form, Python 3.10's BooleanOptionalAction adds no second one
         elif shows_default:
             text += f" (default: {_shown(default)})".replace("%", "%%")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
-from agents.controllers.algorithms import ALGOS, algo_class
+from agents.controllers.algorithms import ALGOS, algo_class, algorithm
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import UsageError
 
@@ -141,9 +141,9 @@ def check_args(args: AgentTrainArgs) -> None:
     parse_algo_kwargs(args)
     _check_device(args.device)
     kwargs = env_kwargs(args.env, **train_overrides(args))
-    if args.algo == "maskable-ppo" and kwargs.get("budget") is None:
+    if algorithm(args.algo).masked and kwargs.get("budget") is None:
         raise UsageError(
-            f"--algo maskable-ppo needs action masks, and {args.env} has none (no BitOps budget); use a Budget id "
+            f"--algo {args.algo} needs action masks, and {args.env} has none (no BitOps budget); use a Budget id "
             "such as ABN-ResNet-Budget-v0, or another --algo"
         )
 

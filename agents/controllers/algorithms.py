@@ -24,6 +24,7 @@ class Algorithm:
         family: which of ``abn-gym train``'s hyper-parameters it takes: "ppo", "a2c", "trpo" or "dqn".
         recurrent: its policy keeps a hidden state across the steps of an episode.
         in_rl_zoo3: rl-zoo3 has it (MaskablePPO it has not: only ``abn-gym zoo`` trains that section).
+        masked: it needs the env's action masks (a Budget id's).
     """
 
     name: str
@@ -33,13 +34,14 @@ class Algorithm:
     family: str
     recurrent: bool = False
     in_rl_zoo3: bool = True
+    masked: bool = False
 
 
 ALGORITHMS = (
     Algorithm("ppo", "ppo", "stable_baselines3", "PPO", "ppo"),
     Algorithm("a2c", "a2c", "stable_baselines3", "A2C", "a2c"),
     Algorithm("dqn", "dqn", "stable_baselines3", "DQN", "dqn"),
-    Algorithm("maskable-ppo", "ppo_mask", "sb3_contrib", "MaskablePPO", "ppo", in_rl_zoo3=False),
+    Algorithm("maskable-ppo", "ppo_mask", "sb3_contrib", "MaskablePPO", "ppo", in_rl_zoo3=False, masked=True),
     Algorithm("qrdqn", "qrdqn", "sb3_contrib", "QRDQN", "dqn"),
     Algorithm("trpo", "trpo", "sb3_contrib", "TRPO", "trpo"),
     Algorithm("recurrent-ppo", "ppo_lstm", "sb3_contrib", "RecurrentPPO", "ppo", recurrent=True),

@@ -25,8 +25,9 @@ checkpoint. Every file is written atomically. Everything goes into ``--out`` (de
 
 from __future__ import annotations
 
+# No name of a sub-module is re-exported (the function ``plan``): it would hide the module itself.
 from agents.app.zoo.hyperparams import HYPERPARAMS, ZooConfigError, export_rl_zoo3, load_hyperparams
-from agents.app.zoo.plan import RunSpec, ZooArgs, plan
+from agents.app.zoo.plan import RunSpec, ZooArgs
 from agents.app.zoo.runner import zoo
 
-__all__ = ["HYPERPARAMS", "RunSpec", "ZooArgs", "ZooConfigError", "export_rl_zoo3", "load_hyperparams", "plan", "zoo"]
+__all__ = ["HYPERPARAMS", "RunSpec", "ZooArgs", "ZooConfigError", "export_rl_zoo3", "load_hyperparams", "zoo"]

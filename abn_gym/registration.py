@@ -1,7 +1,13 @@
-"""Looking up the registered abn-gym ids: what each id fixes, with clear errors for other ids."""
+"""The abn-gym ids: their registration with Gymnasium, and looking up what each id fixes.
+
+Importing this module (``import abn_gym`` does) registers every id of :data:`ENV_IDS`.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from typing import Any
 
 import gymnasium
@@ -13,12 +19,35 @@ VECTOR_ENTRY_POINT = "abn_gym.vector:ABNVectorEnv"
 DEFAULT_ENV_ID = "ABN-ResNet-v0"
 """The env id every command and helper uses when none is given."""
 
+DEFAULT_BUDGET = 0.25
+"""BitOps budget of the Budget ids, as a fraction of the all-8 configuration (just below uniform-4:
+0.253 of all-8 on resnet20-fashionmnist, 0.261 on resnet20-quarter-fashionmnist)."""
+
+QUARTER = "resnet20-quarter-fashionmnist"
+QUARTER_COST_COEF = 0.1
+"""Default ``cost_coef`` of ABN-ResNet20Quarter-v1, chosen on val by the rule of ABN-ResNet-v0's
+(``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``)."""
+
+ENV_IDS: dict[str, dict] = {
+    DEFAULT_ENV_ID: {},
+    "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
+    # The steep task: ResNet-20 at a quarter of the width, where bit-widths move accuracy by points.
+    "ABN-ResNet20Quarter-v1": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
+    "ABN-ResNet20Quarter-Budget-v1": {"supernet": QUARTER, "reward": "correct", "budget": DEFAULT_BUDGET},
+}
+"""Every registered id with the keyword arguments it fixes."""
+
+for _id, _kwargs in ENV_IDS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(
+            id=_id,
+            entry_point="abn_gym.env:ABNEnv",
+            vector_entry_point=VECTOR_ENTRY_POINT,
+            kwargs=dict(_kwargs),
+        )
+
 
 def _import_env_module(module: str, env_id: str) -> None:
-    import importlib
-    import os
-    import sys
-
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -39,15 +68,13 @@ def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     ``"mymodule:ABN-Mine-v0"`` imports ``mymodule`` first (the current folder is searched too), so
     an id it registers is found.
     """
-    import abn_gym  # registers the ids
-
     if ":" in env_id:
         _import_env_module(env_id.split(":", 1)[0], env_id)
     try:
         spec = gymnasium.spec(env_id.split(":", 1)[-1])
     except gymnasium.error.Error as exc:
         reason = str(exc).rstrip(".")
-        raise UnknownNameError(f"unknown env id {env_id!r}: {reason}. abn-gym ids: {sorted(abn_gym.ENV_IDS)}") from None
+        raise UnknownNameError(f"unknown env id {env_id!r}: {reason}. abn-gym ids: {sorted(ENV_IDS)}") from None
     if spec.vector_entry_point != VECTOR_ENTRY_POINT:
-        raise UnknownNameError(f"{env_id!r} is not an abn-gym environment; use one of {sorted(abn_gym.ENV_IDS)}")
+        raise UnknownNameError(f"{env_id!r} is not an abn-gym environment; use one of {sorted(ENV_IDS)}")
     return {**spec.kwargs, **overrides}

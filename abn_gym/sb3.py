@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.vec_env import VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from abn_gym.errors import EnvArgumentError
@@ -131,8 +132,6 @@ def make_sb3_env(
     env_id: str = DEFAULT_ENV_ID, num_envs: int = 8, seed: int | None = None, monitor: bool = True, **kwargs: Any
 ) -> VecEnv:
     """The native SB3 VecEnv, wrapped in ``VecMonitor`` by default (episode returns for logging)."""
-    from stable_baselines3.common.vec_env import VecMonitor
-
     env = SB3VecEnv(env_id, num_envs, seed, **kwargs)
     return VecMonitor(env) if monitor else env
 

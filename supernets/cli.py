@@ -9,12 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
-from supernets.registry import DEFAULT_SUPERNET, available_supernets
-from supernets.sweep import SweepArgs
-from supernets.train import TrainArgs
+from supernets.foundation.errors import UsageError
+from supernets.foundation.files import safe_load
+from supernets.registry import (
+    DEFAULT_SUPERNET,
+    available_supernets,
+    load_supernet,
+    load_supernet_split,
+    read_supernet_card,
+    supernet_name,
+)
+from supernets.report import eval_table, format_table, publish, publish_targets
+from supernets.sweep import SweepArgs, sweep
+from supernets.train import TrainArgs, train
 
 
 @dataclass
@@ -52,8 +63,6 @@ class PublishArgs:
 
 def cmd_supernet_train(ns: argparse.Namespace) -> int:
     """abn-gym supernet train."""
-    from supernets.train import train
-
     final = train(dataclass_from_args(TrainArgs, ns))
     print(f"wrote {final}")
     return 0
@@ -61,10 +70,6 @@ def cmd_supernet_train(ns: argparse.Namespace) -> int:
 
 def _checkpoint_title(path: str) -> str:
     """What an evaluated checkpoint file is called: the name it was published under, else its run folder."""
-    from pathlib import Path
-
-    from supernets.foundation.files import safe_load
-
     state = safe_load(path)
     if isinstance(state, dict) and state.get("name"):
         return str(state["name"])
@@ -74,10 +79,6 @@ def _checkpoint_title(path: str) -> str:
 
 def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     """abn-gym supernet eval."""
-    from supernets.foundation.errors import UsageError
-    from supernets.registry import load_supernet, load_supernet_split, read_supernet_card, supernet_name
-    from supernets.report import eval_table, format_table
-
     args = dataclass_from_args(EvalArgs, ns)
     ref = args.supernet or args.name or DEFAULT_SUPERNET
     if args.supernet and args.name and args.supernet != args.name:
@@ -103,8 +104,6 @@ def cmd_supernet_eval(ns: argparse.Namespace) -> int:
 
 def cmd_supernet_publish(ns: argparse.Namespace) -> int:
     """abn-gym supernet publish."""
-    from supernets.report import format_table, publish, publish_targets
-
     args = dataclass_from_args(PublishArgs, ns)
     card = publish(
         args.run,
@@ -128,8 +127,6 @@ def cmd_supernet_publish(ns: argparse.Namespace) -> int:
 
 def cmd_supernet_sweep(ns: argparse.Namespace) -> int:
     """abn-gym supernet sweep."""
-    from supernets.sweep import sweep
-
     args = dataclass_from_args(SweepArgs, ns)
     sweep(args)
     print(f"wrote {args.report}.json and {args.report}.md")

@@ -96,6 +96,7 @@ def from_torchvision_resnet18(
         num_classes: classifier outputs (default: the model's); a different number gets a fresh classifier.
     """
     if model is None:
+        # lazy: torchvision costs seconds at import, and only converting its ResNet-18 needs it
         from torchvision.models import resnet18
 
         model = resnet18(weights=None)

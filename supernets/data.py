@@ -266,6 +266,7 @@ def _has_files(d: Path) -> bool:
 
 def _torchvision_download() -> Path | None:
     try:
+        # lazy: torchvision costs seconds at import, and only a missing dataset needs it
         from torchvision.datasets import FashionMNIST
 
         FashionMNIST(str(CACHE_DIR), train=True, download=True)

@@ -17,8 +17,11 @@ import torch
 
 from supernets.data import DataSpec, Split, check_split, load_data
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
-from supernets.foundation.files import GIT_FIX, safe_load, sha256
+from supernets.foundation.files import safe_load, sha256
 from supernets.resnet import ResNetConfig, ResNetSupernet
+
+GIT_FIX = "Restore it with `git checkout -- <path>` or retrain it with `abn-gym supernet train`."
+"""What a shipped supernet checkpoint whose sha256 does not match tells the user to do."""
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 

@@ -25,7 +25,7 @@ from supernets.foundation.files import (
     safe_load,
     torch_bytes,
 )
-from supernets.registry import CHECKPOINT_DIR, SUPERNETS, build_from_state
+from supernets.registry import CHECKPOINT_DIR, GIT_FIX, SUPERNETS, build_from_state
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 NUM_RANDOM = 20
@@ -122,7 +122,11 @@ def float_accuracy(
     checkpoint: str | Path | dict, split: Split, batch_size: int = 256, expected_sha256: str | None = None
 ) -> float:
     """Accuracy on ``split`` of a full-precision run's ``final.pt`` (or its loaded dict; sha256 checked when given)."""
-    state = checkpoint if isinstance(checkpoint, dict) else safe_load(checkpoint, expected_sha256=expected_sha256)
+    state = (
+        checkpoint
+        if isinstance(checkpoint, dict)
+        else safe_load(checkpoint, expected_sha256=expected_sha256, fix=GIT_FIX)
+    )
     model = FloatResNet(ResNetConfig.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()

@@ -144,10 +144,11 @@ def architecture(name: str) -> ResNetConfig:
 
 def _toml():
     try:
+        # lazy: only TOML configs need it (on Python 3.10 it is the optional tomli package)
         import tomllib
     except ImportError:  # Python 3.10
         try:
-            import tomli as tomllib
+            import tomli as tomllib  # the same API, on Python 3.10
         except ImportError:
             raise UsageError("a TOML architecture config needs Python 3.11 or the tomli package; use JSON") from None
     return tomllib

@@ -144,3 +144,37 @@ def test_the_agents_package_reexports_only_the_library():
 def test_engine_imports_neither_config_nor_render():
     assert TOP["abn_gym.engine"].isdisjoint({"abn_gym.config", "abn_gym.render", "abn_gym.core"})
     assert len(MODULES["abn_gym.engine"].read_text().splitlines()) < 500
+
+
+def _function_level_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    tree = ast.parse(path.read_text())
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    found = {id(i): i for f in functions for i in ast.walk(f) if isinstance(i, (ast.Import, ast.ImportFrom))}
+    return sorted(found.values(), key=lambda i: i.lineno)
+
+
+def test_every_import_inside_a_function_says_why():
+    # An import inside a function is kept only where it saves real import time (or needs an optional
+    # package); a comment on the line above, or at the end of the statement, says which.
+    silent = []
+    for path in sorted(MODULES.values()):
+        rel = path.relative_to(ROOT).as_posix()
+        lines = path.read_text().splitlines()
+        for node in _function_level_imports(path):
+            above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+            ends = lines[node.lineno - 1 : node.end_lineno]
+            if not above.startswith("#") and not any("#" in line for line in ends):
+                silent.append(f"{rel}:{node.lineno}")
+    assert not silent, "imports inside functions without a comment saying why: " + ", ".join(silent)
+
+
+def test_the_lazy_imports_keep_the_heavy_packages_out_of_the_library_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agents, abn_gym, supernets, agents.controllers.registry; "
+        "print(sorted(m for m in ('stable_baselines3', 'matplotlib', 'torchvision', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"

@@ -30,3 +30,10 @@ def test_the_console_entry_point_answers_version_without_a_command():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["abn-gym", _declared()]
+
+
+def test_the_declared_entry_point_is_the_main_tested_here():
+    # The console script is written at install time: after a move, `pip install -e .` rewrites it.
+    script = re.search(r'^abn-gym = "([\w.]+):(\w+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    module, attr = script.groups()
+    assert getattr(__import__(module, fromlist=[attr]), attr) is main

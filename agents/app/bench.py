@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from abn_gym.config import EnvConfig
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.app.bench_resume import PARTIAL, agent_fingerprint, commit_set, load_finished, save_finished
@@ -324,8 +325,6 @@ def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> l
     Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
     --supernet replaces the env's own supernet (it was trained on that one).
     """
-    from abn_gym.config import EnvConfig
-
     own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
     names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
     if supernet is not None and supernet != own:
@@ -469,7 +468,7 @@ def bench(args: BenchArgs) -> dict:
     files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
-    from agents.app.plots import heatmap_plot, pareto_plot
+    from agents.app.plots import heatmap_plot, pareto_plot  # lazy: matplotlib, a few tenths of a second to import
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
     pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")

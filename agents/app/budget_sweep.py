@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.app.bench import run_agent, static_hull_mixture
 from agents.app.selection import static_front
 from agents.app.stats import paired_bootstrap
+from agents.controllers.sb3_agent import SB3Agent
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
 from supernets.foundation.errors import UsageError
@@ -38,9 +40,6 @@ def sweep(model: str | Path, budgets: list[float], split: str = "test", episodes
         split: the split to run on ("test" for final figures; choose on "val").
         episodes: first images of the split (default: all).
     """
-    from agents.app.bench import run_agent, static_hull_mixture
-    from agents.controllers.sb3_agent import SB3Agent
-
     agent = SB3Agent.load(model)
     env_id = agent.env_id
     trained = dict(agent.env_kwargs or {})
@@ -112,12 +111,11 @@ def format_sweep(result: dict) -> str:
 
 def sweep_plot(result: dict, path: str | Path) -> None:
     """The policy's accuracy-BitOps curve beside the static rows and the upper hull of their mixtures."""
+    # lazy: matplotlib costs about a second at import, and only the plot needs it
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from agents.app.bench import static_hull_mixture
+    import matplotlib.pyplot as plt  # lazy too, once the Agg backend (no display) is chosen
 
     statics = sorted(result["static"], key=lambda s: s["bitops"])
     pts = [(i, s["bitops"], s["accuracy"]) for i, s in enumerate(statics)]

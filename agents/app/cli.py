@@ -16,23 +16,28 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
-from agents.app.bench import BenchArgs
+import pandas as pd
+
+from agents.app.bench import BenchArgs, bench, format_markdown
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
+from agents.app.static_search import default_out, publish_static, save_result
 from agents.app.train_args import AgentTrainArgs
 from agents.app.train_escalation import add_escalation_command
+from agents.app.validate import validate
 from agents.app.zoo.cli import add_zoo_command
+from agents.controllers import static_configs
+from agents.controllers.registry import describe_agent_names
 from supernets.cli import add_supernet_commands
 from supernets.foundation.cliargs import add_command, add_version, arg, dataclass_from_args, positive_int
 from supernets.foundation.errors import ABNGymError
-from supernets.registry import DEFAULT_SUPERNET
+from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
 
 
 def _version() -> str:
     """The installed distribution's version (pyproject's), or a note when run from an uninstalled tree."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("abn-gym")
     except PackageNotFoundError:
@@ -121,13 +126,11 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
-    from agents.app.static_search import default_out, publish_static, save_result
-    from agents.controllers.static_configs import static_search
-    from supernets.registry import load_supernet, load_supernet_split, read_supernet_card
-
     args = dataclass_from_args(StaticSearchCommand, ns)
     net = load_supernet(args.supernet)
-    result = static_search(net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress)
+    result = static_configs.static_search(
+        net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress
+    )
     sha = read_supernet_card(args.supernet)["sha256"]
     out = default_out(args.supernet) if args.out is None else args.out
     paths = [save_result(result, out, args.supernet, sha, ns.command_line)]
@@ -144,9 +147,6 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
 
 def cmd_bench(ns: argparse.Namespace) -> int:
     """abn-gym bench."""
-    from agents.app.bench import bench, format_markdown
-    from agents.controllers.registry import describe_agent_names
-
     command = dataclass_from_args(BenchCommand, ns)
     if command.list_agents:
         print(describe_agent_names())
@@ -156,8 +156,6 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if command.json:
         print(json.dumps(result))
         return 0
-    import pandas as pd
-
     print(format_markdown(pd.DataFrame(result["rows"])))
     unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
     if unlisted:
@@ -168,8 +166,6 @@ def cmd_bench(ns: argparse.Namespace) -> int:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     """abn-gym validate."""
-    from agents.app.validate import validate
-
     args = dataclass_from_args(ValidateCommand, ns)
     report = validate(args.results, progress=args.progress)
     if args.json:

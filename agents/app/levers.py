@@ -43,7 +43,7 @@ class Lever:
         setting: what the lever is, in words.
         kind: "ppo" (``abn-gym train``) or "escalation" (``abn-gym train-escalation``).
         options: arguments of :class:`agents.app.train.AgentTrainArgs` (ppo) or
-            :class:`agents.controllers.escalation.EscalationArgs` (escalation) the lever sets.
+            :class:`agents.app.train_escalation.EscalationArgs` (escalation) the lever sets.
     """
 
     name: str

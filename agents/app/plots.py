@@ -8,6 +8,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import ast
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -155,8 +157,6 @@ def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list, points: np.ndarra
 
 def pareto_from_csv(csv: str | Path, path: str | Path, title: str = "") -> Path:
     """:func:`pareto_plot` of a ``leaderboard.csv`` written by ``abn-gym bench`` or ``abn-gym zoo``."""
-    import ast
-
     table = pd.read_csv(csv)
     table["accuracy_ci"] = table["accuracy_ci"].map(ast.literal_eval)
     return pareto_plot(table, path, title)

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from abn_gym.registration import env_kwargs
+from abn_gym.vector import ABNVectorEnv
+from agents.app.bench import run_agent, static_hull_mixture
 from agents.controllers.normalization import ObsNormalizer, stats_path
+from agents.controllers.registry import BenchContext, make_agent
+from agents.controllers.sb3_agent import SB3Agent
+from agents.controllers.static_configs import DEFAULT_TARGETS
 from supernets.foundation.files import atomic_write_json
 
 BEST_DIR = "best"
@@ -47,8 +53,6 @@ class StaticFront:
 
         NaN when the agent spends less than every static row (no mixture is that cheap).
         """
-        from agents.app.bench import static_hull_mixture
-
         accuracy = self.correct.mean(axis=1)
         mix = static_hull_mixture(bitops, [(j, self.bitops[j], accuracy[j]) for j in range(len(self.names))])
         if mix is None:
@@ -67,12 +71,6 @@ def static_front(
     id's configurations without the budget's clipping. Cached per process: the levers' runs share one
     front (it costs as much as training on 60k images).
     """
-    from abn_gym.registration import env_kwargs
-    from abn_gym.vector import ABNVectorEnv
-    from agents.app.bench import run_agent
-    from agents.controllers.registry import BenchContext, make_agent
-    from agents.controllers.static_configs import DEFAULT_TARGETS
-
     overrides = dict(env_overrides)
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=split))
     ctx = BenchContext(env_id, probe.config.supernet, probe.bit_choices)
@@ -88,8 +86,6 @@ def static_front(
 
 def score_on_val(agent: Any, env_id: str, episodes: int, front: StaticFront, seed: int = 0) -> dict[str, float]:
     """Accuracy, BitOps, return and gap to the static mixtures of ``agent`` on the first val images."""
-    from agents.app.bench import run_agent
-
     records = run_agent(agent, env_id, "val", episodes, seed=seed, progress=False)
     correct = np.array([r["correct"] for r in records], dtype=np.float64)
     bitops = float(np.mean([r["bitops"] for r in records]))
@@ -160,8 +156,6 @@ class KeepBestOnVal(BaseCallback):
 
     def evaluate_on_val(self) -> dict[str, Any]:
         """Score the current policy; keep it if it beats the kept one (NaN gaps never win)."""
-        from agents.controllers.sb3_agent import SB3Agent
-
         if self.front is None:
             self.front = static_front(self.env_id, "val", self.episodes)
         agent = SB3Agent(self.model, self.algo)  # a frozen copy of the statistics it trains with

@@ -31,6 +31,8 @@ from tqdm import tqdm
 
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.sb3 import make_sb3_env
+from agents.app.bench import run_agent
+from agents.app.selection import KeepBestOnVal, kept_model, read_selection
 from agents.app.static_search import check_source_checkout
 from agents.app.train_args import (
     RESUMABLE,
@@ -43,7 +45,7 @@ from agents.app.train_args import (
 )
 from agents.controllers.algorithms import algo_class, algorithm
 from agents.controllers.normalization import ObsNormalizer, stats_path
-from agents.controllers.sb3_agent import card_obs_norm
+from agents.controllers.sb3_agent import SB3Agent, card_obs_norm
 from agents.controllers.static_configs import POLICY_DIR
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, sha256
@@ -159,9 +161,6 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int, obs_norm: ObsNor
     ``obs_norm``: the frozen observation statistics the model is evaluated with (None: its own
     ``VecNormalize``'s, frozen now, if it trains with one).
     """
-    from agents.app.bench import run_agent
-    from agents.controllers.sb3_agent import SB3Agent
-
     agent = SB3Agent(model, args.algo, obs_norm=obs_norm)
     overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
     records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
@@ -336,8 +335,6 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         if args.keep_best_every:
-            from agents.app.selection import KeepBestOnVal
-
             keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
             callbacks = [*(callbacks or []), keep]
         callbacks = [
@@ -348,8 +345,6 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
     final_norm, norm_entry, selected = None, None, None
     if args.keep_best_every:
-        from agents.app.selection import kept_model, read_selection
-
         kept, trained = kept_model(out), model.num_timesteps
         if kept is not None:  # the best policy on val becomes model.zip; the card keeps the steps trained
             model = algo_class(args.algo).load(str(kept[0]), env=env, device=args.device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +25,9 @@ from tqdm import tqdm
 import agents.controllers.escalation as controller
 from abn_gym.config import build_engine, make_config
 from abn_gym.registration import DEFAULT_ENV_ID
+from agents.app.static_search import check_source_checkout
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
+from agents.controllers.registry import shipped_policy
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
@@ -201,11 +204,6 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
 
 def publish_escalation(run_dir: str | Path, env_id: str) -> Path:
     """Developer step: copy a trained policy and its card over ``agents/policies/escalation-<env id>``."""
-    import shutil
-
-    from agents.app.static_search import check_source_checkout
-    from agents.controllers.registry import shipped_policy
-
     target = shipped_policy("escalation", env_id)
     check_source_checkout(target)
     card = json.loads((Path(run_dir) / "card.json").read_text())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from abn_gym.config import make_config
+from abn_gym.config import architecture, make_config
 from abn_gym.registration import env_kwargs
 from agents.controllers.base import BaseAgent
 from supernets.foundation.errors import CheckpointError, UsageError
@@ -66,8 +66,6 @@ def escalation_env_kwargs(env_id: str, supernet: str | None) -> dict[str, Any]:
 
 def rest_cost_fraction(env_id: str, decide_at: int, low: int, high: int, supernet: str | None = None) -> float:
     """Extra BitOps of layers ``decide_at..`` at ``high`` instead of ``low``, as a fraction of all-8."""
-    from abn_gym.config import architecture
-
     net = architecture(make_config(**escalation_env_kwargs(env_id, supernet)).supernet)
     extra = sum(net.layer_bitops(t, high) - net.layer_bitops(t, low) for t in range(decide_at, net.num_switchable))
     return float(extra / net.max_bitops)
@@ -122,7 +120,8 @@ def load_policy(path: str | Path) -> dict:
     if card_path is None:
         raise CheckpointError(f"policy {path} has no model card ({path.with_suffix('.json').name} or card.json)")
     card = json.loads(card_path.read_text())
-    policy = safe_load(path, expected_sha256=card.get("sha256"))
+    fix = "Restore it with `git checkout -- <path>`, or train it again with `abn-gym train-escalation`."
+    policy = safe_load(path, expected_sha256=card.get("sha256"), fix=fix)
     if not isinstance(policy, dict) or policy.get("kind") != "escalation":
         raise CheckpointError(f"{path} is not an escalation policy saved by `abn-gym train-escalation`")
     return policy

@@ -16,6 +16,7 @@ from abn_gym.config import make_config
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
+from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
@@ -271,7 +272,7 @@ def describe_exception(exc: BaseException) -> str:
 
 def _model_card(path: Path) -> tuple[Path, dict]:
     """The model card of a saved SB3 model: ``<stem>.json`` (shipped form) or ``card.json`` (a train run)."""
-    from agents.controllers.sb3_agent import find_card  # SB3 is imported only when a model is named (import time)
+    from agents.controllers.sb3_agent import find_card  # lazy: SB3 costs about half a second at import
 
     found = find_card(path)
     if found is not None:
@@ -289,6 +290,7 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
     The card's checksum and supernet must match, and the model's actions must be the env's.
     The leaderboard name is the path as given, unless ``name`` is.
     """
+    # lazy: SB3 costs about half a second at import, and only a model needs it
     from agents.controllers.sb3_agent import SB3Agent
 
     path = Path(path)
@@ -324,8 +326,6 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
 
 def load_escalation(path: str | Path, ctx: BenchContext) -> dict:
     """An escalation policy for ``ctx``'s env: checksum, supernet and actions checked."""
-    from agents.controllers.escalation import load_policy
-
     policy = load_policy(path)
     if policy.get("supernet") != supernet_name(ctx.supernet):
         raise UsageError(f"{path} controls {policy.get('supernet')}, not {ctx.env_id}'s {ctx.supernet}")
@@ -352,8 +352,6 @@ def _price(name: str) -> float | None:
 
 
 def _escalation(name: str, policy: dict, label: str) -> Any:
-    from agents.controllers.escalation import EscalationAgent
-
     return EscalationAgent(policy, label, _price(name))
 
 
@@ -407,6 +405,7 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
             )
         return _escalation(name, load_escalation(path, ctx), name)
     if name in SHIPPED_POLICIES:
+        # lazy: SB3 costs about half a second at import, and only a model needs it
         from agents.controllers.sb3_agent import SB3Agent
 
         path = shipped_policy(name, ctx.env_id)

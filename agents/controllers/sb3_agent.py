@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from abn_gym.config import EnvConfig
 from agents.controllers.algorithms import ALGOS, algo_class
 from agents.controllers.base import BaseAgent, highest_allowed
 from agents.controllers.normalization import ObsNormalizer, stats_path
@@ -147,8 +148,6 @@ def policy_macs(model: Any) -> int:
 
 def _training_decide_at(model: Any) -> tuple[int, ...] | None:
     """The ``decide_at`` of the abn-gym env a model trains on (None without one, or for every layer)."""
-    from abn_gym.config import EnvConfig
-
     env = getattr(model, "env", None)
     while env is not None:  # VecNormalize -> VecMonitor -> SB3VecEnv -> the native vector env
         config = getattr(env, "config", None)

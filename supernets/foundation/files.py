@@ -78,10 +78,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 TOP_LEVEL_PACKAGES = ("supernets", "abn_gym", "agents")
 """The wheel's top-level import names."""
 
-GIT_FIX = "Restore it with `git checkout -- <path>` or retrain it with `abn-gym supernet train`."
+RESTORE_FIX = "Restore it with `git checkout -- <path>`, or write it again with the command that made it."
+"""What a sha256 mismatch tells the user to do, unless the caller knows the file's command."""
 
 
-def safe_load(path: str | os.PathLike, expected_sha256: str | None = None, fix: str = GIT_FIX) -> Any:
+def safe_load(path: str | os.PathLike, expected_sha256: str | None = None, fix: str = RESTORE_FIX) -> Any:
     """Load a checkpoint with ``weights_only=True``, after checking its sha256 when given.
 
     Args:

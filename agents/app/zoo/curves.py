@@ -50,7 +50,7 @@ def curves_plot(results: list[dict], env_id: str, path: Path, references: dict[s
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy, as matplotlib above
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     algos = sorted({r["algo"] for r in results if r["env"] == env_id})

@@ -82,7 +82,7 @@ def val_curve_callback(spec: RunSpec):
     # lazy: stable-baselines3 costs about a second at import; the zoo's report and CLI do without it
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.controllers.sb3_agent import SB3Agent
+    from agents.controllers.sb3_agent import SB3Agent  # lazy, as stable-baselines3 above
 
     path = Path(spec.run_dir) / "curve.json"
 
@@ -129,8 +129,8 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     # lazy: torch and stable-baselines3 load only in the process that trains (a Ray worker included)
     import torch
 
-    from agents.app.train import read_run_card, train_agent
-    from agents.controllers.sb3_agent import SB3Agent
+    from agents.app.train import read_run_card, train_agent  # lazy, as torch above (train loads SB3)
+    from agents.controllers.sb3_agent import SB3Agent  # lazy, as torch above
 
     torch.set_num_threads(1)
     run_dir = Path(spec.run_dir)

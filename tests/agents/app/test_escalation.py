@@ -86,7 +86,7 @@ def test_tampered_or_foreign_policies_are_refused(trained, tmp_path):
     bad = tmp_path / "policy.pt"
     bad.write_bytes(trained.read_bytes()[:-10] + b"0123456789")
     (tmp_path / "card.json").write_text((trained.parent / "card.json").read_text())
-    with pytest.raises(CheckpointError, match="sha256"):
+    with pytest.raises(CheckpointError, match=r"sha256.*abn-gym train-escalation"):
         load_policy(bad)
     ctx = BenchContext("ABN-ResNet20Quarter-v1", "resnet20-quarter-fashionmnist", (2, 3, 4, 5, 6, 7, 8))
     with pytest.raises(UsageError, match=r"belongs on ABN-ResNet-v0.*supernet 'resnet20-fashionmnist' there"):

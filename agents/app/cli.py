@@ -24,6 +24,7 @@ from agents.app.bench import BenchArgs, bench, format_markdown
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
 from agents.app.static_search import default_out, publish_static, save_result
+from agents.app.train import bench_command, read_run_card, train_agent
 from agents.app.train_args import AgentTrainArgs
 from agents.app.train_escalation import add_escalation_command
 from agents.app.validate import validate
@@ -113,9 +114,6 @@ def _summary(ev: dict | None) -> str:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     """abn-gym train."""
-    # lazy: training loads stable-baselines3 (about a second); --help and the other commands do without it
-    from agents.app.train import bench_command, read_run_card, train_agent
-
     path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
     card = read_run_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")

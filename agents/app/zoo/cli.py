@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agents.app.zoo.hyperparams import export_rl_zoo3, load_hyperparams
 from agents.app.zoo.plan import ZooArgs
+from agents.app.zoo.runner import zoo
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 
 
@@ -42,9 +43,6 @@ def cmd_zoo(ns: argparse.Namespace) -> int:
         for path in export_rl_zoo3(load_hyperparams(command.conf), command.export_rl_zoo3):
             print(path)
         return 0
-    # lazy: training and the report load SB3, torch and pandas; --help and --export-rl-zoo3 need none of them
-    from agents.app.zoo.runner import zoo
-
     args = dataclass_from_args(ZooArgs, ns, command=command.command)
     summary = zoo(args)
     if command.json:

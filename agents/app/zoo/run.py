@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.app.bench import run_agent
+from agents.app.train import read_run_card, train_agent
 from agents.app.zoo.plan import RunSpec, finished, train_args
+from agents.controllers.sb3_agent import SB3Agent
 from supernets.foundation.files import atomic_write_bytes, atomic_write_json
 
 RECORD_KEYS = ("index", "bits", "bitops", "bitops_fraction", "correct", "reward", "decision_macs")
@@ -70,7 +74,7 @@ def _write_curve(spec: RunSpec, points: list[dict[str, float]]) -> None:
     )
 
 
-def val_curve_callback(spec: RunSpec):
+class ValCurve(BaseCallback):
     """An SB3 callback that scores the deterministic policy on val every ``spec.eval_every`` steps.
 
     The points go to ``curve.json`` (atomically) as they come; a resumed run keeps the points up
@@ -79,42 +83,35 @@ def val_curve_callback(spec: RunSpec):
     Args:
         spec: the run.
     """
-    # lazy: stable-baselines3 costs about a second at import; the zoo's report and CLI do without it
-    from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.controllers.sb3_agent import SB3Agent  # lazy, as stable-baselines3 above
+    def __init__(self, spec: RunSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.path = Path(spec.run_dir) / "curve.json"
+        self.points: list[dict[str, float]] = []
+        self.next_eval = 0
 
-    path = Path(spec.run_dir) / "curve.json"
+    def _score(self) -> None:
+        agent = SB3Agent(self.model, self.spec.algo)
+        point = {"timesteps": int(self.num_timesteps)}
+        point.update(score_policy(agent, self.spec.env, "val", self.spec.eval_episodes))
+        self.points.append(point)
+        self.next_eval = self.num_timesteps + self.spec.eval_every
+        _write_curve(self.spec, self.points)
 
-    class ValCurve(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.points: list[dict[str, float]] = []
-            self.next_eval = 0
+    def _on_training_start(self) -> None:
+        if self.path.is_file():
+            old = json.loads(self.path.read_text())["points"]
+            self.points = [p for p in old if p["timesteps"] <= self.num_timesteps]
+        if self.points:
+            self.next_eval = self.points[-1]["timesteps"] + self.spec.eval_every
+        else:
+            self._score()  # the untrained policy: where every curve starts
 
-        def _score(self) -> None:
-            agent = SB3Agent(self.model, spec.algo)
-            point = {"timesteps": int(self.num_timesteps)}
-            point.update(score_policy(agent, spec.env, "val", spec.eval_episodes))
-            self.points.append(point)
-            self.next_eval = self.num_timesteps + spec.eval_every
-            _write_curve(spec, self.points)
-
-        def _on_training_start(self) -> None:
-            if path.is_file():
-                old = json.loads(path.read_text())["points"]
-                self.points = [p for p in old if p["timesteps"] <= self.num_timesteps]
-            if self.points:
-                self.next_eval = self.points[-1]["timesteps"] + spec.eval_every
-            else:
-                self._score()  # the untrained policy: where every curve starts
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next_eval:
-                self._score()
-            return True
-
-    return ValCurve()
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_eval:
+            self._score()
+        return True
 
 
 def train_run(spec: RunSpec) -> dict[str, Any]:
@@ -126,12 +123,6 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     Args:
         spec: the run.
     """
-    # lazy: torch and stable-baselines3 load only in the process that trains (a Ray worker included)
-    import torch
-
-    from agents.app.train import read_run_card, train_agent  # lazy, as torch above (train loads SB3)
-    from agents.controllers.sb3_agent import SB3Agent  # lazy, as torch above
-
     torch.set_num_threads(1)
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +131,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     with contextlib.redirect_stderr(log) if log else contextlib.nullcontext():
         result = finished(spec)
         if result is None:
-            curve = val_curve_callback(spec)
+            curve = ValCurve(spec)
             train_agent(train_args(spec), command=spec.command, callbacks=[curve])
             card = read_run_card(run_dir)
             points = list(curve.points)

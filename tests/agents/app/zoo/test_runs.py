@@ -37,9 +37,9 @@ def test_every_algorithm_trains_a_little_then_resumes_without_retraining(tmp_pat
     assert curves[0].startswith("env,algo,seed,timesteps,reward")
 
     # A second call finds every run finished: nothing trains, and the report is the same.
-    import agents.app.train
+    from agents.app.zoo import run
 
-    monkeypatch.setattr(agents.app.train, "train_agent", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    monkeypatch.setattr(run, "train_agent", lambda *a, **k: pytest.fail("a finished run was retrained"))
     again = zoo(args)
 
     def scores(s):

@@ -87,3 +87,14 @@ def test_help_of_every_command_renders():
     for words, parser in COMMANDS.items():
         text = parser.format_help()
         assert "usage:" in text, words
+
+
+def test_the_python_m_scripts_refuse_bad_values_by_option(capsys):
+    with pytest.raises(SystemExit) as stop:
+        budget_sweep.main(["model.zip", "--budgets", "0.1,much"])
+    assert stop.value.code == 2
+    assert "argument --budgets: expected comma-separated numbers, got '0.1,much'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        tables.main(["--env", "Nope-v0", "--limit", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "error: unknown env id 'Nope-v0'" in err[0]

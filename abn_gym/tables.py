@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
 from abn_gym.config import DEFAULT_COST_COEF
 from abn_gym.registration import DEFAULT_ENV_ID
+from abn_gym.registration import env_kwargs as registered_kwargs
 from abn_gym.vector import ABNVectorEnv
+from supernets.data import SPLITS
+from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
+from supernets.foundation.errors import ABNGymError
 
 
 def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 256, **env_kwargs) -> dict:
@@ -85,30 +90,38 @@ def choose_cost_coef(table: dict) -> tuple[int, float, tuple[float, float]]:
     return middle, float(f"{(lo + hi) / 2:.1g}"), (lo, hi)
 
 
+@dataclass
+class TablesArgs:
+    """Arguments of ``python -m abn_gym.tables``."""
+
+    split: str = arg("test", "data split", choices=SPLITS)
+    env: str = arg(DEFAULT_ENV_ID, "environment id whose supernet and reward are used")
+    supernet: str | None = arg(None, "supernet instead of the env's: a name or a card DIR/NAME.json")
+    limit: int | None = arg(None, "first N images of the split (default: all)")
+    cost_coef: float | None = arg(None, "BitOps price of the returns (default: the env's)")
+    json: bool = arg(False, "print the table as one JSON object", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m abn_gym.tables``, generated from :class:`TablesArgs`."""
+    return dataclass_parser(TablesArgs, description=__doc__)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the table as Markdown (or JSON with --json); ``argv`` defaults to the command line."""
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--env", default=DEFAULT_ENV_ID, help="environment id whose supernet and reward are used")
-    p.add_argument("--supernet", default=None, help="supernet instead of the env's: a name or a card DIR/NAME.json")
-    p.add_argument("--limit", type=int, default=None, help="first N images of the split (default: all)")
-    p.add_argument("--cost-coef", type=float, default=None, help="BitOps price of the returns (default: the env's)")
-    p.add_argument("--json", action="store_true", help="print the table as one JSON object")
-    ns = p.parse_args(argv)
-    from abn_gym.registration import env_kwargs
-    from supernets.foundation.errors import ABNGymError
-
+    p = build_parser()
+    args = dataclass_from_args(TablesArgs, p.parse_args(argv))
     try:
-        kw = env_kwargs(ns.env)
+        kw = registered_kwargs(args.env)
         kw.pop("split", None)
-        if ns.supernet is not None:
-            kw["supernet"] = ns.supernet
-        if ns.cost_coef is not None:
-            kw["cost_coef"] = ns.cost_coef
-        table = uniform_returns(ns.split, ns.limit, **kw)
+        if args.supernet is not None:
+            kw["supernet"] = args.supernet
+        if args.cost_coef is not None:
+            kw["cost_coef"] = args.cost_coef
+        table = uniform_returns(args.split, args.limit, **kw)
     except ABNGymError as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
-    if ns.json:
+    if args.json:
         print(json.dumps(table))
         return
     print(format_report(table, kw.get("cost_coef", DEFAULT_COST_COEF)))

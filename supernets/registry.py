@@ -55,6 +55,10 @@ SUPERNETS: dict[str, SupernetEntry] = {
 }
 
 
+DEFAULT_SUPERNET = "resnet20-fashionmnist"
+"""The supernet a command uses when none is named (the default env's)."""
+
+
 def available_supernets() -> list[str]:
     """Names accepted by :func:`load_supernet`."""
     return sorted(SUPERNETS)
@@ -205,7 +209,7 @@ def build_from_state(state: dict, source: str) -> ResNetSupernet:
 
 
 def load_supernet(
-    name: str | os.PathLike = "resnet20-fashionmnist",
+    name: str | os.PathLike = DEFAULT_SUPERNET,
     device: str | torch.device = "cpu",
     checkpoint: str | Path | None = None,
 ) -> ResNetSupernet:

@@ -146,19 +146,6 @@ def test_engine_imports_neither_config_nor_render():
     assert len(MODULES["abn_gym.engine"].read_text().splitlines()) < 500
 
 
-PENDING_SPLIT = {
-    "agents/app/bench.py",
-    "agents/app/cli.py",
-    "agents/app/train.py",
-    "agents/app/zoo.py",
-    "agents/app/perf/cli.py",
-    "abn_gym/tables.py",
-    "supernets/cli.py",
-}
-"""Modules being split and regenerated from dataclasses on another branch; they follow the rule below
-once that work lands (remove them from this set then)."""
-
-
 def _function_level_imports(path: Path) -> list[ast.Import | ast.ImportFrom]:
     tree = ast.parse(path.read_text())
     functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -176,7 +163,7 @@ def test_every_import_inside_a_function_says_why():
         for node in _function_level_imports(path):
             above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
             ends = lines[node.lineno - 1 : node.end_lineno]
-            if not above.startswith("#") and not any("#" in line for line in ends) and rel not in PENDING_SPLIT:
+            if not above.startswith("#") and not any("#" in line for line in ends):
                 silent.append(f"{rel}:{node.lineno}")
     assert not silent, "imports inside functions without a comment saying why: " + ", ".join(silent)
 

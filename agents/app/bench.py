@@ -7,21 +7,18 @@ the table, and ``results.json``'s ``front`` says which rows the front held.
 
 The output files are written as one set: the run works in ``<out>/.bench-partial`` and moves the
 finished set into ``<out>`` at the end, so an interrupted run leaves the previous set untouched;
-rerunning the same command reuses the agents the interrupted run finished.
+rerunning the same command reuses the agents the interrupted run finished
+(:mod:`agents.app.bench_resume`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
-import os
-import shutil
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +26,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from abn_gym.config import EnvConfig
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
+from agents.app.bench_resume import PARTIAL, agent_fingerprint, commit_set, load_finished, save_finished
 from agents.app.front import (
     STATIC_PREFIXES,
     add_paired,
@@ -49,12 +48,13 @@ from agents.controllers.registry import (
     is_model_path,
     make_agent,
     model_env,
-    shipped_policy,
     static_search_seconds,
 )
 from agents.controllers.static_configs import DEFAULT_TARGETS, find_result
+from supernets.data import SPLITS
+from supernets.foundation.cliargs import arg, positive_int
 from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
-from supernets.foundation.files import atomic_write_json, atomic_write_text, sha256
+from supernets.foundation.files import atomic_write_json, atomic_write_text
 from supernets.registry import read_supernet_card, supernet_name
 
 __all__ = [
@@ -70,8 +70,6 @@ __all__ = [
 ]
 
 BATCH = 256
-PARTIAL = ".bench-partial"
-"""Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
 COLUMNS = [
     "agent",
     "accuracy",
@@ -91,25 +89,46 @@ OUR_PACKAGES = ("agents", "abn_gym", "supernets", "stable_baselines3", "sb3_cont
 """Where built-in agents come from: an exception inside one of them is a bug and keeps its traceback."""
 
 
+def parse_agents(text: str) -> list[str]:
+    """``--agents`` as a list of names; a list that names no agent is refused (leave the option out instead)."""
+    agents = [a.strip() for a in text.split(",") if a.strip()]
+    if not agents:
+        raise UsageError(
+            f"--agents {text!r} names no agent; list agents separated by commas (e.g. --agents fixed-4,greedy), "
+            "or leave out --agents for the default leaderboard"
+        )
+    return agents
+
+
 @dataclass
 class BenchArgs:
     """Arguments of ``abn-gym bench``."""
 
-    env: str | None = None
-    """Env id; None: the env of the listed models' cards (all must agree), else ABN-ResNet-v0."""
-    agents: list[str] = field(default_factory=list)
-    split: str = "test"
-    episodes: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
-    out: str = "results"
-    batch_size: int = BATCH
-    progress: bool = True
-    reference: str | None = None
-    """Row the paired differences are taken against: fixed-8 when it runs, else the first agent."""
-    supernet: str | None = None
-    """Supernet instead of the env's: a shipped name or a published card ``DIR/NAME.json``."""
-    static_from: str | None = None
-    """Folder holding a ``static-search --out`` result for the supernet (default: beside its card)."""
+    env: str | None = arg(
+        None,
+        f"environment id (default: the env in the listed models' cards, else {DEFAULT_ENV_ID}); a model whose card "
+        "names another env is refused",
+    )
+    agents: list[str] = arg(
+        [],
+        "comma-separated agents: built-in names (random, fixed-<b>, static-<b>, greedy, greedy@<tau>, oracle, ppo), "
+        "a trained model's path (runs/ppo/model.zip, algorithm read from its card.json), or module:Class (found in "
+        "the current folder too). Default: all baselines + ppo",
+        parse=parse_agents,
+    )
+    split: str = arg("test", "data split", choices=SPLITS)
+    episodes: int | None = arg(None, "first N images of the split (default: all)", type=positive_int)
+    seeds: list[int] = arg([0], "comma-separated seeds")
+    out: str = arg("results", "output directory (default: results/)")
+    batch_size: int = arg(BATCH, "episodes computed together", type=positive_int)
+    progress: bool = arg(True, "hide progress bars", names=("--no-progress",), action="store_false")
+    reference: str | None = arg(
+        None, "row the paired accuracy/reward differences are taken against (default: fixed-8, or the first agent)"
+    )
+    supernet: str | None = arg(None, "supernet instead of the env's: a shipped name or a card DIR/NAME.json")
+    static_from: str | None = arg(
+        None, "folder with a `static-search --out` result for the supernet (default: beside its card, else searched)"
+    )
 
 
 def _check_out(out: Path) -> None:
@@ -306,8 +325,6 @@ def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> l
     Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
     --supernet replaces the env's own supernet (it was trained on that one).
     """
-    from abn_gym.config import EnvConfig
-
     own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
     names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
     if supernet is not None and supernet != own:
@@ -369,66 +386,6 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     return names
 
 
-def _fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
-    """What an agent's episodes depend on besides the bench's settings; None: never reuse them."""
-    if is_model_path(spec):
-        return f"{spec}#{sha256(spec)}"
-    if ":" in spec:
-        try:
-            source = inspect.getsourcefile(type(agent))
-        except TypeError:
-            source = None
-        return f"{spec}#{sha256(source)}" if source and os.path.isfile(source) else None
-    if hasattr(agent, "config"):
-        return f"{spec}#{list(agent.config)}"
-    base = spec.split("@", 1)[0]
-    if base in SHIPPED_POLICIES:
-        return f"{spec}#{sha256(shipped_policy(base, env_id))}"
-    return spec
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C while a set of files is moved into place, so the set is never half old, half new."""
-    caught: list[bool] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
-    except ValueError:  # not the main thread: no signals here to defer
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
-
-
-def _commit(partial: Path, out: Path, files: Sequence[str]) -> None:
-    """Move a finished set of files from ``partial`` into ``out``, replacing the previous set as one."""
-    with _sigint_deferred():
-        for old in out.glob("heatmap-*.png"):
-            if old.name not in files:
-                old.unlink()  # the previous set's heatmap of an agent this set does not plot
-        for name in files:
-            os.replace(partial / name, out / name)
-        shutil.rmtree(partial, ignore_errors=True)
-
-
-def _load_partial(partial: Path, settings: dict) -> dict[str, Any]:
-    """An interrupted run's finished agents, when it ran with the same settings: {fingerprint: (records, meta)}."""
-    path = partial / "partial.json"
-    if not path.is_file():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    if doc.get("settings") != json.loads(json.dumps(settings, default=str)):
-        return {}
-    return {a["fingerprint"]: a for a in doc.get("agents", []) if a.get("fingerprint")}
-
-
 def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set."""
     out = Path(args.out)
@@ -466,16 +423,15 @@ def bench(args: BenchArgs) -> dict:
         "supernet_sha256": read_supernet_card(supernet)["sha256"],
     }
     partial = out / PARTIAL
-    finished = _load_partial(partial, settings)
+    finished = load_finished(partial, settings)
     partial.mkdir(exist_ok=True)
     records: list[dict] = []
     meta: dict[str, dict] = {}
-    done: list[dict] = []
     resumed: list[str] = []
     for spec, agent in tqdm(
         list(zip(specs, agents)), desc="bench", unit="agent", file=sys.stderr, disable=not args.progress
     ):
-        fingerprint = _fingerprint(spec, agent, env_id)
+        fingerprint = agent_fingerprint(spec, agent, env_id)
         if fingerprint is not None and fingerprint in finished:
             entry = finished[fingerprint]
             resumed.append(agent.name)
@@ -499,11 +455,10 @@ def bench(args: BenchArgs) -> dict:
             if hasattr(agent, "config"):
                 agent_meta["config"] = list(agent.config)
             entry = {"fingerprint": fingerprint, "name": agent.name, "meta": agent_meta, "records": mine}
+            # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
+            save_finished(partial, settings, entry)
         records += entry["records"]
         meta[agent.name] = {**entry["meta"], "listed": agent.name in listed}
-        done.append(entry)
-        # The finished agents so far, for a rerun after an interruption; <out>'s own files stay as they are.
-        atomic_write_json(partial / "partial.json", {"settings": settings, "agents": done})
     if resumed:
         print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)
     everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
@@ -513,7 +468,7 @@ def bench(args: BenchArgs) -> dict:
     files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
-    from agents.app.plots import heatmap_plot, pareto_plot
+    from agents.app.plots import heatmap_plot, pareto_plot  # lazy: matplotlib, a few tenths of a second to import
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
     pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
@@ -525,7 +480,7 @@ def bench(args: BenchArgs) -> dict:
         heatmap_plot(records, pick, probe.engine.split.labels.numpy(), partial / f"heatmap-{safe}.png")
         files.append(f"heatmap-{safe}.png")
     atomic_write_json(partial / "results.json", doc)
-    _commit(partial, out, [*files, "results.json"])
+    commit_set(partial, out, [*files, "results.json"])
     return {
         "env": env_id,
         "env_kwargs": kwargs,

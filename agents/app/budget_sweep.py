@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from agents.app.bench import run_agent, static_hull_mixture
 from agents.app.selection import static_front
 from agents.app.stats import paired_bootstrap
 from agents.controllers.sb3_agent import SB3Agent
+from supernets.data import SPLITS
+from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 
@@ -150,25 +153,33 @@ def sweep_plot(result: dict, path: str | Path) -> None:
     tmp.replace(path)
 
 
+@dataclass
+class BudgetSweepArgs:
+    """Arguments of ``python -m agents.app.budget_sweep``."""
+
+    model: str = arg(help="model.zip trained on a Budget id with a budget range", positional=True)
+    budgets: list[float] = arg(help="comma-separated budgets (fractions of all-8)")
+    split: str = arg("test", "split", choices=SPLITS)
+    episodes: int | None = arg(None, "first images of the split (default: all)")
+    out: str = arg("results/budget-sweep", "output folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, generated from :class:`BudgetSweepArgs`."""
+    return dataclass_parser(
+        BudgetSweepArgs, prog="python -m agents.app.budget_sweep", description=(__doc__ or "").splitlines()[0]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m agents.app.budget_sweep MODEL --budgets 0.1,0.2 --split test --out DIR``."""
-    p = argparse.ArgumentParser(prog="python -m agents.app.budget_sweep", description=__doc__.splitlines()[0])
-    p.add_argument("model", help="model.zip trained on a Budget id with a budget range")
-    p.add_argument("--budgets", required=True, help="comma-separated budgets (fractions of all-8)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split (default: test)")
-    p.add_argument("--episodes", type=int, default=None, help="first images of the split (default: all)")
-    p.add_argument("--out", default="results/budget-sweep", help="output folder (default: results/budget-sweep)")
-    ns = p.parse_args(argv)
+    args = dataclass_from_args(BudgetSweepArgs, build_parser().parse_args(argv))
     try:
-        budgets = [float(x) for x in ns.budgets.split(",") if x.strip()]
-    except ValueError:
-        p.error(f"--budgets takes comma-separated numbers, got {ns.budgets!r}")
-    try:
-        result = sweep(ns.model, budgets, ns.split, ns.episodes)
+        result = sweep(args.model, args.budgets, args.split, args.episodes)
     except UsageError as exc:
         print(f"abn-gym: error: {exc}", file=sys.stderr)
         return 2
-    out = Path(ns.out)
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "sweep.json", result)
     atomic_write_text(out / "sweep.md", format_sweep(result) + "\n")

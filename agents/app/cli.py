@@ -1,4 +1,7 @@
-"""The ``abn-gym`` console script: agent training, bench, validate; mounts ``supernet`` and ``perf``.
+"""The ``abn-gym`` console script: agent training, bench, validate; mounts ``supernet``, ``perf``, ``zoo`` ...
+
+Every command is generated from its arguments dataclass (:mod:`supernets.foundation.cliargs`):
+the options, their defaults and help are the dataclass's fields, written once.
 
 Errors: every error abn-gym raises on purpose derives from
 :class:`supernets.foundation.errors.ABNGymError` and is printed as one line (exit status 2), like
@@ -12,20 +15,30 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
+import pandas as pd
+
+from agents.app.bench import BenchArgs, bench, format_markdown
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
+from agents.app.static_search import default_out, publish_static, save_result
+from agents.app.train import bench_command, read_run_card, train_agent
+from agents.app.train_args import AgentTrainArgs
 from agents.app.train_escalation import add_escalation_command
-from agents.app.zoo import add_zoo_command
+from agents.app.validate import validate
+from agents.app.zoo.cli import add_zoo_command
+from agents.controllers import static_configs
+from agents.controllers.registry import describe_agent_names
 from supernets.cli import add_supernet_commands
-from supernets.foundation.cliargs import add_dataclass_args, dataclass_from_args
-from supernets.foundation.errors import ABNGymError, UsageError
+from supernets.foundation.cliargs import add_command, add_version, arg, dataclass_from_args, positive_int
+from supernets.foundation.errors import ABNGymError
+from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
 
 
 def _version() -> str:
     """The installed distribution's version (pyproject's), or a note when run from an uninstalled tree."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("abn-gym")
     except PackageNotFoundError:
@@ -36,14 +49,49 @@ def _command_line(argv: Sequence[str] | None) -> str:
     return "abn-gym " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
+# the commands' options ------------------------------------------------------------------
+@dataclass
+class BenchCommand(BenchArgs):
+    """The options of ``abn-gym bench``: the bench's arguments, and what the command prints."""
+
+    json: bool = arg(False, "print exactly one JSON object on stdout", action="store_true")
+    list_agents: bool = arg(False, "list and explain the accepted agent names, and exit", action="store_true")
+
+
+@dataclass
+class StaticSearchCommand:
+    """The options of ``abn-gym static-search``."""
+
+    supernet: str = arg(DEFAULT_SUPERNET, "supernet: a shipped name or a published card DIR/NAME.json")
+    limit: int = arg(2000, "val images used by the search", type=positive_int)
+    out: str | None = arg(
+        None, "directory for static-<name>.json (default: beside a card, where bench finds it; else runs/static-search)"
+    )
+    publish: bool = arg(
+        False,
+        "developer step: also replace the shipped agents/policies/static-<supernet>.json (source checkout only)",
+        action="store_true",
+    )
+    progress: bool = arg(True, "hide the progress bar", names=("--no-progress",), action="store_false")
+
+
+@dataclass
+class ValidateCommand:
+    """The options of ``abn-gym validate``."""
+
+    results: str = arg(help="path to results.json", positional=True)
+    json: bool = arg(False, "print exactly one JSON object on stdout", action="store_true")
+    progress: bool = arg(True, "hide the progress bar", names=("--no-progress",), action="store_false")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to document the CLI)."""
     parser = argparse.ArgumentParser(
         prog="abn-gym",
         description="abn-gym: per-input, layer-wise bit-width control of quantized supernets as Gymnasium envs.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_version(parser, f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="abn_gym_command", required=True, metavar="COMMAND")
     add_supernet_commands(sub)
     _add_agent_commands(sub)
     add_perf_command(sub)
@@ -54,27 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # agents ---------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _seeds(text: str) -> list[int]:
-    """argparse type: comma-separated integer seeds."""
-    try:
-        return [int(s) for s in text.split(",") if s.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def _summary(ev: dict | None) -> str:
-    """One readable line for an evaluation dict of :func:`agents.app.train.evaluate`."""
+    """One readable line for an evaluation dict of :func:`agents.app.train.evaluate_on_val`."""
     if not ev:
         return "no evaluation (--eval-episodes 0)"
     return (
@@ -85,8 +114,6 @@ def _summary(ev: dict | None) -> str:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     """abn-gym train."""
-    from agents.app.train import AgentTrainArgs, bench_command, read_run_card, train_agent
-
     path = train_agent(dataclass_from_args(AgentTrainArgs, ns), command=ns.command_line)
     card = read_run_card(path.parent)
     print(f"{card['algo']} on {card['env']}, {card['timesteps']} steps; {_summary(card['val'])}")
@@ -97,17 +124,16 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
-    from agents.app.static_search import default_out, publish_static, save_result
-    from agents.controllers.static_configs import static_search
-    from supernets.registry import load_supernet, load_supernet_split, read_supernet_card
-
-    net = load_supernet(ns.supernet)
-    result = static_search(net, load_supernet_split(ns.supernet, "val"), limit=ns.limit, progress=not ns.no_progress)
-    sha = read_supernet_card(ns.supernet)["sha256"]
-    out = default_out(ns.supernet) if ns.out is None else ns.out
-    paths = [save_result(result, out, ns.supernet, sha, ns.command_line)]
-    if ns.publish:
-        paths.append(publish_static(paths[0], ns.supernet))
+    args = dataclass_from_args(StaticSearchCommand, ns)
+    net = load_supernet(args.supernet)
+    result = static_configs.static_search(
+        net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress
+    )
+    sha = read_supernet_card(args.supernet)["sha256"]
+    out = default_out(args.supernet) if args.out is None else args.out
+    paths = [save_result(result, out, args.supernet, sha, ns.command_line)]
+    if args.publish:
+        paths.append(publish_static(paths[0], args.supernet))
     for b, cfg in result["configs"].items():
         print(
             f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  "
@@ -119,25 +145,15 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
 
 def cmd_bench(ns: argparse.Namespace) -> int:
     """abn-gym bench."""
-    from agents.app.bench import BenchArgs, bench, format_markdown
-    from agents.controllers.registry import describe_agent_names
-
-    if ns.list_agents:
+    command = dataclass_from_args(BenchCommand, ns)
+    if command.list_agents:
         print(describe_agent_names())
         return 0
-    agents = [a.strip() for a in (ns.agents or "").split(",") if a.strip()]
-    if ns.agents is not None and not agents:
-        raise UsageError(
-            f"--agents {ns.agents!r} names no agent; list agents separated by commas (e.g. --agents fixed-4,greedy), "
-            "or leave out --agents for the default leaderboard"
-        )
-    args = dataclass_from_args(BenchArgs, ns, agents=agents, progress=not ns.no_progress)
+    args = dataclass_from_args(BenchArgs, ns, agents=command.agents)
     result = bench(args)
-    if ns.json:
+    if command.json:
         print(json.dumps(result))
         return 0
-    import pandas as pd
-
     print(format_markdown(pd.DataFrame(result["rows"])))
     unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
     if unlisted:
@@ -148,10 +164,9 @@ def cmd_bench(ns: argparse.Namespace) -> int:
 
 def cmd_validate(ns: argparse.Namespace) -> int:
     """abn-gym validate."""
-    from agents.app.validate import validate
-
-    report = validate(ns.results, progress=not ns.no_progress)
-    if ns.json:
+    args = dataclass_from_args(ValidateCommand, ns)
+    report = validate(args.results, progress=args.progress)
+    if args.json:
         print(json.dumps(report))
     else:
         for e in report["errors"][:50]:
@@ -164,21 +179,22 @@ def cmd_validate(ns: argparse.Namespace) -> int:
 
 
 def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
-    from agents.app.train import AgentTrainArgs
-
-    p = sub.add_parser(
+    add_command(
+        sub,
         "train",
+        AgentTrainArgs,
+        cmd_train,
         help="train an SB3 agent on the batched env (resumable; writes into --out, default runs/ppo)",
         description="Train an SB3 agent. Progress shows the mean return of recent episodes; TensorBoard logs go "
         "to <out>/tensorboard when tensorboard is installed. Rerunning the same command resumes an interrupted "
         "run, and does nothing once it has finished; a larger --timesteps trains a finished run further. A folder "
         "that holds a run with other settings is refused.",
     )
-    add_dataclass_args(p, AgentTrainArgs)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser(
+    add_command(
+        sub,
         "bench",
+        BenchCommand,
+        cmd_bench,
         help="run agents on the same inputs and print the leaderboard",
         description="Run agents on the same images and write the leaderboard into --out. The verdicts (gap to "
         "the static front and to the static mixtures) are judged against every fixed-b and shipped static-b, "
@@ -186,65 +202,20 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
         "previous set as it was, and rerunning the same command reuses the agents it finished. "
         "`abn-gym bench --list-agents` explains every accepted agent form.",
     )
-    p.add_argument(
-        "--env",
-        default=None,
-        help="environment id (default: the env in the listed models' cards, else ABN-ResNet-v0); a model whose "
-        "card names another env is refused",
+    add_command(
+        sub,
+        "static-search",
+        StaticSearchCommand,
+        cmd_static_search,
+        help="find the static-<b> configurations on the val split",
     )
-    p.add_argument(
-        "--agents",
-        default=None,
-        help="comma-separated agents: built-in names (random, fixed-<b>, static-<b>, greedy, greedy@<tau>, oracle, "
-        "ppo), a trained model's path (runs/ppo/model.zip, algorithm read from its card.json), or "
-        "module:Class (found in the current folder too). Default: all baselines + ppo",
+    add_command(
+        sub,
+        "validate",
+        ValidateCommand,
+        cmd_validate,
+        help="replay a results.json through the supernet and check every figure",
     )
-    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="data split (default: test)")
-    p.add_argument("--episodes", type=_positive_int, default=None, help="first N images of the split (default: all)")
-    p.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default: 0)")
-    p.add_argument("--out", default="results", help="output directory (default: results/)")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="episodes computed together (default: 256)")
-    p.add_argument(
-        "--reference",
-        default=None,
-        help="row the paired accuracy/reward differences are taken against (default: fixed-8, or the first agent)",
-    )
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--list-agents", action="store_true", help="list and explain the accepted agent names, and exit")
-    p.add_argument(
-        "--supernet", default=None, help="supernet instead of the env's: a shipped name or a card DIR/NAME.json"
-    )
-    p.add_argument(
-        "--static-from",
-        default=None,
-        help="folder with a `static-search --out` result for the supernet (default: beside its card, else searched)",
-    )
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("static-search", help="find the static-<b> configurations on the val split")
-    p.add_argument(
-        "--supernet", default="resnet20-fashionmnist", help="supernet: a shipped name or a published card DIR/NAME.json"
-    )
-    p.add_argument("--limit", type=_positive_int, default=2000, help="val images used by the search (default: 2000)")
-    p.add_argument(
-        "--out",
-        default=None,
-        help="directory for static-<name>.json (default: beside a card, where bench finds it; else runs/static-search)",
-    )
-    p.add_argument(
-        "--publish",
-        action="store_true",
-        help="developer step: also replace the shipped agents/policies/static-<supernet>.json (source checkout only)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=cmd_static_search)
-
-    p = sub.add_parser("validate", help="replay a results.json through the supernet and check every figure")
-    p.add_argument("results", help="path to results.json")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=cmd_validate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from agents.app.train import AgentTrainArgs, train_agent
 from agents.app.train_escalation import EscalationArgs, train_escalation
 from agents.controllers.registry import FIXED_AGENT_BITS
 from agents.controllers.static_configs import DEFAULT_TARGETS
+from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 
@@ -167,16 +168,20 @@ the rollout."""
 class LeverArgs:
     """Arguments of ``abn-gym levers``."""
 
-    env: str = DEFAULT_ENV_ID
-    out: str = "results/levers"
-    levers: list[str] = field(default_factory=list)
-    ppo_images: int = PPO_IMAGES
-    escalation_images: int = 20_000
-    episodes: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
-    train: bool = True
-    """False: bench and tabulate the finished runs only (levers trained on different seeds, one table)."""
-    progress: bool = True
+    env: str = arg(DEFAULT_ENV_ID, "environment id")
+    out: str = arg("results/levers", "output folder; each env's table and runs go into <out>/<env>")
+    levers: list[str] = arg([], f"comma-separated subset of {[lv.name for lv in LEVERS]} (default: all)")
+    ppo_images: int = arg(PPO_IMAGES, "training images per PPO lever; steps = images x decisions per image")
+    escalation_images: int = arg(20_000, "training images per escalation lever")
+    episodes: int | None = arg(None, "val images to compare on (default: all 5000)")
+    seeds: list[int] = arg([0], "comma-separated training seeds")
+    train: bool = arg(
+        True,
+        "train nothing: bench and tabulate the runs that are finished (levers trained on different seeds, one table)",
+        names=("--no-train",),
+        action="store_false",
+    )
+    progress: bool = arg(True, "hide progress bars", names=("--no-progress",), action="store_false")
 
 
 def ppo_train_args(lever: Lever, args: LeverArgs, seed: int, run: Path) -> AgentTrainArgs:
@@ -337,46 +342,15 @@ def run_levers(args: LeverArgs) -> dict:
     return {"rows": rows, "markdown": table}
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
 def add_levers_command(sub: argparse._SubParsersAction) -> None:
     """Register ``abn-gym levers``."""
-    d = LeverArgs()
-    p = sub.add_parser("levers", help="train each lever for learned controllers and compare them on val")
-    p.add_argument("--env", default=d.env, help=f"environment id (default: {d.env})")
-    p.add_argument("--out", default=d.out, help=f"output folder (default: {d.out}/<env>)")
-    p.add_argument("--levers", default="", help=f"comma-separated subset of {[lv.name for lv in LEVERS]}")
-    p.add_argument(
-        "--ppo-images",
-        type=int,
-        default=d.ppo_images,
-        help=f"training images per PPO lever; steps = images x decisions per image (default: {d.ppo_images})",
+    add_command(
+        sub, "levers", LeverArgs, _cmd_levers, help="train each lever for learned controllers and compare them on val"
     )
-    p.add_argument("--seeds", type=_ints, default=d.seeds, help="comma-separated training seeds (default: 0)")
-    p.add_argument("--episodes", type=int, default=None, help="val images to compare on (default: all 5000)")
-    p.add_argument(
-        "--no-train", action="store_true", help="train nothing: bench and tabulate the runs that are finished"
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=_cmd_levers)
 
 
 def _cmd_levers(ns: argparse.Namespace) -> int:
-    args = LeverArgs(
-        env=ns.env,
-        out=ns.out,
-        levers=[s for s in ns.levers.split(",") if s],
-        ppo_images=ns.ppo_images,
-        seeds=ns.seeds,
-        episodes=ns.episodes,
-        train=not ns.no_train,
-        progress=not ns.no_progress,
-    )
+    args = dataclass_from_args(LeverArgs, ns)
     result = run_levers(args)
     print(result["markdown"])
     print(f"\nwrote {Path(args.out) / args.env}/levers.md and levers.json")

@@ -1,8 +1,9 @@
 """Train an SB3 agent on the batched vector env; resumable, with checkpoints and a model card.
 
-Reads top to bottom: arguments, environment, model (new or resumed), learning, evaluation on
-the val split, model card. Everything goes into ``--out`` (default ``runs/ppo``); only
-``--publish``, a developer step in a source checkout, writes into ``agents/policies``.
+Reads top to bottom: environment, model (new or resumed), learning, evaluation on the val split,
+model card; the arguments and their checks are in :mod:`agents.app.train_args`. Everything goes
+into ``--out`` (default ``runs/ppo``); only ``--publish``, a developer step in a source checkout,
+writes into ``agents/policies``.
 One run, one folder: a folder that holds another run (other settings, with or without
 checkpoints) is refused before anything is written. The same settings resume an interrupted
 run from its last checkpoint; rerunning a finished command does nothing and says so; training
@@ -14,13 +15,11 @@ applied frozen wherever the model is loaded.
 
 from __future__ import annotations
 
-import inspect
 import json
-import math
 import re
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,145 +31,29 @@ from tqdm import tqdm
 
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.sb3 import make_sb3_env
+from agents.app.bench import run_agent
+from agents.app.selection import KeepBestOnVal, kept_model, read_selection
 from agents.app.static_search import check_source_checkout
+from agents.app.train_args import (
+    RESUMABLE,
+    AgentTrainArgs,
+    check_args,
+    option_name,
+    parse_algo_kwargs,
+    parse_net_arch,
+    train_overrides,
+)
+from agents.controllers.algorithms import algo_class, algorithm
 from agents.controllers.normalization import ObsNormalizer, stats_path
-from agents.controllers.sb3_agent import ALGOS, RECURRENT, algo_class, card_obs_norm
+from agents.controllers.sb3_agent import SB3Agent, card_obs_norm
 from agents.controllers.static_configs import POLICY_DIR
-from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.foundation.files import atomic_write_json, sha256
 from supernets.registry import read_supernet_card
 
-
-@dataclass
-class AgentTrainArgs:
-    """Arguments of ``abn-gym train``."""
-
-    algo: str = arg("ppo", f"SB3 algorithm, one of {list(ALGOS)}")
-    env: str = arg(DEFAULT_ENV_ID, "environment id")
-    timesteps: int = arg(
-        200_000,
-        "total environment steps to train for. SB3 stops at the first whole rollout at or past it (a multiple of "
-        "n_steps x num_envs for PPO/A2C/TRPO, of num_envs for DQN), so a few more may run: the card records the "
-        "steps that ran. On a finished run, a larger value trains it further",
-    )
-    seed: int = arg(0, "seed of the model and the environments")
-    out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
-    num_envs: int = arg(64, "sub-envs of the native batched env")
-    learning_rate: float = arg(3e-4, "optimizer learning rate")
-    n_steps: int = arg(72, "rollout length per sub-env (PPO/A2C); a multiple of 18 keeps episodes whole")
-    batch_size: int = arg(1152, "minibatch size (PPO/DQN)")
-    n_epochs: int = arg(4, "PPO epochs per rollout")
-    ent_coef: float = arg(0.01, "entropy bonus (PPO/A2C)")
-    gamma: float = arg(1.0, "discount: episodes are 18 steps, so no discounting by default")
-    net_arch: str = arg("64,64", "hidden layer sizes of policy and value nets, comma-separated")
-    algo_kwargs: str | None = arg(None, 'more algorithm arguments as a JSON object, e.g. {"gae_lambda": 0.9}')
-    normalize_obs: bool = arg(
-        False,
-        "standardise observations with running statistics (SB3 VecNormalize, observations only); the statistics "
-        "are saved beside the model and applied, frozen, wherever it is loaded",
-    )
-    decide_at: str | None = arg(
-        None, "decide only at these layers, comma-separated from 0, e.g. 0,7,13 (env option decide_at; default: all)"
-    )
-    group_size: int = arg(1, "K consecutive sub-envs share an image, group-relative terminal reward (training only)")
-    budget: str | None = arg(
-        None, "Budget ids: the BitOps budget (fraction of all-8), or low,high drawn per episode, e.g. 0.1,0.45"
-    )
-    keep_best_every: int = arg(
-        0,
-        "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
-        "gap to the static mixtures as model.zip (agents/app/selection.py); 0 keeps the last",
-    )
-    cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
-    reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
-    checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
-    eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
-    device: str = arg("cpu", "torch device of the policy")
-    publish: bool = arg(
-        False, "developer step: also copy model and card over the shipped agents/policies/<algo>-<env> policy"
-    )
-
-
-RESUMABLE = ("timesteps", "out", "checkpoint_every", "eval_episodes", "device", "publish")
-"""Settings that may change when a run resumes; every other one is fixed when the run starts."""
 NORMALIZE_CLIP = 10.0
 """VecNormalize's defaults: standardised observations are clipped to [-10, 10], variance + 1e-8."""
 NORMALIZE_EPSILON = 1e-8
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def parse_net_arch(text: str) -> list[int]:
-    """Hidden layer sizes from ``--net-arch`` ("64,64"; "" for none)."""
-    sizes = [x.strip() for x in text.split(",") if x.strip()]
-    if not all(x.isdigit() and int(x) > 0 for x in sizes):
-        raise UsageError(f"--net-arch takes comma-separated positive layer sizes, e.g. 64,64; got {text!r}")
-    return [int(x) for x in sizes]
-
-
-def parse_algo_kwargs(args: AgentTrainArgs) -> dict[str, Any]:
-    """``--algo-kwargs`` as a dict, every key an argument of the algorithm's class (or ``policy``)."""
-    if not args.algo_kwargs:
-        return {}
-    try:
-        extra = json.loads(args.algo_kwargs)
-    except json.JSONDecodeError:
-        extra = None
-    if not isinstance(extra, dict):
-        raise UsageError(f"--algo-kwargs must be a JSON object, got {args.algo_kwargs!r}")
-    cls = algo_class(args.algo)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "env", "_init_setup_model"}
-    unknown = sorted(set(extra) - accepted)
-    if unknown:
-        raise UsageError(
-            f"--algo-kwargs: {cls.__name__} ({args.algo}) has no argument {', '.join(map(repr, unknown))}; "
-            f"its arguments are {sorted(accepted)}"
-        )
-    return extra
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    if device == "auto":  # SB3's own choice: CUDA when there is one
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:<n> or auto") from None
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if not available.get(dev.type, False):
-        raise UsageError(f"--device {device}: this machine has no {dev.type.upper()} device; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-
-
-def check_args(args: AgentTrainArgs) -> None:
-    """Refuse arguments that cannot train, each with one message naming the option and the fix."""
-    if args.algo not in ALGOS:
-        raise UsageError(f"unknown algo {args.algo!r}; choose one of {list(ALGOS)}")
-    at_least = {"timesteps": 1, "num_envs": 1, "n_steps": 1, "batch_size": 1, "n_epochs": 1, "checkpoint_every": 1}
-    for name, low in {**at_least, "group_size": 1, "eval_episodes": 0, "keep_best_every": 0}.items():
-        if getattr(args, name) < low:
-            raise UsageError(f"{_flag(name)} must be at least {low}, got {getattr(args, name)}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
-    if not args.ent_coef >= 0:
-        raise UsageError(f"--ent-coef must be at least 0, got {args.ent_coef}")
-    if not 0 <= args.gamma <= 1:
-        raise UsageError(f"--gamma must be in [0, 1], got {args.gamma}")
-    parse_net_arch(args.net_arch)
-    parse_algo_kwargs(args)
-    _check_device(args.device)
-    kwargs = env_kwargs(args.env, **train_overrides(args))
-    if args.algo == "maskable-ppo" and kwargs.get("budget") is None:
-        raise UsageError(
-            f"--algo maskable-ppo needs action masks, and {args.env} has none (no BitOps budget); use a Budget id "
-            "such as ABN-ResNet-Budget-v0, or another --algo"
-        )
 
 
 class TqdmCallback(BaseCallback):
@@ -207,33 +90,6 @@ class TqdmCallback(BaseCallback):
         self.bar.close()
 
 
-def train_overrides(args: AgentTrainArgs) -> dict:
-    """Environment arguments the training run changes from the id's registered ones."""
-    out: dict = {}
-    if args.cost_coef is not None:
-        out["cost_coef"] = args.cost_coef
-    if args.reward is not None:
-        out["reward"] = args.reward
-    if args.decide_at is not None:
-        try:
-            out["decide_at"] = tuple(int(x) for x in args.decide_at.split(",") if x.strip())
-        except ValueError:
-            raise UsageError(
-                f"--decide-at takes comma-separated layer indices, e.g. 0,7,13; got {args.decide_at!r}"
-            ) from None
-    if args.group_size != 1:
-        out["group_size"] = args.group_size
-    if args.budget is not None:
-        try:
-            values = [float(x) for x in args.budget.split(",")]
-        except ValueError:
-            raise UsageError(
-                f"--budget takes a fraction or low,high, e.g. 0.25 or 0.1,0.45; got {args.budget!r}"
-            ) from None
-        out["budget"] = values[0] if len(values) == 1 else tuple(values)
-    return out
-
-
 def checkpoint_steps(path: Path) -> int:
     """The step count in a checkpoint's name (``model_<steps>_steps.zip``)."""
     return int(re.search(r"_(\d+)_steps", path.name).group(1))
@@ -264,7 +120,7 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 def make_model(args: AgentTrainArgs, env):
     """A new SB3 model with the arguments' hyper-parameters."""
-    cls = algo_class(args.algo)
+    cls, family = algo_class(args.algo), algorithm(args.algo).family
     arch = parse_net_arch(args.net_arch)
     common = dict(
         learning_rate=args.learning_rate,
@@ -274,13 +130,13 @@ def make_model(args: AgentTrainArgs, env):
         verbose=0,
         policy_kwargs={"net_arch": arch},
     )
-    if args.algo in ("ppo", "maskable-ppo", "recurrent-ppo"):
+    if family == "ppo":
         common.update(n_steps=args.n_steps, batch_size=args.batch_size, n_epochs=args.n_epochs, ent_coef=args.ent_coef)
-    elif args.algo == "a2c":
+    elif family == "a2c":
         common.update(n_steps=args.n_steps, ent_coef=args.ent_coef)
-    elif args.algo == "trpo":
+    elif family == "trpo":
         common.update(n_steps=args.n_steps, batch_size=args.batch_size)
-    else:  # dqn, qrdqn
+    else:  # the DQN family
         common.update(
             batch_size=min(args.batch_size, 256),
             buffer_size=200_000,
@@ -291,7 +147,7 @@ def make_model(args: AgentTrainArgs, env):
             exploration_fraction=0.3,
         )
     policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
-    if args.algo in RECURRENT:
+    if algorithm(args.algo).recurrent:
         policy = policy.replace("Policy", "LstmPolicy")
     extra = parse_algo_kwargs(args)
     policy = extra.pop("policy", policy)
@@ -305,9 +161,6 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int, obs_norm: ObsNor
     ``obs_norm``: the frozen observation statistics the model is evaluated with (None: its own
     ``VecNormalize``'s, frozen now, if it trains with one).
     """
-    from agents.app.bench import run_agent
-    from agents.controllers.sb3_agent import SB3Agent
-
     agent = SB3Agent(model, args.algo, obs_norm=obs_norm)
     overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
     records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
@@ -350,9 +203,10 @@ def model_settings(model: Any, algo: str) -> dict[str, Any]:
     arch = (model.policy_kwargs or {}).get("net_arch")
     if isinstance(arch, list) and all(isinstance(x, int) for x in arch):
         found["net_arch"] = ",".join(map(str, arch))
-    if algo in ("ppo", "maskable-ppo", "a2c"):
+    a = algorithm(algo)
+    if a.family in ("ppo", "a2c") and not a.recurrent:
         found.update(n_steps=model.n_steps, ent_coef=model.ent_coef)
-    if algo in ("ppo", "maskable-ppo"):
+    if a.family == "ppo" and not a.recurrent:
         found.update(batch_size=model.batch_size, n_epochs=model.n_epochs)
     return found
 
@@ -361,7 +215,9 @@ def check_resume(args: AgentTrainArgs, original: dict[str, Any], where: Path) ->
     """Refuse to resume a run with settings other than its own, naming each that differs."""
     given = run_settings(args)
     differ = [
-        f"{_flag(k)} {given[k]!r} (the run has {v!r})" for k, v in original.items() if k in given and given[k] != v
+        f"{option_name(k)} {given[k]!r} (the run has {v!r})"
+        for k, v in original.items()
+        if k in given and given[k] != v
     ]
     if differ:
         raise UsageError(
@@ -479,8 +335,6 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         if args.keep_best_every:
-            from agents.app.selection import KeepBestOnVal
-
             keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
             callbacks = [*(callbacks or []), keep]
         callbacks = [
@@ -491,8 +345,6 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
     final_norm, norm_entry, selected = None, None, None
     if args.keep_best_every:
-        from agents.app.selection import kept_model, read_selection
-
         kept, trained = kept_model(out), model.num_timesteps
         if kept is not None:  # the best policy on val becomes model.zip; the card keeps the steps trained
             model = algo_class(args.algo).load(str(kept[0]), env=env, device=args.device)

@@ -28,7 +28,7 @@ from abn_gym.registration import DEFAULT_ENV_ID
 from agents.app.static_search import check_source_checkout
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
 from agents.controllers.registry import shipped_policy
-from supernets.foundation.cliargs import add_dataclass_args, arg, dataclass_from_args
+from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
 from supernets.registry import read_supernet_card, supernet_name
@@ -214,22 +214,30 @@ def publish_escalation(run_dir: str | Path, env_id: str) -> Path:
     return target
 
 
+@dataclass
+class EscalationCommand(EscalationArgs):
+    """The options of ``abn-gym train-escalation``: the training's arguments, and what the command does after."""
+
+    publish: bool = arg(False, "developer step: also ship it in agents/policies", action="store_true")
+    progress: bool = arg(True, "hide progress bars", names=("--no-progress",), action="store_false")
+
+
 def add_escalation_command(sub: argparse._SubParsersAction) -> None:
     """Register ``abn-gym train-escalation``."""
-    p = sub.add_parser(
+    add_command(
+        sub,
         "train-escalation",
+        EscalationCommand,
+        _cmd_train_escalation,
         help="train the escalation controller (one learned decision per input: spend more bits or not)",
         description=(controller.__doc__ or "").split("\n\n")[1],
     )
-    add_dataclass_args(p, EscalationArgs)
-    p.add_argument("--publish", action="store_true", help="developer step: also ship it in agents/policies")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=_cmd_train_escalation)
 
 
 def _cmd_train_escalation(ns: argparse.Namespace) -> int:
+    command = dataclass_from_args(EscalationCommand, ns)
     args = dataclass_from_args(EscalationArgs, ns)
-    path = train_escalation(args, ns.command_line, progress=not ns.no_progress)
+    path = train_escalation(args, ns.command_line, progress=command.progress)
     card = json.loads((path.parent / "card.json").read_text())
     v = card["val"]
     print(
@@ -239,6 +247,6 @@ def _cmd_train_escalation(ns: argparse.Namespace) -> int:
     )
     on = f" --supernet {args.supernet}" if args.supernet else ""
     print(f"wrote {path}; benchmark it: abn-gym bench --env {args.env}{on} --agents fixed-{args.low},{path}")
-    if ns.publish:
+    if command.publish:
         print(f"published {publish_escalation(path.parent, args.env)}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import json
 import re
@@ -15,34 +14,11 @@ import numpy as np
 from torch import nn
 
 from abn_gym.config import EnvConfig
+from agents.controllers.algorithms import ALGOS, algo_class
 from agents.controllers.base import BaseAgent, highest_allowed
 from agents.controllers.normalization import ObsNormalizer, stats_path
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import sha256
-
-ALGOS = ("ppo", "a2c", "dqn", "maskable-ppo", "qrdqn", "trpo", "recurrent-ppo")
-RECURRENT = ("recurrent-ppo",)
-"""Algorithms whose policy keeps a hidden state across the steps of an episode."""
-
-
-_ALGO_CLASSES = {
-    "ppo": ("stable_baselines3", "PPO"),
-    "a2c": ("stable_baselines3", "A2C"),
-    "dqn": ("stable_baselines3", "DQN"),
-    "maskable-ppo": ("sb3_contrib", "MaskablePPO"),
-    "qrdqn": ("sb3_contrib", "QRDQN"),
-    "trpo": ("sb3_contrib", "TRPO"),
-    "recurrent-ppo": ("sb3_contrib", "RecurrentPPO"),
-}
-"""``--algo`` name -> (module, class); imported on first use, since sb3-contrib is slow to import."""
-
-
-def algo_class(algo: str) -> type:
-    """The SB3 class of an ``--algo`` name."""
-    if algo not in _ALGO_CLASSES:
-        raise ValueError(f"unknown algo {algo!r}; choose one of {list(ALGOS)}")
-    module, name = _ALGO_CLASSES[algo]
-    return getattr(importlib.import_module(module), name)
 
 
 def find_card(path: str | Path) -> tuple[Path, dict[str, Any]] | None:

@@ -35,9 +35,10 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 import abn_gym  # noqa: F401
 from abn_gym.registration import DEFAULT_ENV_ID
 from abn_gym.sb3 import SB3VecEnv
-from agents.app.train import AgentTrainArgs
+from agents.app.train_args import AgentTrainArgs
 from supernets.data import load_split
 from supernets.evaluate import accuracy
+from supernets.foundation.cliargs import arg
 from supernets.registry import load_supernet
 
 ENV_ID = DEFAULT_ENV_ID
@@ -47,11 +48,11 @@ ENV_ID = DEFAULT_ENV_ID
 class PerfArgs:
     """Options of ``abn-gym perf``."""
 
-    json: bool = False
-    quick: bool = False
-    device: str = "cpu"
-    include_bench: bool = False
-    out: str | None = None
+    json: bool = arg(False, "print exactly one JSON object on stdout", action="store_true")
+    quick: bool = arg(False, "fewer sizes and repetitions (a smoke run)", action="store_true")
+    device: str = arg("cpu", "cpu or cuda")
+    include_bench: bool = arg(False, "also time `abn-gym bench` with its defaults (f)", action="store_true")
+    out: str | None = arg(None, "also write perf.json and perf.md into this directory")
 
 
 def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:

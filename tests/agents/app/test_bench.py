@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from agents.app.bench import BenchArgs, bench
+from agents.app.bench_resume import PARTIAL, load_finished
 from agents.app.cli import main
 from agents.app.validate import ResultsMismatchError, validate
 from agents.controllers.base import AgentFailedError
@@ -137,14 +138,25 @@ def test_custom_agent_from_module_path(tmp_path, capsys):
 
 
 def test_a_failed_bench_writes_no_results_and_keeps_finished_agents_for_a_rerun(tmp_path):
+    args = BenchArgs(
+        agents=["fixed-2", "fixed-4", f"{__name__}:ExplodingAgent"], episodes=10, out=str(tmp_path), progress=False
+    )
     with pytest.raises(AgentFailedError, match=r"agent 'exploding' raised in act\(\): RuntimeError: boom \(at "):
-        bench(
-            BenchArgs(agents=["fixed-2", f"{__name__}:ExplodingAgent"], episodes=10, out=str(tmp_path), progress=False)
-        )
+        bench(args)
     assert not (tmp_path / "results.json").exists()  # no set of files, rather than a half one
-    partial = json.loads((tmp_path / ".bench-partial" / "partial.json").read_text())
-    assert [a["name"] for a in partial["agents"]] == ["fixed-2"]
-    assert {r["agent"] for r in partial["agents"][0]["records"]} == {"fixed-2"}
+    # Each finished agent is kept in a file of its own, holding its own episodes only.
+    kept = {}
+    for path in (tmp_path / PARTIAL).glob("agent-*.json"):
+        doc = json.loads(path.read_text())
+        kept[doc["name"]] = doc
+    assert sorted(kept) == ["fixed-2", "fixed-4"]
+    for name, doc in kept.items():
+        assert {r["agent"] for r in doc["records"]} == {name} and len(doc["records"]) == 10
+    # A rerun with the same settings finds both; one with other settings finds neither, and drops them.
+    settings = kept["fixed-2"]["settings"]
+    assert set(load_finished(tmp_path / PARTIAL, settings)) == {kept[n]["fingerprint"] for n in kept}
+    assert load_finished(tmp_path / PARTIAL, {**settings, "episodes": 11}) == {}
+    assert not list((tmp_path / PARTIAL).glob("agent-*.json"))
 
 
 @pytest.mark.parametrize(

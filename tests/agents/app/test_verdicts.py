@@ -319,7 +319,7 @@ def test_ctrl_c_while_the_set_moves_into_place_waits_for_the_whole_set(tmp_path,
     import os
     import signal
 
-    from agents.app.bench import PARTIAL, _commit
+    from agents.app.bench_resume import PARTIAL, commit_set
 
     partial = tmp_path / PARTIAL
     partial.mkdir()
@@ -335,7 +335,7 @@ def test_ctrl_c_while_the_set_moves_into_place_waits_for_the_whole_set(tmp_path,
 
     monkeypatch.setattr(os, "replace", replace_after_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
-        _commit(partial, tmp_path, ["leaderboard.csv", "results.json"])
+        commit_set(partial, tmp_path, ["leaderboard.csv", "results.json"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "results.json"]
     assert [(tmp_path / n).read_text() for n in ("leaderboard.csv", "results.json")] == [
         "new leaderboard.csv",

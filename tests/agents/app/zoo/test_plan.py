@@ -1,0 +1,49 @@
+"""The zoo's table of runs: one frozen spec per (algorithm, env, seed), trained as rl-zoo3 would train it."""
+
+import dataclasses
+import json
+
+import pytest
+import yaml
+
+from agents.app.zoo.hyperparams import NORMALIZE_OBS, load_hyperparams
+from agents.app.zoo.plan import RunSpec, ZooArgs, plan, train_args
+from agents.controllers.algorithms import algo_class
+
+
+def test_zoo_builds_the_model_rl_zoo3_would():
+    """The kwargs abn-gym's training adds by default are all spelled out in the file: same model either way."""
+    from abn_gym.sb3 import make_sb3_env
+    from agents.app.train import make_model
+
+    for spec in plan(ZooArgs(seeds=[3]), load_hyperparams()):
+        env = make_sb3_env(spec.env, num_envs=2, seed=0)
+        ours = make_model(train_args(spec), env)
+        hp = {k: v for k, v in spec.hyperparams.items() if k not in ("n_timesteps", "n_envs")}
+        theirs = algo_class(spec.algo)(hp.pop("policy"), env, seed=3, device="cpu", **hp)
+        for name, value in vars(theirs).items():
+            if isinstance(value, (int, float, str, bool)) and name not in ("start_time",):
+                assert getattr(ours, name) == value, (spec.zoo_algo, name)
+        assert ours.policy_kwargs == theirs.policy_kwargs
+        assert type(ours.policy) is type(theirs.policy)
+
+
+@pytest.mark.parametrize("value, on", [(NORMALIZE_OBS, True), (False, False), (None, False)])
+def test_normalize_key_turns_on_normalize_obs(tmp_path, value, on):
+    hp = {"n_timesteps": 144, "policy": "MlpPolicy", "n_envs": 8}
+    if value is not None:
+        hp["normalize"] = value
+    path = tmp_path / "conf.yml"
+    path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
+    (spec,) = plan(ZooArgs(conf=str(path), seeds=[0], out=str(tmp_path)), load_hyperparams(path))
+    args = train_args(spec)
+    assert args.normalize_obs is on and "normalize" not in json.loads(args.algo_kwargs)
+
+
+def test_a_run_spec_is_frozen_and_names_its_folder(tmp_path):
+    specs = plan(ZooArgs(out=str(tmp_path), seeds=[0, 1], algos=["ppo"], envs=["ABN-ResNet-v0"]), load_hyperparams())
+    assert [s.seed for s in specs] == [0, 1] and all(isinstance(s, RunSpec) for s in specs)
+    assert specs[1].run_dir == str(tmp_path.resolve() / "runs" / "ABN-ResNet-v0" / "ppo" / "seed-1")
+    assert specs[0].zoo_algo == "ppo" and specs[0].timesteps == specs[0].hyperparams["n_timesteps"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        specs[0].seed = 5  # type: ignore[misc]

@@ -96,7 +96,7 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         y = 100 * np.append(front[:, 1], front[-1, 1])
         ax.step(x, y, where="post", color="black", alpha=0.6, lw=1.2, label="static front")
     learned = iter(_LEARNED_MARKERS)
-    labels = []
+    labels, owners, bars = [], [], []
     for _, r in table[~table["family"].isin(["fixed", "static"])].iterrows():
         style = dict(FAMILY_STYLE[r["family"]])
         if r["family"] == "learned":
@@ -112,7 +112,10 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
             label=label,
             capsize=3,
         )
+        low, high = 100 * r["accuracy_ci"][0], 100 * r["accuracy_ci"][1]
+        bars += [(xy[0], y) for y in np.linspace(low, high, 9)]
         if r["family"] == "learned":
+            owners.append(xy)
             labels.append(
                 ax.annotate(
                     r["agent"],
@@ -131,26 +134,51 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax.set_title(title or "accuracy vs BitOps")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
-    _place_labels(fig, ax, labels, np.c_[table["bitops"] / 1e9, 100 * table["accuracy"]])
+    points = np.r_[np.c_[table["bitops"] / 1e9, 100 * table["accuracy"]], np.array(bars).reshape(-1, 2)]
+    _place_labels(fig, ax, labels, np.array(owners).reshape(-1, 2), points)
     return fig
 
 
 # Where a learned row's name may go, tried in order: (x, y) offset in points and alignment.
-_LABEL_SPOTS = [(7, 5, "left"), (7, -11, "left"), (-7, 5, "right"), (-7, -11, "right"), (7, 14, "left")]
+_LABEL_SPOTS = [
+    (7, 5, "left"),
+    (7, -11, "left"),
+    (-7, 5, "right"),
+    (-7, -11, "right"),
+    (7, 14, "left"),
+    (-7, 14, "right"),
+    (10, -20, "left"),
+    (-10, -20, "right"),
+]
 
 
-def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list, points: np.ndarray) -> None:
-    """Move each name to the first spot where it covers no point and no name placed before it."""
+def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list, owners: np.ndarray, points: np.ndarray) -> None:
+    """Move each name to the first spot where it covers no point or error bar and no name placed before
+    it, and where no other labelled point is nearer to it than its own (close points would swap names)."""
     fig.canvas.draw()  # fixes the axes' limits, so that data map to pixels as they will be drawn
     renderer = fig.canvas.get_renderer()
     pixels = ax.transData.transform(points)
+    own = ax.transData.transform(owners) if len(owners) else np.zeros((0, 2))
     taken: list = []
-    for label in labels:
-        for dx, dy, ha in _LABEL_SPOTS:
+    for i, label in enumerate(labels):
+        spots = _LABEL_SPOTS
+        if len(own) > 1:
+            # Start on the side away from the nearest other learned point, so that two close points'
+            # names sit apart rather than between them.
+            others = np.delete(own, i, axis=0)
+            side = np.sign(own[i, 0] - others[np.argmin(np.hypot(*(others - own[i]).T)), 0]) or 1.0
+            spots = sorted(_LABEL_SPOTS, key=lambda spot: np.sign(spot[0]) != side)
+        for dx, dy, ha in spots:
             label.set_position((dx, dy))
             label.set_ha(ha)
             box = label.get_window_extent(renderer).expanded(1.05, 1.1)
-            if not any(box.contains(x, y) for x, y in pixels) and not any(box.overlaps(t) for t in taken):
+            centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+            nearest = int(np.argmin(np.hypot(*(own - centre).T)))
+            if (
+                not any(box.contains(x, y) for x, y in pixels)
+                and not any(box.overlaps(t) for t in taken)
+                and nearest == i
+            ):
                 break
         taken.append(label.get_window_extent(renderer))
 

@@ -122,3 +122,34 @@ def test_a_once_per_image_agent_gets_bars_and_a_per_layer_agent_a_heatmap(tmp_pa
     records, labels = _records("ppo", {c: varied[3 * c : 3 * c + 3] for c in range(10)})
     assert bits_figure(records, "ppo", labels).axes[0].images  # a heatmap
     assert heatmap_plot(records, "ppo", labels, tmp_path / "ppo.png").stat().st_size > 0
+
+
+def test_close_learned_points_keep_their_names_apart():
+    # The steep task's test leaderboard: ppo and escalation sit 1.6 MBitOps apart with intervals of
+    # +-0.6 points; each name must lie nearer its own point than the other's, or a reader swaps them.
+    def row(agent, gbitops, accuracy, half=0.003, uses_label=False):
+        return {**_row(agent, gbitops * 1e9, accuracy, uses_label), "accuracy_ci": [accuracy - half, accuracy + half]}
+
+    fixed = [(2, 0.0095, 0.866), (3, 0.0191, 0.8755), (4, 0.0325, 0.898), (5, 0.0498, 0.9042), (8, 0.1246, 0.9061)]
+    close = pd.DataFrame(
+        [
+            *[row(f"fixed-{b}", g, a, 0) for b, g, a in fixed],
+            row("static-3", 0.0186, 0.88, 0),
+            row("static-4", 0.0323, 0.8983, 0),
+            row("greedy", 0.0107, 0.9061, 0.0055),
+            row("oracle", 0.0099, 0.9563, 0.004, uses_label=True),
+            row("ppo", 0.0249, 0.8915, 0.006),
+            row("escalation", 0.0265, 0.8955, 0.0058),
+        ]
+    )
+    fig = pareto_figure(close, "close")
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    spots = {
+        name: ax.transData.transform(xy) for name, xy in (("ppo", (0.0249, 89.15)), ("escalation", (0.0265, 89.55)))
+    }
+    for name, own in spots.items():
+        box = next(t for t in ax.texts if t.get_text() == name).get_window_extent(renderer)
+        centre = np.array([(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2])
+        other = spots["escalation" if name == "ppo" else "ppo"]
+        assert np.hypot(*(centre - own)) < np.hypot(*(centre - other)), name

@@ -24,6 +24,8 @@ for run in runs:
 ax_gap.axhline(0, color="grey", lw=0.8)
 ax_gap.set(xlabel="training steps (k) = images", ylabel="gap to static mixtures, points (val)")
 ax_ops.set(xlabel="training steps (k) = images", ylabel="GBitOps per image (val)")
-ax_gap.legend(fontsize=7)
-fig.tight_layout()
+# One legend under both panels, so that it covers no curve.
+handles, labels = ax_gap.get_legend_handles_labels()
+fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
+fig.tight_layout(rect=(0, 0.12, 1, 1))
 fig.savefig(out, dpi=110)

@@ -18,7 +18,14 @@ from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
 from supernets.data import SPLITS
 from supernets.foundation.errors import UnknownNameError
-from supernets.registry import config_of, get_entry, load_supernet, load_supernet_split, verify_checkpoint
+from supernets.registry import (
+    DEFAULT_SUPERNET,
+    config_of,
+    get_entry,
+    load_supernet,
+    load_supernet_split,
+    verify_checkpoint,
+)
 from supernets.resnet import ResNetSupernet
 
 SAMPLING = ("random", "sequential")
@@ -29,7 +36,7 @@ DEFAULT_COST_COEF = 0.04
 class EnvConfig:
     """Validated environment arguments (see the env docstring for their meaning)."""
 
-    supernet: str = "resnet20-fashionmnist"
+    supernet: str = DEFAULT_SUPERNET
     split: str = "train"
     sampling: str = "random"
     bit_choices: tuple[int, ...] | None = None

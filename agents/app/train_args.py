@@ -37,7 +37,9 @@ class AgentTrainArgs:
     out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
     num_envs: int = arg(64, "sub-envs of the native batched env")
     learning_rate: float = arg(3e-4, "optimizer learning rate")
-    n_steps: int = arg(72, "rollout length per sub-env (PPO/A2C); a multiple of 18 keeps episodes whole")
+    n_steps: int = arg(
+        72, "rollout length per sub-env (PPO/A2C); a multiple of the decisions per episode keeps them whole"
+    )
     batch_size: int = arg(1152, "minibatch size (PPO/DQN)")
     n_epochs: int = arg(4, "PPO epochs per rollout")
     ent_coef: float = arg(0.01, "entropy bonus (PPO/A2C)")

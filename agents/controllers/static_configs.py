@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -188,8 +187,3 @@ def search_for_bench(supernet: str, bit_choices: Sequence[int], progress: bool =
     net = load_supernet(supernet)
     result = static_search(net, load_supernet_split(supernet, "val"), DEFAULT_TARGETS, bit_choices, progress=progress)
     return {**result, "search_seconds": time.perf_counter() - t0}
-
-
-def as_int_config(config: Sequence[int]) -> list[int]:
-    """A configuration as a list of Python ints."""
-    return [int(b) for b in np.asarray(config).tolist()]

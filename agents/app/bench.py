@@ -249,16 +249,23 @@ def _points(value: float | None, ci: Sequence[float | None]) -> str:
     return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
 
 
+def _yes_no(flag: Any) -> str:
+    return "yes" if flag is True else "no" if flag is False else "-"
+
+
 def format_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs).
 
     With paired statistics, two more columns: the accuracy difference against the reference
-    row, and the gap to the static front, both in points with paired 95% intervals.
+    row, and the gap to the static front, both in points with paired 95% intervals. With a
+    ``normalize_obs`` column (the zoo's), an ``obs normalised`` column: yes, no, or - for a baseline.
     """
     paired = "paired" in table.columns and table["paired"].notna().all()
     ref = table["paired"].iloc[0]["reference"] if paired and len(table) else ""
-    head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs | BitOps / fixed-8 | "
-    align = "| --- | ---: | ---: | ---: | ---: | "
+    norm = "normalize_obs" in table.columns  # the zoo's learned rows: observations normalised or not
+    head = "| agent | " + ("obs normalised | " if norm else "") + "accuracy % (95% CI) | GBitOps | decision MMACs | "
+    head += "BitOps / fixed-8 | "
+    align = "| --- | " + ("--- | " if norm else "") + "---: | ---: | ---: | ---: | "
     if paired:
         head += (
             f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
@@ -269,8 +276,9 @@ def format_markdown(table: pd.DataFrame) -> str:
     align += "---: | ---: | ---: | ---: |"
     lines = [head, align]
     for _, r in table.iterrows():
+        cell = f"{_yes_no(r['normalize_obs'])} | " if norm else ""
         line = (
-            f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
+            f"| {r['agent']} | {cell}{100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
             f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} | "
             f"{r['bitops_fraction']:.3f} | "
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.app.train_args import AgentTrainArgs
-from agents.app.zoo.hyperparams import HYPERPARAMS, normalize_obs
+from agents.app.zoo.hyperparams import HYPERPARAMS, NORMALIZE_OBS, normalize_obs
 from agents.controllers.algorithms import RL_ZOO3_ALGOS
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg
@@ -37,6 +38,12 @@ class ZooArgs:
     envs: list[str] = arg([], "comma-separated env ids (default: every id in the file)")
     seeds: list[int] = arg([0, 1, 2], "comma-separated training seeds")
     timesteps: int | None = arg(None, "override every n_timesteps (for quick runs)")
+    normalize: str = arg(
+        "file",
+        "observation normalisation: as each section's normalize key says (file), on or off for every section, "
+        "or both (each run twice, the normalised one as the row <algo>+norm: a probe of the lever)",
+        choices=("file", "on", "off", "both"),
+    )
     curve_points: int = arg(8, "val evaluations per run")
     eval_episodes: int = arg(1000, "val images per evaluation")
     split: str = arg("test", "leaderboard split", choices=SPLITS)
@@ -71,6 +78,8 @@ class RunSpec:
         episodes: the leaderboard's images (None: the whole split).
         command: the zoo's command line, recorded in the run's card.
         log_to_file: training progress goes to the run's train.log instead of stderr.
+        agent: the run's row on the leaderboards (default: ``algo``; ``<algo>+norm`` beside it under
+            ``--normalize both``).
     """
 
     algo: str
@@ -86,6 +95,23 @@ class RunSpec:
     episodes: int | None
     command: str
     log_to_file: bool = False
+    agent: str = ""
+
+    @property
+    def row(self) -> str:
+        """The run's row on the leaderboards."""
+        return self.agent or self.algo
+
+
+NORM_SUFFIX = "+norm"
+"""Under ``--normalize both``, the normalised twin of row ``ppo`` is ``ppo+norm``."""
+
+
+def _variants(hp: dict[str, Any], normalize: str) -> list[tuple[str, dict[str, Any]]]:
+    """(row suffix, hyper-parameters) of each variant of one entry that ``--normalize`` asks for."""
+    off = {k: v for k, v in hp.items() if k != "normalize"}  # no key is rl-zoo3's "off"
+    on = {**hp, "normalize": NORMALIZE_OBS}
+    return {"file": [("", hp)], "on": [("", on)], "off": [("", off)], "both": [("", off), (NORM_SUFFIX, on)]}[normalize]
 
 
 def plan(args: ZooArgs, conf: dict[str, dict]) -> list[RunSpec]:
@@ -114,21 +140,22 @@ def plan(args: ZooArgs, conf: dict[str, dict]) -> list[RunSpec]:
             if args.envs and env_id not in args.envs:
                 continue
             timesteps = int(args.timesteps if args.timesteps is not None else hp["n_timesteps"])
-            for seed in args.seeds:
+            for (suffix, variant), seed in itertools.product(_variants(hp, args.normalize), args.seeds):
                 specs.append(
                     RunSpec(
                         algo=algo,
                         zoo_algo=zoo_algo,
                         env=env_id,
                         seed=int(seed),
-                        hyperparams=json.loads(json.dumps(hp)),  # a copy: YAML aliases share entries
+                        hyperparams=json.loads(json.dumps(variant)),  # a copy: YAML aliases share entries
                         timesteps=timesteps,
-                        run_dir=str(out / "runs" / env_id / algo / f"seed-{seed}"),
+                        run_dir=str(out / "runs" / env_id / f"{algo}{suffix}" / f"seed-{seed}"),
                         eval_every=max(timesteps // max(args.curve_points, 1), 1),
                         eval_episodes=int(args.eval_episodes),
                         split=args.split,
                         episodes=args.episodes,
                         command=args.command,
+                        agent=f"{algo}{suffix}",
                     )
                 )
     if not specs:

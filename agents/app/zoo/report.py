@@ -26,6 +26,7 @@ from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.app.bench import add_paired, format_markdown, leaderboard, run_agent
 from agents.app.zoo.curves import curve_table, curves_plot
+from agents.app.zoo.hyperparams import normalize_obs
 from agents.app.zoo.plan import RunSpec, ZooArgs
 from agents.app.zoo.run import pack_records, records_name, unpack_records
 from agents.controllers.registry import BenchContext, make_agent
@@ -84,17 +85,20 @@ def env_report(env_id: str, results: list[dict], args: ZooArgs, out: Path) -> di
         records += _baseline_records(name, env_id, ctx, args.split, args.episodes, cache)
         meta[name] = {"uses_label": name == "oracle", "wall_s": time.perf_counter() - t0}
     runs = [r for r in results if r["env"] == env_id]
-    for algo in sorted({r["algo"] for r in runs}):
-        mine = sorted((r for r in runs if r["algo"] == algo), key=lambda r: r["seed"])
+    normalised: dict[str, bool | None] = dict.fromkeys(names)  # a baseline has no observations to normalise
+    for agent in sorted({r["agent"] for r in runs}):
+        mine = sorted((r for r in runs if r["agent"] == agent), key=lambda r: r["seed"])
         for r in mine:
             packed = json.loads((Path(r["run_dir"]) / records_name(args.split, args.episodes)).read_text())
-            records += unpack_records(packed, algo, r["seed"])
-        meta[algo] = {
+            records += unpack_records(packed, agent, r["seed"])
+        meta[agent] = {
             "uses_label": False,
             "wall_s": float(np.mean([r["train_wall_s"] for r in mine])),
             "seeds_run": [r["seed"] for r in mine],
         }
+        normalised[agent] = mine[0]["normalize_obs"]  # one row, one zoo.yml entry: its seeds agree
     table = leaderboard(records, meta, probe.engine.max_bitops)
+    table["normalize_obs"] = [normalised[a] for a in table["agent"]]
     if args.reference in meta:
         table = add_paired(table, records, args.reference)
     stem = f"leaderboard-{env_id}"
@@ -132,24 +136,25 @@ def compact_markdown(reports: list[dict], results: list[dict], args: ZooArgs) ->
         args: the zoo's arguments.
     """
     lines = [
-        f"| task | algorithm | steps | {args.split} accuracy % (IQM, 95% CI) | GBitOps | gap to static front, points "
-        "(paired 95% CI) | return (IQM, 95% CI) | best baseline's return | train s / run |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| task | algorithm | obs normalised | steps | {args.split} accuracy % (IQM, 95% CI) | GBitOps | gap to "
+        "static front, points (paired 95% CI) | return (IQM, 95% CI) | best baseline's return | train s / run |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for rep in reports:
         rows = {row["agent"]: row for row in rep["rows"]}
         base = [rows[n] for n in args.baselines if n in rows and not rows[n]["uses_label"]]
         best = max(base, key=lambda r: r["reward"])
-        for algo in sorted({r["algo"] for r in results if r["env"] == rep["env"]}):
-            row = rows[algo]
-            steps = int(np.mean([r["timesteps"] for r in results if r["env"] == rep["env"] and r["algo"] == algo]))
+        for agent in sorted({r["agent"] for r in results if r["env"] == rep["env"]}):
+            row = rows[agent]
+            steps = int(np.mean([r["timesteps"] for r in results if r["env"] == rep["env"] and r["agent"] == agent]))
             front = row.get("front") or {}
             gap = "-"
             if front.get("accuracy_gap") is not None:
                 lo, hi = front["accuracy_gap_ci"]
                 gap = f"{100 * front['accuracy_gap']:+.2f} ({100 * lo:+.2f} to {100 * hi:+.2f}) vs {front['against']}"
             lines.append(
-                f"| {rep['env']} | {algo} | {steps} | {100 * row['accuracy']:.2f} ({100 * row['accuracy_ci'][0]:.2f}-"
+                f"| {rep['env']} | {agent} | {'yes' if row['normalize_obs'] else 'no'} | {steps} | "
+                f"{100 * row['accuracy']:.2f} ({100 * row['accuracy_ci'][0]:.2f}-"
                 f"{100 * row['accuracy_ci'][1]:.2f}) | {row['bitops'] / 1e9:.3f} | {gap} | {row['reward']:.4f} "
                 f"({row['reward_ci'][0]:.4f}-{row['reward_ci'][1]:.4f}) | {best['reward']:.4f} ({best['agent']}) | "
                 f"{row['wall_s']:.0f} |"
@@ -169,7 +174,15 @@ def write_report(args: ZooArgs, specs: list[RunSpec], out: Path, wall_s: float) 
     results = []
     for spec in specs:
         result = json.loads((Path(spec.run_dir) / "result.json").read_text())
-        results.append({**result, "run_dir": spec.run_dir, "eval_episodes": spec.eval_episodes})
+        results.append(
+            {
+                **result,
+                "agent": spec.row,
+                "normalize_obs": normalize_obs(result["hyperparams"]),
+                "run_dir": spec.run_dir,
+                "eval_episodes": spec.eval_episodes,
+            }
+        )
     atomic_write_text(out / "curves.csv", pd.DataFrame(curve_table(results)).to_csv(index=False))
     envs = list(dict.fromkeys(r["env"] for r in results))
     reports = [env_report(env_id, results, args, out) for env_id in envs]
@@ -183,7 +196,9 @@ def write_report(args: ZooArgs, specs: list[RunSpec], out: Path, wall_s: float) 
         f"`{args.command or 'abn-gym zoo'}`: {len(results)} runs; leaderboards on the {args.split} split "
         f"({'all' if args.episodes is None else args.episodes} images), learned rows are rliable's IQM over seeds "
         f"with a 95% bootstrap interval over seeds; learning curves on the first {args.eval_episodes} val images. "
-        "`wall s` is the mean training time per run for learned rows, the scoring time for baselines.",
+        "`wall s` is the mean training time per run for learned rows, the scoring time for baselines. "
+        "`obs normalised`: the run's observations went through VecNormalize (the section's `normalize` key), "
+        "its statistics frozen at evaluation.",
         "",
     ]
     for rep in reports:

@@ -47,3 +47,25 @@ def test_a_run_spec_is_frozen_and_names_its_folder(tmp_path):
     assert specs[0].zoo_algo == "ppo" and specs[0].timesteps == specs[0].hyperparams["n_timesteps"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         specs[0].seed = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "normalize, rows",
+    [
+        ("file", {"ppo": False}),
+        ("on", {"ppo": True}),
+        ("off", {"ppo": False}),
+        ("both", {"ppo": False, "ppo+norm": True}),
+    ],
+)
+def test_normalize_option_overrides_the_key_or_runs_both(tmp_path, normalize, rows):
+    """--normalize on/off overrides the file's key; both gives each run a normalised twin in a folder of its own."""
+    args = ZooArgs(out=str(tmp_path), seeds=[0, 1], algos=["ppo"], envs=["ABN-ResNet-v0"], normalize=normalize)
+    specs = plan(args, load_hyperparams())
+    assert len(specs) == 2 * len(rows)
+    for spec in specs:
+        assert train_args(spec).normalize_obs is rows[spec.row]
+        assert spec.run_dir == str(tmp_path.resolve() / "runs" / "ABN-ResNet-v0" / spec.row / f"seed-{spec.seed}")
+        others = {k: v for k, v in spec.hyperparams.items() if k != "normalize"}
+        assert others == {k: v for k, v in load_hyperparams()["ppo"]["ABN-ResNet-v0"].items() if k != "normalize"}
+    assert len({s.run_dir for s in specs}) == len(specs)  # one run, one folder

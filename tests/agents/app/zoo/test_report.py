@@ -24,3 +24,30 @@ def test_baseline_cache_is_keyed_by_what_the_episodes_depend_on(monkeypatch):
     real = report.env_kwargs
     monkeypatch.setattr(report, "env_kwargs", lambda env_id: {**real(env_id), "cost_coef": 0.08})
     assert base != _fingerprint("ABN-ResNet-v0", ctx, "fixed-4")  # a new cost_coef is never served from cache
+
+
+def test_leaderboard_markdown_has_a_normalisation_column_only_for_the_zoo():
+    """yes / no for learned rows, - for a baseline; bench's tables (no such column) keep their header."""
+    import pandas as pd
+
+    from agents.app.bench import format_markdown
+
+    row = {
+        "accuracy": 0.9,
+        "accuracy_ci": [0.89, 0.91],
+        "bitops": 3e7,
+        "decision_macs": 0.0,
+        "bitops_fraction": 0.1,
+        "reward": 0.8,
+        "reward_ci": [0.79, 0.81],
+        "episodes": 10,
+        "seeds": 1,
+        "wall_s": 1.0,
+    }
+    table = pd.DataFrame([{**row, "agent": a} for a in ("fixed-4", "ppo", "ppo+norm")])
+    assert "obs normalised" not in format_markdown(table)
+    table["normalize_obs"] = [None, False, True]
+    lines = format_markdown(table).splitlines()
+    assert lines[0].startswith("| agent | obs normalised | accuracy")
+    assert [line.split(" | ")[1] for line in lines[2:]] == ["-", "no", "yes"]
+    assert len({line.count("|") for line in lines}) == 1  # every row has the header's cells

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -110,3 +111,33 @@ def test_normalized_run_carries_its_statistics_to_the_leaderboard(tmp_path):
     scored = json.loads((run / records_name("test", 32)).read_text())
     again = run_agent(agent, "ABN-ResNet-v0", "test", 32, seed=0, progress=False)
     assert scored["bits"] == [r["bits"] for r in again] and scored["reward"] == [r["reward"] for r in again]
+
+
+@pytest.mark.slow
+def test_normalize_both_puts_each_variant_on_the_tables_with_its_column(tmp_path):
+    """--normalize both: rows ppo and ppo+norm, each marked in every table, and only ppo+norm carries statistics."""
+    conf = tiny_conf(tmp_path, algos=["ppo"], envs=("ABN-ResNet-v0",))
+    summary = zoo(tiny_args(tmp_path, conf, normalize="both", baselines=["fixed-4"], reference="fixed-4"))
+    out = tmp_path / "zoo"
+    runs = out / "runs" / "ABN-ResNet-v0"
+    assert (runs / "ppo+norm" / "seed-0" / "model.obs_norm.json").is_file()
+    assert not (runs / "ppo" / "seed-0" / "model.obs_norm.json").exists()
+    assert {r["agent"]: r["normalize_obs"] for r in summary["runs"]} == {"ppo": False, "ppo+norm": True}
+    (board,) = summary["leaderboards"]
+    assert {row["agent"]: row["normalize_obs"] for row in board["rows"]} == {
+        "fixed-4": None,
+        "ppo": False,
+        "ppo+norm": True,
+    }
+    compact = (out / "zoo-summary.md").read_text().splitlines()
+    assert "| obs normalised |" in compact[0]
+    assert {line.split(" | ")[1]: line.split(" | ")[2] for line in compact[2:]} == {"ppo": "no", "ppo+norm": "yes"}
+    board_md = (out / "leaderboard-ABN-ResNet-v0.md").read_text()
+    assert "| ppo+norm | yes |" in board_md and "| ppo | no |" in board_md and "| fixed-4 | - |" in board_md
+    assert (out / "zoo-summary.md").read_text() in (out / "zoo.md").read_text()
+    curves = pd.read_csv(out / "curves.csv")
+    assert set(zip(curves["agent"], curves["normalize_obs"])) == {("ppo", False), ("ppo+norm", True)}
+    # Both variants are scored on the same images, so the leaderboard's paired statistics compare them.
+    name = records_name("test", 32)
+    plain, norm = (json.loads((runs / a / "seed-0" / name).read_text()) for a in ("ppo", "ppo+norm"))
+    assert plain["index"] == norm["index"]

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures levers clients docs notebooks
+.PHONY: test test-fast bench lint data perf figures clean mutate zoo zoo-figures zoo-probe levers clients docs notebooks
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,18 @@ zoo: .venv data
 zoo-figures: zoo
 	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/zoo-summary.md results/zoo/summary.json results/zoo/curves.csv \
 		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/
+
+# The val probe behind zoo.yml's normalize keys: on the steep task's ids, seed 0, every algorithm with and
+# without observation normalisation (rows <algo> and <algo>+norm), scored on val; tables and curves into
+# docs/zoo/normalize-probe-*. Resumable like the zoo.
+ZOO_PROBE_ENVS := ABN-ResNet20Quarter-v1,ABN-ResNet20Quarter-Budget-v1
+zoo-probe: .venv data
+	OMP_NUM_THREADS=1 $(VENV)/bin/abn-gym zoo --envs $(ZOO_PROBE_ENVS) --seeds 0 --timesteps 500000 --split val \
+		--normalize both --out results/zoo-probe
+	mkdir -p docs/zoo && cp results/zoo-probe/zoo-summary.md docs/zoo/normalize-probe-summary.md
+	set -e; for env in $$(echo $(ZOO_PROBE_ENVS) | tr , ' '); do \
+		cp results/zoo-probe/leaderboard-$$env.md docs/zoo/normalize-probe-leaderboard-$$env.md; \
+		cp results/zoo-probe/curves-$$env.png docs/zoo/normalize-probe-curves-$$env.png; done
 
 # Mutation testing (mutmut, configured in pyproject.toml) of engine, observations, rewards,
 # validate, and the leaderboard's verdicts (agents/app/stats.py, agents/app/front.py). It runs in a fresh clone of the last commit under MUTATE_DIR, so this working tree is

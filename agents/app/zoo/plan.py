@@ -188,7 +188,12 @@ def train_args(spec: RunSpec) -> AgentTrainArgs:
 
 
 def _same_hyperparams(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items() if k != "n_timesteps"} == {k: v for k, v in b.items() if k != "n_timesteps"}
+    """Equal but for n_timesteps, with ``normalize: false`` the same as no key (rl-zoo3 reads both as off)."""
+
+    def rest(hp: dict) -> dict:
+        return {k: v for k, v in hp.items() if k not in ("n_timesteps", "normalize")}
+
+    return rest(a) == rest(b) and normalize_obs(a) == normalize_obs(b)
 
 
 def finished(spec: RunSpec) -> dict | None:

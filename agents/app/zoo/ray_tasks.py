@@ -39,7 +39,7 @@ def run_on_ray(todo: list[RunSpec], address: str, progress: bool) -> None:
             spec = pending.pop(ready[0])
             out = ray.get(ready[0])
             keep_files(spec, out["files"])
-            bar.set_postfix_str(f"{spec.algo} {spec.env} seed {spec.seed}", refresh=False)
+            bar.set_postfix_str(f"{spec.row} {spec.env} seed {spec.seed}", refresh=False)
             bar.update(1)
         bar.close()
     finally:

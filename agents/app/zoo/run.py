@@ -188,7 +188,7 @@ def run_local(todo: list[RunSpec], progress: bool) -> None:
         progress: show training progress bars (else each run's progress goes to its train.log).
     """
     for i, spec in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {spec.algo} on {spec.env}, seed {spec.seed}", file=sys.stderr, flush=True)
+        print(f"[{i}/{len(todo)}] {spec.row} on {spec.env}, seed {spec.seed}", file=sys.stderr, flush=True)
         out = train_run(dataclasses.replace(spec, log_to_file=not progress))
         val = out["result"]["val"] or {}
         print(

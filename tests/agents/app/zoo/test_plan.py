@@ -19,7 +19,7 @@ def test_zoo_builds_the_model_rl_zoo3_would():
     for spec in plan(ZooArgs(seeds=[3]), load_hyperparams()):
         env = make_sb3_env(spec.env, num_envs=2, seed=0)
         ours = make_model(train_args(spec), env)
-        hp = {k: v for k, v in spec.hyperparams.items() if k not in ("n_timesteps", "n_envs")}
+        hp = {k: v for k, v in spec.hyperparams.items() if k not in ("n_timesteps", "n_envs", "normalize")}
         theirs = algo_class(spec.algo)(hp.pop("policy"), env, seed=3, device="cpu", **hp)
         for name, value in vars(theirs).items():
             if isinstance(value, (int, float, str, bool)) and name not in ("start_time",):
@@ -69,3 +69,22 @@ def test_normalize_option_overrides_the_key_or_runs_both(tmp_path, normalize, ro
         others = {k: v for k, v in spec.hyperparams.items() if k != "normalize"}
         assert others == {k: v for k, v in load_hyperparams()["ppo"]["ABN-ResNet-v0"].items() if k != "normalize"}
     assert len({s.run_dir for s in specs}) == len(specs)  # one run, one folder
+
+
+def test_a_finished_run_counts_normalize_false_as_no_key_and_refuses_the_other_setting(tmp_path):
+    """rl-zoo3 reads normalize: false and no key alike, so a run made either way is the same experiment."""
+    from agents.app.zoo.plan import finished
+    from supernets.foundation.errors import UsageError
+
+    hp = {"n_timesteps": 144, "policy": "MlpPolicy", "n_envs": 8, "normalize": False}
+    path = tmp_path / "conf.yml"
+    path.write_text(yaml.safe_dump({"ppo": {"ABN-ResNet-v0": hp}}))
+    (spec,) = plan(ZooArgs(conf=str(path), seeds=[0], out=str(tmp_path)), load_hyperparams(path))
+    run = tmp_path / "runs" / "ABN-ResNet-v0" / "ppo" / "seed-0"
+    run.mkdir(parents=True)
+    done = {"timesteps": 144, "hyperparams": {k: v for k, v in hp.items() if k != "normalize"}}
+    (run / "result.json").write_text(json.dumps(done))
+    assert finished(spec) == done
+    (run / "result.json").write_text(json.dumps({**done, "hyperparams": {**hp, "normalize": NORMALIZE_OBS}}))
+    with pytest.raises(UsageError, match="other hyper-parameters"):
+        finished(spec)

@@ -75,7 +75,9 @@ levers: .venv data
 zoo: .venv data
 	OMP_NUM_THREADS=1 $(VENV)/bin/abn-gym zoo $(ZOO_ARGS)
 
-# The README's zoo figures and tables, copied from results/zoo (the models stay there).
+# The README's zoo figures and tables, copied from results/zoo (the models stay there). The shipped
+# docs/zoo/ came from `make zoo-figures ZOO_ARGS="--envs ABN-ResNet20Quarter-v1,ABN-ResNet20Quarter-Budget-v1"`;
+# docs/zoo/resnet-v0-150k/ keeps ABN-ResNet-v0's earlier 150k-step tables (those sections are unchanged).
 zoo-figures: zoo
 	mkdir -p docs/zoo && cp results/zoo/zoo.md results/zoo/zoo-summary.md results/zoo/summary.json results/zoo/curves.csv \
 		results/zoo/leaderboard-*.csv results/zoo/leaderboard-*.md results/zoo/curves-*.png results/zoo/pareto-*.png docs/zoo/

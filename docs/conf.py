@@ -32,6 +32,7 @@ exclude_patterns = [
     "ABN-*/*.md",
     "levers/*.md",
     "zoo/*.md",
+    "zoo/*/*.md",
     "capacity-sweep.md",
     "perf.md",
 ]

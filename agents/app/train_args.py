@@ -20,6 +20,9 @@ from agents.controllers.algorithms import ALGOS, algo_class, algorithm
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import UsageError
 
+LR_SCHEDULES = ("constant", "linear")
+"""The learning-rate schedules of ``--lr-schedule``."""
+
 
 @dataclass
 class AgentTrainArgs:
@@ -37,6 +40,12 @@ class AgentTrainArgs:
     out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
     num_envs: int = arg(64, "sub-envs of the native batched env")
     learning_rate: float = arg(3e-4, "optimizer learning rate")
+    lr_schedule: str = arg(
+        "constant",
+        "learning-rate schedule: constant, or linear from --learning-rate down to 0 at --timesteps (rl-zoo3's "
+        "lin_<lr>); a resumed run stays on the line, a run trained further follows the line to its new --timesteps",
+        choices=LR_SCHEDULES,
+    )
     n_steps: int = arg(
         72, "rollout length per sub-env (PPO/A2C); a multiple of the decisions per episode keeps them whole"
     )
@@ -135,6 +144,8 @@ def check_args(args: AgentTrainArgs) -> None:
             raise UsageError(f"{option_name(name)} must be at least {low}, got {getattr(args, name)}")
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
+    if args.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"--lr-schedule must be one of {list(LR_SCHEDULES)}, got {args.lr_schedule!r}")
     if not args.ent_coef >= 0:
         raise UsageError(f"--ent-coef must be at least 0, got {args.ent_coef}")
     if not 0 <= args.gamma <= 1:

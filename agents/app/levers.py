@@ -134,6 +134,12 @@ LEVERS: tuple[Lever, ...] = (
         {"normalize_obs": True, "decide_at": "0", "reward": "baseline", **ONCE},
     ),
     Lever(
+        "ppo-norm-once-baseline-lin",
+        "PPO, as ppo-norm-once-baseline with `--lr-schedule linear`: the learning rate falls to 0 at the budget's end",
+        "ppo",
+        {"normalize_obs": True, "decide_at": "0", "reward": "baseline", "lr_schedule": "linear", **ONCE},
+    ),
+    Lever(
         "ppo-once-baseline",
         "PPO, `--decide-at 0 --reward baseline --n-steps 4 --batch-size 256`, raw observations",
         "ppo",
@@ -236,6 +242,13 @@ def _train(lever: Lever, args: LeverArgs, seed: int, run: Path) -> Path:
     return train_agent(train, command=train_command(train))
 
 
+def observations(lever: Lever) -> str:
+    """How the lever's controller sees the observation: the table's normalisation column."""
+    if lever.kind == "escalation":
+        return "standardised (train-split statistics, in the model)"
+    return "normalised (VecNormalize, frozen at evaluation)" if lever.options.get("normalize_obs") else "raw"
+
+
 def _gap(value: float | None, ci: list, against: str | None = None, beats: bool = False) -> str:
     if value is None:
         return "-"
@@ -252,10 +265,10 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         "(the largest gap to the mixtures over the run's val evaluations), so their val figures favour them; "
         "`last` is the mixture gap of the run's final policy, which was not chosen on val.",
         "",
-        "| lever | setting | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
+        "| lever | setting | observations | seed | val accuracy % | val GBitOps | decision MACs (% of network) "
         "| gap to static front, points (paired 95% CI) | gap to static mixtures, points (paired 95% CI) "
         "| kept at / trained steps (val evaluations) | last policy's gap to mixtures |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_lever: dict[str, list[float]] = {}
     for r in rows:
@@ -273,19 +286,22 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
         hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
         macs = f"{r['decision_macs'] / 1e3:.1f} k ({100 * r['decision_macs'] / network_macs:.2f}%)"
         lines.append(
-            f"| {lever.name} | {lever.setting} | {seed} | {100 * r['accuracy']:.2f} | {r['bitops'] / 1e9:.4f} | "
+            f"| {lever.name} | {lever.setting} | {observations(lever)} | {seed} | {100 * r['accuracy']:.2f} | "
+            f"{r['bitops'] / 1e9:.4f} | "
             f"{macs} | {front} | {hull} | {kept} | {last} |"
         )
         if f.get("hull_gap") is not None:
             by_lever.setdefault(lever.name, []).append(100 * f["hull_gap"])
     lines += [
         "",
-        "| lever | seeds | gap to static mixtures, points: mean (min to max) | seeds above 0 |",
-        "| --- | ---: | ---: | ---: |",
+        "| lever | observations | seeds | gap to static mixtures, points: mean (min to max) | seeds above 0 |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
+    levers = {lv.name: lv for lv in LEVERS}
     for name, gaps in by_lever.items():
         lines.append(
-            f"| {name} | {len(gaps)} | {np.mean(gaps):+.2f} ({min(gaps):+.2f} to {max(gaps):+.2f}) | "
+            f"| {name} | {observations(levers[name])} | {len(gaps)} | "
+            f"{np.mean(gaps):+.2f} ({min(gaps):+.2f} to {max(gaps):+.2f}) | "
             f"{sum(g > 0 for g in gaps)} |"
         )
     return "\n".join(lines)

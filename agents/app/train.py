@@ -174,8 +174,8 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int, obs_norm: ObsNor
     ``VecNormalize``'s, frozen now, if it trains with one).
     """
     agent = SB3Agent(model, args.algo, obs_norm=obs_norm)
-    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
-    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
+    # Scored on the id's own reward: --reward and --cost-coef are training signals only, as in the bench.
+    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, progress=False)
     return {
         "split": "val",
         "episodes": len(records),

@@ -72,7 +72,11 @@ class AgentTrainArgs:
         "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
         "gap to the static mixtures as model.zip (agents/app/selection.py); 0 keeps the last",
     )
-    cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
+    cost_coef: float | None = arg(
+        None,
+        "train on another BitOps price (default: the id's cost_coef); like --reward a training signal only: the "
+        "model is scored and benchmarked on the id's reward",
+    )
     reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")

@@ -1,12 +1,13 @@
 """`abn-gym levers`: every lever trains, runs on val beside the static front, and lands in the table."""
 
 import json
+import math
 import shlex
 
 import pytest
 
 from agents.app.cli import build_parser
-from agents.app.levers import LEVERS, LeverArgs, observations, ppo_train_args, run_levers, train_command
+from agents.app.levers import LEVERS, LeverArgs, late_gap, observations, ppo_train_args, run_levers, train_command
 from agents.app.train import AgentTrainArgs
 from supernets.foundation.cliargs import dataclass_from_args
 from supernets.foundation.errors import UsageError
@@ -57,6 +58,13 @@ def test_observations_column_names_raw_ppo_levers_raw():
     normalised = next(lv for lv in LEVERS if lv.name == "ppo-norm-once-baseline-lin")
     assert observations(raw) == "raw" and observations(normalised).startswith("normalised")
     assert ppo_train_args(normalised, LeverArgs(), 0, "x").lr_schedule == "linear"
+
+
+def test_late_gap_is_the_mean_of_the_last_third():
+    evaluations = [{"timesteps": t, "mixture_gap": g} for t, g in [(30, 0.9), (60, 0.1), (90, 0.2), (100, 0.6)]]
+    # The last third of 90 trained steps starts at step 60: 0.1, 0.2 and 0.6 count, the early 0.9 does not.
+    assert late_gap(evaluations, 90) == pytest.approx(0.3)
+    assert math.isnan(late_gap([{"timesteps": 90, "mixture_gap": float("nan")}], 90)) and math.isnan(late_gap([], 90))
 
 
 def test_unknown_lever_is_refused(tmp_path):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm import tqdm
 
@@ -118,12 +119,23 @@ def latest_checkpoint(out: Path) -> Path | None:
     return max(ckpts, key=checkpoint_steps)
 
 
+def learning_rate(args: AgentTrainArgs) -> float | LinearSchedule:
+    """``--learning-rate`` under ``--lr-schedule``: SB3 calls a schedule with the fraction of the run left.
+
+    SB3 measures progress as the steps done over the run's total, both counted from the run's start, so
+    a resumed run's learning rate continues where its checkpoint stopped.
+    """
+    if args.lr_schedule == "linear":
+        return LinearSchedule(args.learning_rate, 0.0, 1.0)
+    return args.learning_rate
+
+
 def make_model(args: AgentTrainArgs, env):
     """A new SB3 model with the arguments' hyper-parameters."""
     cls, family = algo_class(args.algo), algorithm(args.algo).family
     arch = parse_net_arch(args.net_arch)
     common = dict(
-        learning_rate=args.learning_rate,
+        learning_rate=learning_rate(args),
         gamma=args.gamma,
         seed=args.seed,
         device=args.device,
@@ -162,8 +174,8 @@ def evaluate_on_val(model, args: AgentTrainArgs, episodes: int, obs_norm: ObsNor
     ``VecNormalize``'s, frozen now, if it trains with one).
     """
     agent = SB3Agent(model, args.algo, obs_norm=obs_norm)
-    overrides = {} if args.cost_coef is None else {"cost_coef": args.cost_coef}  # scored on the id's reward
-    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, env_overrides=overrides, progress=False)
+    # Scored on the id's own reward: --reward and --cost-coef are training signals only, as in the bench.
+    records = run_agent(agent, args.env, "val", episodes, seed=args.seed, progress=False)
     return {
         "split": "val",
         "episodes": len(records),

@@ -20,6 +20,9 @@ from agents.controllers.algorithms import ALGOS, algo_class, algorithm
 from supernets.foundation.cliargs import arg
 from supernets.foundation.errors import UsageError
 
+LR_SCHEDULES = ("constant", "linear")
+"""The learning-rate schedules of ``--lr-schedule``."""
+
 
 @dataclass
 class AgentTrainArgs:
@@ -37,6 +40,12 @@ class AgentTrainArgs:
     out: str = arg("runs/ppo", "run directory: checkpoints/, model.zip, card.json, tensorboard/")
     num_envs: int = arg(64, "sub-envs of the native batched env")
     learning_rate: float = arg(3e-4, "optimizer learning rate")
+    lr_schedule: str = arg(
+        "constant",
+        "learning-rate schedule: constant, or linear from --learning-rate down to 0 at --timesteps (rl-zoo3's "
+        "lin_<lr>); a resumed run stays on the line, a run trained further follows the line to its new --timesteps",
+        choices=LR_SCHEDULES,
+    )
     n_steps: int = arg(
         72, "rollout length per sub-env (PPO/A2C); a multiple of the decisions per episode keeps them whole"
     )
@@ -63,7 +72,11 @@ class AgentTrainArgs:
         "every this many steps, score the policy on --eval-episodes val images and keep the one with the largest "
         "gap to the static mixtures as model.zip (agents/app/selection.py); 0 keeps the last",
     )
-    cost_coef: float | None = arg(None, "override the env's cost_coef (default: the id's)")
+    cost_coef: float | None = arg(
+        None,
+        "train on another BitOps price (default: the id's cost_coef); like --reward a training signal only: the "
+        "model is scored and benchmarked on the id's reward",
+    )
     reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
     checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
@@ -135,6 +148,8 @@ def check_args(args: AgentTrainArgs) -> None:
             raise UsageError(f"{option_name(name)} must be at least {low}, got {getattr(args, name)}")
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
+    if args.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"--lr-schedule must be one of {list(LR_SCHEDULES)}, got {args.lr_schedule!r}")
     if not args.ent_coef >= 0:
         raise UsageError(f"--ent-coef must be at least 0, got {args.ent_coef}")
     if not 0 <= args.gamma <= 1:

@@ -76,8 +76,8 @@ def model_env(spec: str | Path) -> tuple[str, dict[str, Any]]:
     """The env a saved model belongs on, from its card: (env id, arguments that differ from the id's).
 
     A ``train`` card records the env arguments it trained with; a reward given to ``train --reward``
-    is a training signal only (``train`` scores the model on the id's reward, and so does the
-    bench), so it is not part of the model's env.
+    and a BitOps price given to ``train --cost-coef`` are training signals only (``train`` scores the
+    model on the id's reward, and so does the bench), so they are not part of the model's env.
     """
     path = Path(spec)
     if not path.is_file():
@@ -87,8 +87,9 @@ def model_env(spec: str | Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(env_id, str):
         raise CheckpointError(f"model card {card_path} names no env (an `env` id); it cannot be benchmarked")
     recorded = dict(card.get("env_kwargs") or {})
-    if (card.get("args") or {}).get("reward") is not None:
-        recorded.pop("reward", None)
+    for signal in ("reward", "cost_coef"):  # `train --reward` / `--cost-coef`: how it learned, not where it runs
+        if (card.get("args") or {}).get(signal) is not None:
+            recorded.pop(signal, None)
     registered = _env_args(env_id)
     try:
         mine = _env_args(env_id, {k: v for k, v in recorded.items() if k in MODEL_ENV_ARGS})

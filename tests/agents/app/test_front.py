@@ -14,23 +14,11 @@ from agents.app.front import (
 )
 from agents.app.stats import interval, iqm, paired_bootstrap
 from supernets.foundation.errors import UsageError
+from tests.agents.app.bench_records import bench_records
 
 
 def _records(name: str, correct, bitops: float, seed: int = 0, reward=None) -> list[dict]:
-    return [
-        {
-            "agent": name,
-            "seed": seed,
-            "index": i,
-            "bits": [2],
-            "bitops": bitops,
-            "bitops_fraction": bitops / 10,
-            "correct": bool(c),
-            "reward": float(c) if reward is None else float(reward[i]),
-            "decision_macs": 3 * i,
-        }
-        for i, c in enumerate(correct)
-    ]
+    return bench_records(name, correct, bitops, seed, reward, decision_macs_per_index=3)
 
 
 def _table(records: list[dict]) -> pd.DataFrame:

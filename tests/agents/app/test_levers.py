@@ -1,12 +1,13 @@
 """`abn-gym levers`: every lever trains, runs on val beside the static front, and lands in the table."""
 
 import json
+import math
 import shlex
 
 import pytest
 
 from agents.app.cli import build_parser
-from agents.app.levers import LEVERS, LeverArgs, ppo_train_args, run_levers, train_command
+from agents.app.levers import LEVERS, LeverArgs, late_gap, observations, ppo_train_args, run_levers, train_command
 from agents.app.train import AgentTrainArgs
 from supernets.foundation.cliargs import dataclass_from_args
 from supernets.foundation.errors import UsageError
@@ -38,6 +39,10 @@ def test_levers_train_bench_on_val_and_resume(tmp_path):
         row = next(r for r in result["rows"] if r["agent"] == name)
         lever, seed = name.split("/seed-")
         assert f"| {lever} |" in table and f"| {seed} | {100 * row['accuracy']:.2f} |" in table
+    # The normalisation column: VecNormalize for the PPO lever that sets it, the escalation model's own standardising.
+    lines = table.splitlines()
+    assert all("| normalised (VecNormalize" in ln for ln in lines if ln.startswith("| ppo-norm-decide-group |"))
+    assert all("| standardised (" in ln for ln in lines if ln.startswith("| escalation-k3-h4 |"))
     # The PPO runs kept their best policy on val, and their cards hold the command that trains them.
     card = json.loads((root / "runs" / "ppo-norm-decide-group" / "seed-1" / "card.json").read_text())
     assert card["selected_on_val"]["best"] is not None and card["env_kwargs"]["decide_at"] == [0, 7, 13]
@@ -46,6 +51,20 @@ def test_levers_train_bench_on_val_and_resume(tmp_path):
     stamp = (root / "runs" / "ppo-norm-decide-group" / "seed-1" / "card.json").stat().st_mtime_ns
     run_levers(args)
     assert (root / "runs" / "ppo-norm-decide-group" / "seed-1" / "card.json").stat().st_mtime_ns == stamp
+
+
+def test_observations_column_names_raw_ppo_levers_raw():
+    raw = next(lv for lv in LEVERS if lv.name == "ppo-once-baseline")
+    normalised = next(lv for lv in LEVERS if lv.name == "ppo-norm-once-baseline-lin")
+    assert observations(raw) == "raw" and observations(normalised).startswith("normalised")
+    assert ppo_train_args(normalised, LeverArgs(), 0, "x").lr_schedule == "linear"
+
+
+def test_late_gap_is_the_mean_of_the_last_third():
+    evaluations = [{"timesteps": t, "mixture_gap": g} for t, g in [(30, 0.9), (60, 0.1), (90, 0.2), (100, 0.6)]]
+    # The last third of 90 trained steps starts at step 60: 0.1, 0.2 and 0.6 count, the early 0.9 does not.
+    assert late_gap(evaluations, 90) == pytest.approx(0.3)
+    assert math.isnan(late_gap([{"timesteps": 90, "mixture_gap": float("nan")}], 90)) and math.isnan(late_gap([], 90))
 
 
 def test_unknown_lever_is_refused(tmp_path):

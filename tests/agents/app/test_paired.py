@@ -6,23 +6,11 @@ import pytest
 
 from agents.app.bench import add_paired, leaderboard, per_image
 from agents.app.stats import paired_bootstrap
+from tests.agents.app.bench_records import bench_records
 
 
 def _records(name: str, correct: np.ndarray, bitops: float, seed: int = 0) -> list[dict]:
-    return [
-        {
-            "agent": name,
-            "seed": seed,
-            "index": i,
-            "bits": [2],
-            "bitops": bitops,
-            "bitops_fraction": bitops / 10,
-            "correct": bool(c),
-            "reward": float(c) - 0.01 * bitops,
-            "decision_macs": 0,
-        }
-        for i, c in enumerate(correct)
-    ]
+    return bench_records(name, correct, bitops, seed, reward=[float(c) - 0.01 * bitops for c in correct])
 
 
 def _table(records: list[dict]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from abn_gym.sb3 import SB3VecEnv
 from agents.app.bench import run_agent
 from agents.app.train import AgentTrainArgs, train_agent
 from agents.controllers.sb3_agent import ALGOS, SB3Agent, policy_macs
+from supernets.foundation.errors import UsageError
 
 # Two rollouts of 8 sub-envs x 18 steps, a one-layer policy: enough to exercise every path.
 TINY = dict(
@@ -44,3 +45,24 @@ def test_training_resumes_from_last_checkpoint(tmp_path, monkeypatch):
     assert sum(calls) == 18 * 8
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["timesteps"] == 18 * 8 * 3
+
+
+@pytest.mark.slow
+def test_linear_lr_schedule_decays_to_zero(tmp_path):
+    # Four rollouts of 144 steps, a checkpoint after each rollout's steps (before its update). SB3 updates after
+    # rollout k (k = 1..4) at the learning rate of 1 - 144 k / 576, the fraction of the run left.
+    args = AgentTrainArgs(
+        **{**TINY, "timesteps": 576, "algo": "ppo", "out": str(tmp_path), "eval_episodes": 0},
+        lr_schedule="linear",
+        learning_rate=1e-3,
+    )
+    train_agent(args)
+
+    def lr(path):
+        return SB3Agent.load(path, "ppo").model.policy.optimizer.param_groups[0]["lr"]
+
+    assert lr(tmp_path / "checkpoints" / "model_288_steps.zip") == pytest.approx(1e-3 * (1 - 144 / 576))
+    assert lr(tmp_path / "checkpoints" / "model_432_steps.zip") == pytest.approx(1e-3 * (1 - 288 / 576))
+    assert lr(tmp_path / "model.zip") == 0.0
+    with pytest.raises(UsageError, match="--lr-schedule must be one of"):
+        train_agent(AgentTrainArgs(**{**TINY, "out": str(tmp_path / "other"), "lr_schedule": "cosine"}))

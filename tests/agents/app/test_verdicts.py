@@ -287,6 +287,11 @@ def test_an_explicit_env_that_disagrees_with_the_card_is_refused(budget_run, tmp
         budget_run, tmp_path / "logprob", env_kwargs={"reward": "logprob"}, args={"reward": "logprob"}
     )
     assert resolve_env(None, [trained_on_logprob]) == (BUDGET, {})
+    # So does a BitOps price given to `train --cost-coef`; the same price in the env's own arguments does not.
+    trained_cheaper = _copy_run(
+        budget_run, tmp_path / "cheaper", env_kwargs={"cost_coef": 0.2}, args={"cost_coef": 0.2}
+    )
+    assert resolve_env(None, [trained_cheaper]) == (BUDGET, {})
     assert resolve_env(None, [costly]) == (BUDGET, {"cost_coef": 0.2})
 
 

@@ -20,6 +20,7 @@ from supernets.data import SPLITS
 from supernets.foundation.errors import UnknownNameError
 from supernets.registry import (
     DEFAULT_SUPERNET,
+    blank_supernet,
     config_of,
     get_entry,
     load_supernet,
@@ -72,7 +73,7 @@ def architecture(name: str) -> ResNetSupernet:
 
 @lru_cache(maxsize=8)
 def _architecture(name: str, card_mtime_ns: int) -> ResNetSupernet:
-    return ResNetSupernet(config_of(name))
+    return blank_supernet(config_of(name))  # cached: drawing from torch's generator would leak between envs
 
 
 def _fail(name: str, value: Any, expected: str) -> None:

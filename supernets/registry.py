@@ -183,21 +183,6 @@ def _verify(path: str, mtime_ns: int, expected: str, fix: str) -> None:
         )
 
 
-def blank_supernet(config: ResNetConfig) -> ResNetSupernet:
-    """The architecture of ``config`` for weights loaded over it, or for its shapes alone.
-
-    Its initial weights are never used, so they are drawn on a forked generator: building one
-    leaves torch's global random stream as it was. Loaded supernets are cached per process, so
-    drawing there would make a seeded run depend on whether an earlier one loaded the same
-    supernet (the first run's draws shift every later draw of its seeded policy).
-
-    Args:
-        config: the architecture.
-    """
-    with torch.random.fork_rng(devices=[]):
-        return ResNetSupernet(config)
-
-
 def build_from_state(state: dict, source: str) -> ResNetSupernet:
     """A frozen supernet from a checkpoint dict, refusing foreign or mismatched checkpoints."""
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
@@ -208,7 +193,7 @@ def build_from_state(state: dict, source: str) -> ResNetSupernet:
         config = ResNetConfig.from_dict(state["config"])
     except TypeError as exc:
         raise CheckpointError(f"{source} has an unknown architecture description: {exc}") from None
-    net = blank_supernet(config)
+    net = ResNetSupernet(config)
     expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state["model"].items()}
     if expected != found:
@@ -244,6 +229,11 @@ def load_supernet(
         # The card's sha256 is part of the key: a card published again (--force) is loaded again.
         ref, sha = str(Path(ref).expanduser().resolve()), read_supernet_card(ref)["sha256"]
     return _load(ref, str(device), None if checkpoint is None else str(checkpoint), sha)
+
+
+def forget_loaded_supernets() -> None:
+    """Empty this process's cache of loaded supernets: the next load reads and builds it again."""
+    _load.cache_clear()
 
 
 @lru_cache(maxsize=8)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from abn_gym.engine import EpisodeEngine
+from abn_gym.engine import EpisodeEngine, forget_reference_predictions
 from abn_gym.errors import EnvArgumentError, UnknownEnvArgumentError
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
@@ -21,6 +21,7 @@ from supernets.foundation.errors import UnknownNameError
 from supernets.registry import (
     DEFAULT_SUPERNET,
     config_of,
+    forget_loaded_supernets,
     get_entry,
     load_supernet,
     load_supernet_split,
@@ -68,6 +69,20 @@ def architecture(name: str) -> ResNetSupernet:
     except UnknownNameError as exc:
         raise EnvArgumentError(str(exc)) from None
     return _architecture(name, get_entry(name).card.stat().st_mtime_ns)
+
+
+def forget_supernets() -> None:
+    """Start as a fresh process does: no supernet, architecture or reference prediction cached.
+
+    Building a supernet draws its blank initial weights (overwritten by the checkpoint) from
+    torch's global random stream. A seeded training run loads the supernet after it is seeded, so
+    in a fresh process those draws are part of its random stream; with the supernet cached by an
+    earlier run they would not be, and the run would depend on what ran before it. Runs that share
+    a process (the zoo, the levers) call this first, so each is the run its card's command gives.
+    """
+    forget_loaded_supernets()
+    _architecture.cache_clear()
+    forget_reference_predictions()
 
 
 @lru_cache(maxsize=8)

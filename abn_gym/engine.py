@@ -31,6 +31,11 @@ from supernets.resnet import ResNetSupernet, State
 _REFERENCE_PREDICTIONS: dict[tuple[int, str, int], np.ndarray] = {}
 
 
+def forget_reference_predictions() -> None:
+    """Drop the remembered reference predictions (keyed by the network object, which a reload replaces)."""
+    _REFERENCE_PREDICTIONS.clear()
+
+
 @torch.inference_mode()
 def reference_predictions(net: ResNetSupernet, split: Split, bits: int, indices: np.ndarray) -> np.ndarray:
     """Predictions of uniform-``bits`` for images ``indices`` of ``split``, remembered per process.

@@ -231,6 +231,11 @@ def load_supernet(
     return _load(ref, str(device), None if checkpoint is None else str(checkpoint), sha)
 
 
+def forget_loaded_supernets() -> None:
+    """Empty this process's cache of loaded supernets: the next load reads and builds it again."""
+    _load.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | None = None) -> ResNetSupernet:
     entry = get_entry(name)

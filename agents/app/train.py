@@ -30,6 +30,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm import tqdm
 
+from abn_gym.config import forget_supernets
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.sb3 import make_sb3_env
 from agents.app.bench import run_agent
@@ -320,6 +321,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         if args.publish:
             publish_policy(out, f"{args.algo}-{args.env}")
         return model_path
+    forget_supernets()  # this run's random stream must not depend on the runs before it in the process
     overrides = train_overrides(args)
     env = make_sb3_env(args.env, num_envs=args.num_envs, seed=args.seed, **overrides)
     if args.normalize_obs:

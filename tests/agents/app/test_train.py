@@ -1,14 +1,21 @@
 """A tiny train -> save -> load round trip for every --algo, and resuming."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from abn_gym.sb3 import SB3VecEnv
 from agents.app.bench import run_agent
 from agents.app.train import AgentTrainArgs, train_agent
 from agents.controllers.sb3_agent import ALGOS, SB3Agent, policy_macs
 from supernets.foundation.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[3]
 
 # Two rollouts of 8 sub-envs x 18 steps, a one-layer policy: enough to exercise every path.
 TINY = dict(
@@ -66,3 +73,30 @@ def test_linear_lr_schedule_decays_to_zero(tmp_path):
     assert lr(tmp_path / "model.zip") == 0.0
     with pytest.raises(UsageError, match="--lr-schedule must be one of"):
         train_agent(AgentTrainArgs(**{**TINY, "out": str(tmp_path / "other"), "lr_schedule": "cosine"}))
+
+
+def _policy_and_records(out):
+    params = SB3Agent.load(out / "model.zip", "ppo").model.policy.state_dict()
+    card = json.loads((out / "card.json").read_text())
+    return params, card["val"], (out / "model.obs_norm.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_run_does_not_depend_on_the_runs_before_it_in_the_process(tmp_path):
+    # The zoo and the levers train many runs in one process. Run A alone in a fresh process, then
+    # in this one after another run B (other settings, same supernet): the two A runs must match.
+    a = {**TINY, "env": "ABN-ResNet20Quarter-v1", "normalize_obs": True, "eval_episodes": 32}
+    code = (
+        "import json, sys; from agents.app.train import AgentTrainArgs, train_agent; "
+        "train_agent(AgentTrainArgs(**json.loads(sys.argv[1])))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    alone = json.dumps({**a, "out": str(tmp_path / "alone")})
+    subprocess.run([sys.executable, "-c", code, alone], check=True, capture_output=True, env=env, cwd=tmp_path)
+    train_agent(AgentTrainArgs(**{**a, "normalize_obs": False, "seed": 1, "out": str(tmp_path / "b")}))
+    train_agent(AgentTrainArgs(**{**a, "out": str(tmp_path / "after_b")}))
+    params, val, stats = _policy_and_records(tmp_path / "alone")
+    params_after, val_after, stats_after = _policy_and_records(tmp_path / "after_b")
+    assert params.keys() == params_after.keys()
+    assert all(torch.equal(params[k], params_after[k]) for k in params)
+    assert val == val_after and stats == stats_after

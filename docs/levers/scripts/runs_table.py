@@ -19,8 +19,8 @@ SHOWN_ELSEWHERE = {"algo", "env", "seed", "num_envs", "keep_best_every", "timest
 defaults = asdict(AgentTrainArgs())
 print(
     "| run | settings (besides 128 sub-envs, a val evaluation on 5,000 images every 60k steps, or 120k at 2 "
-    "decisions) | seed | steps trained / planned | kept at | kept: val acc % | kept: val GBitOps | kept: gap to mixtures "
-    "| last policy's gap | late evaluations' mean gap |"
+    "decisions) | seed | steps trained / planned | kept at | kept: val acc % | kept: val GBitOps "
+    "| kept: gap to mixtures | last policy's gap | late evaluations' mean gap |"
 )
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for run in map(Path, sys.argv[1:]):

@@ -17,7 +17,9 @@ def test_perf_parts_report_consistent_numbers(tmp_path):
     assert 0 < low <= high
 
     single = measure.single_env_overhead(episodes=1, device="cpu", rounds=2)
-    assert single["step_us"] > single["bare_layer_us"] > 0
+    # Two timings of a shared machine: which one is larger is the benchmark's finding, not a rule a
+    # unit test can hold (under load a bare-layer round can be the slower one).
+    assert single["step_us"] > 0 and single["bare_layer_us"] > 0
     assert abs(single["steps_per_s"] * single["step_us"] - 1e6) < 1e-3 * 1e6
 
     mem = measure.memory(4, vector_steps=8, device="cpu")

@@ -193,8 +193,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     >>> obs.shape, env.action_space
     ((172,), Discrete(7))
     >>> obs, reward, terminated, truncated, info = env.step(2)  # layer 0 at bit_choices[2] = 4 bits
-    >>> info["layer"], info["bits"], terminated
-    (0, 4, False)
+    >>> info["layer"], info["bits"], terminated  # info holds NumPy scalars and arrays
+    (np.int64(0), np.int64(4), False)
     >>> print(env.render().splitlines()[1:3])  # layer, bit-width, its BitOps in millions
     ['layer  bits    MBitOps', '    0     4     28.901']
 
@@ -272,9 +272,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
             raise RuntimeError("step() called after the episode terminated: call env.reset() first")
         a = check_action(action, len(self.bit_choices), self.bit_choices)
         res = engine.step(np.array([a]))
-        info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]), "bitops_step": float(res.bitops_step[0])}
+        # NumPy scalars, never Python ones: TorchRL reads each info value's dtype.
+        info: dict[str, Any] = {"layer": np.int64(res.layer), "bits": res.bits[0], "bitops_step": res.bitops_step[0]}
         if self.config.budget is not None:
-            info["clipped"] = bool(res.clipped[0])
+            info["clipped"] = res.clipped[0]
             info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
@@ -309,7 +310,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         """
         if not self._started:
             raise RuntimeError("lookahead() called before reset()")
-        rest = np.asarray(rest_bits, dtype=np.int64)
+        rest = np.asarray(rest_bits)  # the engine refuses non-integer values rather than truncating them
         if rest.ndim == 1:
             return self.engine.lookahead(rest[None, :], np.zeros(1, dtype=np.int64))[0]
         return self.engine.lookahead(rest, np.zeros(len(rest), dtype=np.int64))

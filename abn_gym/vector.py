@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -12,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
 from abn_gym.engine import EpisodeEngine
-from abn_gym.errors import EnvArgumentError
+from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 
 
@@ -113,18 +114,11 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         engine = self.engine
         mask = (options or {}).get("reset_mask")
         if mask is not None and not (np.shape(mask) == (self.num_envs,) and np.asarray(mask, dtype=bool).all()):
-            raise ValueError(
+            raise EnvCallError(
                 f"options['reset_mask']={mask!r} must select all {self.num_envs} sub-envs: they run in lockstep "
                 "and always end together, so they are reset together"
             )
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {self.num_envs} sub-envs")
+        seeds = self._seeds(seed)
         if self._rngs is None or seed is not None:
             fresh = [seeding.np_random(s)[0] for s in seeds]
             self._rngs = (
@@ -140,21 +134,53 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         if indices is None:
             indices = [None] * self.num_envs
         else:
-            indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+            given = np.asarray(indices)
+            if given.ndim != 1 or given.dtype.kind not in "iu":
+                raise EnvCallError(
+                    f"options['index']={indices!r}: expected a 1-D sequence of int image indices, one per sub-env "
+                    f"(shape ({self.num_envs},)), not {'a bool' if given.dtype.kind == 'b' else given.dtype} "
+                    f"array of shape {given.shape}"
+                )
+            indices = [int(i) for i in given]
             k = self.config.group_size
             if k > 1 and len(indices) == self.num_envs // k:
                 indices = [i for i in indices for _ in range(k)]  # one index per group
             if len(indices) != self.num_envs:
                 per_group = f" (or {self.num_envs // k}, one per group)" if k > 1 else ""
-                raise ValueError(f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}")
+                raise EnvCallError(
+                    f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}"
+                )
             if k > 1 and any(len(set(indices[g : g + k])) > 1 for g in range(0, self.num_envs, k)):
-                raise ValueError(
+                raise EnvCallError(
                     f"options['index'] gives different images to one group: the {k} sub-envs of a group "
                     "(group_size) share one image; repeat each group's index, or give one index per group"
                 )
         del engine
         obs, info = self._start(indices)
         return self._format(obs), info
+
+    def _seeds(self, seed: Any) -> list[int | None]:
+        """One seed (or None) per sub-env from ``reset(seed=...)``: None, an int s (s + i), or N of them."""
+        expected = (
+            f"expected None, an int >= 0 (sub-env i is seeded with seed + i) or a sequence of {self.num_envs} "
+            "ints or None, one per sub-env"
+        )
+
+        def is_seed(s: Any) -> bool:
+            return isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) and bool(s >= 0)
+
+        if seed is None:
+            return [None] * self.num_envs
+        if is_seed(seed):
+            return [int(seed) + i for i in range(self.num_envs)]
+        if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+            raise EnvCallError(f"invalid reset(seed={seed!r}): {expected}")
+        seeds = list(seed)
+        if len(seeds) != self.num_envs or not all(s is None or is_seed(s) for s in seeds):
+            raise EnvCallError(
+                f"invalid reset(seed={seed!r}): got {len(seeds)} seeds for {self.num_envs} sub-envs; {expected}"
+            )
+        return [None if s is None else int(s) for s in seeds]
 
     def step(self, actions: Any):
         """Step every sub-env; after the batch terminates, autoreset as ``autoreset_mode`` says."""
@@ -170,9 +196,10 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             return (self._format(obs), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info)
         acts = np.asarray(actions)
         if acts.shape != (n,) or acts.dtype.kind not in "iu":
-            raise ValueError(
+            raise InvalidActionError(
                 f"invalid actions {actions!r}: expected an int array of shape ({n},), each an index in "
-                f"[0, {len(self.bit_choices) - 1}] into bit_choices={self.bit_choices}"
+                f"[0, {len(self.bit_choices) - 1}] into bit_choices={self.bit_choices} (what action_space.contains "
+                "accepts, with integer dtype: floats and bools are refused)"
             )
         if acts.min() < 0 or acts.max() >= len(self.bit_choices):
             bad = int(acts[(acts < 0) | (acts >= len(self.bit_choices))][0])

@@ -234,12 +234,22 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         )
         self._sampler: EpisodeSampler | None = None
 
-    # Pickling keeps the arguments only; the supernet is loaded again in the receiving process.
+    # Pickling (and copy.deepcopy) keeps the arguments and the episode in progress with its
+    # generator, never the weights: the supernet is loaded again (or found loaded) on the other side.
     def __getstate__(self) -> dict[str, Any]:
-        return {"kwargs": self.config.kwargs(), "render_mode": self.render_mode}
+        state = {"kwargs": self.config.kwargs(), "render_mode": self.render_mode, "spec": self.spec}
+        if self._engine is not None and self._started:
+            state["episode"] = self.get_state()
+            state["np_random_seed"] = self._np_random_seed
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])  # type: ignore[misc]
+        self.spec = state.get("spec")
+        if "episode" in state:
+            self.reset()  # builds the engine as fork() does; set_state then replaces the episode and generator
+            self.set_state(state["episode"])
+            self._np_random_seed = state["np_random_seed"]
 
     @property
     def engine(self) -> EpisodeEngine:

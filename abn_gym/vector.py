@@ -80,6 +80,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         self._samplers: list[EpisodeSampler] = []
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = False
+        self._user_attrs: dict[str, Any] = {}  # set_attr's values, shared by every sub-env
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -253,6 +254,73 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         """(N, K) allowed actions (all True without a budget)."""
         return self.engine.action_masks()
 
+    # Gymnasium's VectorEnv attribute API (as SyncVectorEnv has it) -----------------------------
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """What each sub-env gives for method or attribute ``name``: a tuple of N results.
+
+        ``action_masks`` gives each sub-env's mask and ``render`` its frame; an attribute the
+        sub-envs share (``bit_choices``, ``horizon``, ``config``, ``layer``, the single spaces as
+        ``observation_space``/``action_space``, anything set by :meth:`set_attr`) is repeated N
+        times. Methods that act on the whole batch (``reset``, ``step``, ``lookahead``, ...) are
+        refused: call them on the vector env itself.
+        """
+        n = self.num_envs
+        if name == "action_masks":
+            return tuple(self.action_masks(*args, **kwargs))
+        if name == "render":
+            frames = self.render(*args, **kwargs)
+            return (None,) * n if frames is None else frames
+        value = self._shared_attr(name)
+        if callable(value):
+            raise EnvCallError(
+                f"call({name!r}): the sub-envs run in lockstep in one engine, so {name}() acts on all of them at "
+                f"once; call envs.{name}(...) on the vector env instead (call() runs 'action_masks' and 'render' "
+                "per sub-env, and returns attributes)"
+            )
+        return (value,) * n
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of each sub-env (a tuple of N), as ``call(name)`` gives it."""
+        return self.call(name)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set attribute ``name`` of every sub-env: one value, or a list/tuple of N equal ones.
+
+        The sub-envs share one engine, so their values cannot differ; and the env's own
+        attributes are fixed by its arguments (make a new env to change them). Any other name
+        is kept and returned by :meth:`get_attr`.
+        """
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise EnvCallError(
+                f"set_attr({name!r}) got {len(values)} values for {self.num_envs} sub-envs: give one value, or a "
+                "list or tuple with one per sub-env"
+            )
+        if any(v is not values[0] and not _same(v, values[0]) for v in values[1:]):
+            raise EnvCallError(
+                f"set_attr({name!r}) got different values per sub-env: the sub-envs share one engine and one "
+                "value; give them all the same value, or use a SyncVectorEnv (vectorization_mode='sync')"
+            )
+        if name not in self._user_attrs and (hasattr(self, name) or name in ("observation_space", "action_space")):
+            raise EnvCallError(
+                f"set_attr({name!r}): {name!r} is the env's own attribute, fixed by its arguments; make a new env "
+                "with the arguments you want instead"
+            )
+        self._user_attrs[name] = values[0]
+
+    def _shared_attr(self, name: str) -> Any:
+        """The value every sub-env has for ``name`` (a single env's attribute, or one set by set_attr)."""
+        if name in self._user_attrs:
+            return self._user_attrs[name]
+        if name in ("observation_space", "action_space"):
+            return getattr(self, "single_" + name)
+        if name == "layer":
+            return self.engine.t
+        if name.startswith("_") or not hasattr(self, name):
+            raise EnvCallError(f"the sub-envs have no public attribute {name!r}")
+        return getattr(self, name)
+
     def lookahead(self, rest_bits: Any, rows: Any = None) -> np.ndarray:
         """Batched look-ahead: see :meth:`abn_gym.engine.EpisodeEngine.lookahead`."""
         return self.engine.lookahead(rest_bits, rows)
@@ -277,6 +345,14 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 r.bit_generator.state = s
         for s, p in zip(self._samplers, state["positions"]):
             s.position = p
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values given to set_attr are equal (arrays element by element)."""
+    try:
+        return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _autoreset_mode(value: Any) -> AutoresetMode:

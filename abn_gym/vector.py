@@ -33,11 +33,17 @@ class ABNVectorEnv(EnvCore, VectorEnv):
     - ``DISABLED``: the caller resets (``reset()``, or ``options={"reset_mask": m}`` with every
       entry True); a step after the end raises.
 
-    ``reset(seed=s)`` seeds sub-env i exactly like a single env given ``reset(seed=s + i)``.
+    ``reset(seed=s)`` seeds sub-env i exactly like a single env given ``reset(seed=s + i)``; a
+    list of N ints (or None) seeds each one. ``options={"index": ...}`` takes a 1-D int array of N
+    image indices (N/K with ``group_size=K``). ``step`` takes one action per sub-env: an int
+    array, list or tuple of shape (N,); floats, bools and other shapes are refused.
     In ``sampling="sequential"`` mode sub-env i visits images i, i + N, i + 2N, ... (with
     ``group_size=K``, group g visits g, g + N/K, ...). Info: every key of the single env's table,
     as an array with one row per sub-env (``episode_bits`` (N, L), ``action_mask`` (N, K)), each
-    with Gymnasium's boolean ``_key`` array beside it.
+    with Gymnasium's boolean ``_key`` array beside it. ``call``, ``get_attr`` and ``set_attr``
+    work as on Gymnasium's vector envs, for what is per sub-env here (``call("action_masks")``,
+    shared attributes such as ``bit_choices``); the sub-envs share one engine, so ``set_attr``
+    takes one value for all.
 
     Args:
         num_envs: number of sub-envs N (a multiple of ``group_size``).

@@ -163,7 +163,7 @@ def test_make_vec_with_wrappers_uses_sync_mode_or_native_vector_wrappers():
     for envs in (sync, native):
         envs.reset(seed=0)
         for _ in range(18):
-            *_, info = envs.step(np.zeros(2, dtype=np.int64))
+            envs.step(np.zeros(2, dtype=np.int64))
     assert native.return_queue and len(native.length_queue) == 2 and native.length_queue[0] == 18
 
 

@@ -59,6 +59,9 @@ def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str,
         "episode_bits": engine.chosen[row].copy(),
         "bitops": bitops,
         "bitops_fraction": bitops / np.float64(engine.max_bitops),
+        # The steps' bitops_step plus bitops_fixed is bitops exactly; bitops_all8 normalises both.
+        "bitops_fixed": np.float64(engine.fixed_ops),
+        "bitops_all8": np.float64(engine.max_bitops),
     }
 
 

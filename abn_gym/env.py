@@ -151,8 +151,13 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``index`` | last step | int64 | the image's index in the split |
     | ``episode_bits`` | last step | ndarray int64 (L,) | the bit-width every layer ran at |
     | ``bitops`` | last step | float64 | the episode's BitOps, fixed 8-bit layers included |
-    | ``bitops_fraction`` | last step | float64 | ``bitops`` / BitOps of the all-8 configuration |
+    | ``bitops_fraction`` | last step | float64 | ``bitops`` / ``bitops_all8`` |
+    | ``bitops_fixed`` | last step | float64 | BitOps of the fixed 8-bit stem conv and classifier (no step's) |
+    | ``bitops_all8`` | last step | float64 | BitOps of all-8: the normaliser of the cost and the fraction |
 
+    Costs add up exactly: the episode's ``bitops_step`` values plus ``bitops_fixed`` equal
+    ``bitops`` (whole numbers in float64), and the default reward's step cost is
+    ``-cost_coef * bitops_step / bitops_all8``.
     ``clipped``: the action asked for more than the budget allows, and the step ran at the highest
     bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
     (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see

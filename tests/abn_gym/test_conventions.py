@@ -194,3 +194,27 @@ def test_dict_parts_flatten_in_the_spaces_order_and_concatenate_to_the_vector(su
     assert np.array_equal(np.concatenate([o_dict[k] for k in order]), o_vec)
     flat = gym.spaces.flatten(dct.observation_space, o_dict)
     assert np.array_equal(flat, np.concatenate([o_dict[k] for k in sorted(order)]))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"decide_at": (0, 5, 6)}, {"reward": "correct", "budget": 0.3}])
+@pytest.mark.parametrize("supernet", ["resnet20-quarter-fashionmnist", "resnet20-fashionmnist"])
+def test_step_costs_and_the_fixed_layers_add_up_to_the_episode_exactly(supernet, kwargs):
+    env = ABNEnv(supernet=supernet, split="val", cost_coef=0.1, **kwargs)
+    net = env.engine.net
+    rng = np.random.default_rng(0)
+    env.reset(seed=1)
+    steps, rewards, done = [], [], False
+    while not done:
+        _, reward, done, _, info = env.step(int(rng.integers(7)))
+        steps.append(info["bitops_step"])
+        rewards.append(reward)
+    # The configuration's BitOps counted by the supernet, and its fixed part, by another route.
+    total = net.bitops([int(b) for b in info["episode_bits"]])
+    assert info["bitops"] == total and info["bitops_all8"] == net.max_bitops == net.bitops([8] * net.num_switchable)
+    assert info["bitops_fixed"] == net.bitops([8] * net.num_switchable) - sum(
+        net.layer_bitops(t, 8) for t in range(net.num_switchable)
+    )
+    assert sum(steps) + info["bitops_fixed"] == info["bitops"]  # exactly: whole numbers in float64
+    assert info["bitops_fraction"] == info["bitops"] / info["bitops_all8"]
+    if "reward" not in kwargs:  # the default reward's step cost uses the same normaliser
+        assert np.allclose(rewards[:-1], [-0.1 * s / info["bitops_all8"] for s in steps[:-1]], rtol=1e-12)

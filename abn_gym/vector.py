@@ -43,7 +43,8 @@ class ABNVectorEnv(EnvCore, VectorEnv):
     with Gymnasium's boolean ``_key`` array beside it. ``call``, ``get_attr`` and ``set_attr``
     work as on Gymnasium's vector envs, for what is per sub-env here (``call("action_masks")``,
     shared attributes such as ``bit_choices``); the sub-envs share one engine, so ``set_attr``
-    takes one value for all.
+    takes one value for all. ``pickle`` and ``copy.deepcopy`` keep the episodes in progress and
+    their generators (not the weights).
 
     Args:
         num_envs: number of sub-envs N (a multiple of ``group_size``).
@@ -87,6 +88,33 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = False
         self._user_attrs: dict[str, Any] = {}  # set_attr's values, shared by every sub-env
+
+    # Pickling (and copy.deepcopy) keeps the arguments and the episodes in progress with their
+    # generators, never the weights (as the single env does): the copy continues as the original.
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "num_envs": self.num_envs,
+            "kwargs": self.config.kwargs(),
+            "render_mode": self.render_mode,
+            "autoreset_mode": self.autoreset_mode,
+            "spec": self.spec,
+            "user_attrs": self._user_attrs,
+        }
+        if self._engine is not None and self._started:
+            state["episodes"] = self.get_state()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["num_envs"],
+            render_mode=state["render_mode"],
+            autoreset_mode=state["autoreset_mode"],
+            **state["kwargs"],
+        )
+        self.spec, self._user_attrs = state["spec"], state["user_attrs"]
+        if "episodes" in state:
+            self.reset()  # builds the engine; set_state then replaces the episodes and generators
+            self.set_state(state["episodes"])
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -349,6 +377,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             self._rngs = [seeding.np_random(0)[0] for _ in state["rngs"]]
             for r, s in zip(self._rngs, state["rngs"]):
                 r.bit_generator.state = s
+            self._np_random = self._rngs[0]
         for s, p in zip(self._samplers, state["positions"]):
             s.position = p
 

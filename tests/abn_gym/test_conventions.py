@@ -218,3 +218,21 @@ def test_step_costs_and_the_fixed_layers_add_up_to_the_episode_exactly(supernet,
     assert info["bitops_fraction"] == info["bitops"] / info["bitops_all8"]
     if "reward" not in kwargs:  # the default reward's step cost uses the same normaliser
         assert np.allclose(rewards[:-1], [-0.1 * s / info["bitops_all8"] for s in steps[:-1]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))], ids=["deepcopy", "pickle"])
+@pytest.mark.parametrize("kwargs", [{}, {"reward": "correct", "budget": (0.2, 0.5), "autoreset_mode": "SAME_STEP"}])
+def test_vector_copies_keep_the_episodes_and_the_generators(clone, kwargs):
+    envs = gym.make_vec(ENV, num_envs=3, vectorization_mode="vector_entry_point", split="val", **kwargs)
+    envs.reset(seed=7)
+    for a in (6, 0, 3):
+        envs.step(np.full(3, a))
+    envs.set_attr("curriculum_level", 2)
+    twin = clone(envs)
+    assert twin.engine is not envs.engine and twin.get_attr("curriculum_level") == (2, 2, 2)
+    assert twin.spec.id == ENV and twin.autoreset_mode == envs.autoreset_mode
+    rng = np.random.default_rng(1)
+    for _ in range(2 * 18 + 1):  # across two autoresets: the next images come from the copied generators
+        a = rng.integers(0, 7, 3)
+        assert data_equivalence(envs.step(a), twin.step(a))
+    assert len(pickle.dumps(envs)) < 400_000  # the episodes' activations, not the supernet's weights

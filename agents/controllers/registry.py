@@ -85,6 +85,12 @@ def is_model_path(spec: str) -> bool:
     return spec.endswith((".pt", ".zip")) or os.sep in spec or parse_plain_model(spec) is not None
 
 
+def model_file(spec: str) -> str:
+    """The file an ``--agents`` model entry names: the path itself, or the PATH of ``ALGO:PATH.zip@NAME``."""
+    plain = parse_plain_model(spec)
+    return spec if plain is None else plain[1]
+
+
 def model_env(
     spec: str | Path, trust_card_env: bool = False, user_env: str | None = None
 ) -> tuple[str, dict[str, Any]]:

@@ -121,24 +121,29 @@ class PolicySpec:
         return {"class": self.cls, "kwargs": self.kwargs}
 
 
-def policy_spec(model: Any, algo: str) -> dict[str, Any]:
-    """The card's ``policy`` entry for a live model of ``algo`` (what :func:`load_model` needs to rebuild it)."""
+def policy_spec(model: Any, algo: str) -> dict[str, Any] | None:
+    """The card's ``policy`` entry for a live model of ``algo``: what :func:`load_model` rebuilds it from.
+
+    None when the policy is not one the allow-list describes (a custom class or argument): such a
+    model loads only with ``--trust-pickle``.
+    """
     aliases = algo_class(algo).policy_aliases
     alias = next((a for a, c in aliases.items() if c is type(model.policy)), None)
-    if alias is None:
-        raise CheckpointError(f"the policy {type(model.policy).__name__} is none of {algo}'s {sorted(aliases)}")
     kwargs: dict[str, Any] = {}
     for key, value in (model.policy_kwargs or {}).items():
         if key in TRAINING_ONLY:
             continue
-        if key not in POLICY_KWARGS:
-            raise CheckpointError(f"policy_kwargs {key!r} is not one a card can record ({sorted(POLICY_KWARGS)})")
         if key == "activation_fn":
-            if value.__name__ not in _BY_CLASS:
-                raise CheckpointError(f"activation {value.__name__} is not one of {sorted(ACTIVATIONS)}")
-            value = _BY_CLASS[value.__name__]
+            value = _BY_CLASS.get(getattr(value, "__name__", ""))
+        if key not in POLICY_KWARGS or value is None:
+            return None
         kwargs[key] = value
-    return PolicySpec(alias, json.loads(json.dumps(kwargs))).to_json()
+    if alias is None:
+        return None
+    try:
+        return PolicySpec(alias, json.loads(json.dumps(kwargs))).to_json()
+    except TypeError:  # a value JSON cannot hold
+        return None
 
 
 def read_zip(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

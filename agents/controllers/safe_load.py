@@ -127,7 +127,7 @@ def policy_spec(model: Any, algo: str) -> dict[str, Any] | None:
     None when the policy is not one the allow-list describes (a custom class or argument): such a
     model loads only with ``--trust-pickle``.
     """
-    aliases = algo_class(algo).policy_aliases
+    aliases = _aliases(algo)
     alias = next((a for a, c in aliases.items() if c is type(model.policy)), None)
     kwargs: dict[str, Any] = {}
     for key, value in (model.policy_kwargs or {}).items():
@@ -144,6 +144,12 @@ def policy_spec(model: Any, algo: str) -> dict[str, Any] | None:
         return PolicySpec(alias, json.loads(json.dumps(kwargs))).to_json()
     except TypeError:  # a value JSON cannot hold
         return None
+
+
+def _aliases(algo: str) -> dict[str, type]:
+    """The policy classes ``algo`` accepts, by alias (``MlpPolicy``...): SB3's own, no others."""
+    cls: Any = algo_class(algo)
+    return dict(cls.policy_aliases)
 
 
 def read_zip(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -178,7 +184,7 @@ def _zip_policy(path: Path, data: dict[str, Any], algo: str) -> PolicySpec:
     entry = data.get("policy_class") or {}
     init = re.match(r"<function (\S+)\.__init__", str(entry.get("__init__", "")))
     qualname, module = (init.group(1) if init else ""), str(entry.get("__module__", ""))
-    aliases = algo_class(algo).policy_aliases
+    aliases = _aliases(algo)
     alias = next((a for a, c in aliases.items() if (c.__module__, c.__qualname__) == (module, qualname)), None)
     if alias is None:
         raise UnsafeModelError(
@@ -210,7 +216,7 @@ def _card_policy(path: Path, entry: Any, algo: str) -> PolicySpec:
     if not isinstance(entry, dict) or not isinstance(entry.get("kwargs", {}), dict):
         raise CheckpointError(f"the card of {path}: `policy` must be {{'class': ..., 'kwargs': {{...}}}}")
     spec = PolicySpec(str(entry.get("class", "")), dict(entry.get("kwargs") or {}))
-    aliases = algo_class(algo).policy_aliases
+    aliases = _aliases(algo)
     if spec.cls not in aliases:
         raise CheckpointError(f"the card of {path} names the policy {spec.cls!r}; {algo} has {sorted(aliases)}")
     unknown = sorted(set(spec.kwargs) - set(POLICY_KWARGS))
@@ -251,7 +257,7 @@ def _from_weights(state: dict[str, torch.Tensor], n_actions: int) -> dict[str, A
     return derived
 
 
-def spaces_of(data: dict[str, Any]) -> tuple[spaces.Space | None, spaces.Space | None]:
+def spaces_of(data: dict[str, Any]) -> tuple[spaces.Box | None, spaces.Discrete | None]:
     """The observation and action spaces a zip describes in its JSON-safe entries (None where it cannot tell).
 
     Only the shapes and the number of actions: bounds are not read (an MLP policy does not use them).
@@ -309,7 +315,7 @@ def load_model(
     kwargs = {**_from_weights(state, int(getattr(action_space, "n", 0))), **spec.kwargs}
     if "activation_fn" in kwargs:
         kwargs["activation_fn"] = ACTIVATIONS[kwargs["activation_fn"]]
-    cls = algo_class(algo)
+    cls: Any = algo_class(algo)
     # Attributes only (no env, no networks): the policy is built below from the allow-listed arguments.
     model = cls(spec.cls, None, _init_setup_model=False)
     model.observation_space, model.action_space, model.n_envs = observation_space, action_space, 1

@@ -20,7 +20,7 @@ from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, R
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.safe_load import card_env_allowed, parse_plain_model
 from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
-from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
+from supernets.foundation.errors import ABNGymError, CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_supernet_card, supernet_name
 
@@ -380,6 +380,8 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
         agent = SB3Agent.load(
             path, algo, name or str(path), observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle
         )
+    except ABNGymError:
+        raise  # already says what is wrong and what to do (a refusal naming --trust-pickle, say)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         # A zip of another algorithm fails deep inside SB3 with whatever its loader trips on.
         raise CheckpointError(

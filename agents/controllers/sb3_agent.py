@@ -166,7 +166,9 @@ def _spaces(path: Path, card: dict[str, Any] | None, trust_card_env: bool) -> tu
     if card is not None and isinstance(card.get("env"), str):
         card_env_allowed(card["env"], trust_card_env)
         try:
-            probe = ABNVectorEnv(1, **env_kwargs(card["env"], **(card.get("env_kwargs") or {})))
+            # One sub-env whatever group the model trained with: the spaces are a single env's.
+            kwargs = {k: v for k, v in (card.get("env_kwargs") or {}).items() if k != "group_size"}
+            probe = ABNVectorEnv(1, **env_kwargs(card["env"], **kwargs))
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"the card of {path} records env arguments that are not valid: {exc}") from None
         return probe.single_observation_space, probe.single_action_space

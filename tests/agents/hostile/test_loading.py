@@ -99,7 +99,7 @@ def test_a_pickled_payload_in_a_zip_never_runs_unless_trusted(plain_zip, tmp_pat
     assert marker.exists()
 
 
-def test_a_zip_with_a_foreign_policy_is_refused_naming_the_opt_in(plain_zip, tmp_path):
+def test_a_zip_with_a_foreign_policy_is_refused_naming_the_opt_in(plain_zip, tmp_path, capsys):
     folder = tmp_path / "m"
     evil = _evil_copy(plain_zip, folder, tmp_path / "marker")
     with zipfile.ZipFile(evil) as src:
@@ -112,6 +112,9 @@ def test_a_zip_with_a_foreign_policy_is_refused_naming_the_opt_in(plain_zip, tmp
             dst.writestr(name, raw)
     with pytest.raises(UnsafeModelError, match="--trust-pickle"):
         SB3Agent.load(evil, "ppo")
+    _card(evil)
+    assert main(["bench", "--agents", str(evil), "--out", str(tmp_path / "out"), *BENCH]) == 2
+    assert "features_extractor_class" in (err := capsys.readouterr().err) and "--trust-pickle" in err
     assert not (tmp_path / "marker").exists()
 
 

@@ -349,8 +349,6 @@ def load_plain_model(spec: str, ctx: BenchContext) -> Any:
     obs, act = env_spaces(ctx)
     return SB3Agent.load(path, algo, name, observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle)
 
-    return path.with_suffix(".json").is_file() or (path.parent / "card.json").is_file()
-
 
 def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = None) -> Any:
     """A trained SB3 model from its path, with the algorithm read from its model card.

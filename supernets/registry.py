@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +86,34 @@ def _card_json(path: Path) -> dict:
             f"{path} is not a supernet model card (it lacks {missing}); give a card written by "
             "`abn-gym supernet publish --name NAME --out DIR` (DIR/NAME.json)"
         )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@+-]*", str(card["name"])):
+        # The name also names files beside the card (static-<name>.json): it must be a plain file name.
+        raise CheckpointError(f"{path} names its supernet {card['name']!r}; a name is letters, digits and ._@+-")
     return card
+
+
+def card_file(card_path: Path, name: object, what: str = "file") -> Path:
+    """The file a supernet card names, refused unless it lies in the card's own folder.
+
+    No absolute path, no ``..``, no symlink that leads out: a card someone sent must not make
+    abn-gym read (or hash, and show part of the hash of) any other file on the machine.
+
+    Args:
+        card_path: the model card.
+        name: the name the card gives (its ``file`` entry).
+        what: the card entry, for the message.
+    """
+    folder = card_path.parent.resolve()
+    rule = (
+        f"a supernet card's files must lie in the card's own folder {folder} (no absolute path, no '..', no "
+        "symlink out): put the file beside the card and give its name"
+    )
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise CheckpointError(f"{card_path} names its {what} {name!r}; {rule}")
+    target = folder / name
+    if not target.resolve().is_relative_to(folder):
+        raise CheckpointError(f"{card_path} names its {what} {name!r}, which leads out of its folder; {rule}")
+    return target
 
 
 def get_entry(name: str | os.PathLike) -> SupernetEntry:
@@ -101,7 +129,7 @@ def get_entry(name: str | os.PathLike) -> SupernetEntry:
         data = card.get("data") or {}
         return SupernetEntry(
             name=str(card["name"]),
-            checkpoint=path.parent / card["file"],
+            checkpoint=card_file(path, card["file"]),
             card=path,
             dataset=str(card.get("dataset", data.get("kind", "fashion-mnist"))),
             shipped=False,
@@ -177,9 +205,10 @@ def verify_checkpoint(name: str | os.PathLike) -> None:
 def _verify(path: str, mtime_ns: int, expected: str, fix: str) -> None:
     actual = sha256(path)
     if actual != expected:
+        # Only the card's hash is shown: the file's own would tell part of a file's contents.
         raise CheckpointError(
-            f"checkpoint {path} has sha256 {actual[:16]}..., but its model card expects {expected[:16]}...: the "
-            f"file is corrupt or was replaced. {fix}"
+            f"checkpoint {path} does not have the sha256 its model card expects ({expected[:16]}...): the file is "
+            f"corrupt or was replaced. {fix}"
         )
 
 
@@ -243,7 +272,8 @@ def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | Non
         card = read_supernet_card(name)
         if not entry.checkpoint.is_file():
             raise CheckpointError(f"checkpoint {entry.checkpoint} is missing; {_fix(entry)}")
-        state = safe_load(entry.checkpoint, expected_sha256=card["sha256"], fix=_fix(entry))
+        _verify(str(entry.checkpoint.resolve()), entry.checkpoint.stat().st_mtime_ns, card["sha256"], _fix(entry))
+        state = safe_load(entry.checkpoint)
         source = str(entry.checkpoint)
     else:
         state, source = safe_load(checkpoint), checkpoint

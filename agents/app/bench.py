@@ -129,6 +129,8 @@ class BenchArgs:
     static_from: str | None = arg(
         None, "folder with a `static-search --out` result for the supernet (default: beside its card, else searched)"
     )
+    trust_pickle: bool = arg(False, "load model zips through SB3, running code pickled in them (trusted files only)")
+    trust_card_env: bool = arg(False, "let a model card's module:ID env import its module (trusted cards only)")
 
 
 def _check_out(out: Path) -> None:
@@ -296,8 +298,7 @@ def format_markdown(table: pd.DataFrame) -> str:
         lines.append(line)
     labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
     if labelled:
-        lines.append("")
-        lines.append(f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller.")
+        lines += ["", f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller."]
     return "\n".join(lines)
 
 
@@ -340,15 +341,14 @@ def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> l
     return names
 
 
-def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, Any]]:
+def resolve_env(env: str | None, specs: Sequence[str], trust_card_env: bool = False) -> tuple[str, dict[str, Any]]:
     """The env id and argument overrides the bench runs: ``env`` if given, else the listed models' card env.
 
-    Several models from different envs are refused without ``--env``; with it, each model's loader
-    refuses a disagreeing card (see :func:`agents.controllers.registry.check_model_env`).
+    Models of different envs are refused without ``--env``; with it, each loader refuses a disagreeing card.
     """
     if env is not None:
         return env, {}
-    found: dict[str, tuple[str, dict[str, Any]]] = {s: model_env(s) for s in specs if is_model_path(s)}
+    found: dict[str, tuple[str, dict[str, Any]]] = {s: model_env(s, trust_card_env) for s in specs if is_model_path(s)}
     envs = {json.dumps([e, o], sort_keys=True, default=str) for e, o in found.values()}
     if len(envs) > 1:
         listing = "; ".join(f"{s}: {e}" + (f" {o}" if o else "") for s, (e, o) in found.items())
@@ -356,9 +356,7 @@ def resolve_env(env: str | None, specs: Sequence[str]) -> tuple[str, dict[str, A
             f"the listed models belong on different envs ({listing}); one bench runs one env: "
             "benchmark them separately, each on its own env"
         )
-    if found:
-        return next(iter(found.values()))
-    return DEFAULT_ENV_ID, {}
+    return next(iter(found.values()), (DEFAULT_ENV_ID, {}))
 
 
 def _spec_key(spec: str) -> str:
@@ -398,7 +396,8 @@ def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set."""
     out = Path(args.out)
     check_specs(args.agents)
-    env_id, overrides = resolve_env(args.env, args.agents)
+    trust = {"trust_pickle": args.trust_pickle, "trust_card_env": args.trust_card_env}  # recorded in results.json
+    env_id, overrides = resolve_env(args.env, args.agents, args.trust_card_env)
     if args.supernet is not None:
         overrides = {**overrides, "supernet": args.supernet}
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
@@ -408,7 +407,7 @@ def bench(args: BenchArgs) -> dict:
     _check_out(out)
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
-    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from)
+    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
     specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
     agents = [make_agent(n, ctx, args.progress) for n in specs]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
@@ -429,6 +428,7 @@ def bench(args: BenchArgs) -> dict:
         "seeds": list(args.seeds),
         "batch_size": args.batch_size,
         "supernet_sha256": read_supernet_card(supernet)["sha256"],
+        **trust,
     }
     partial = out / PARTIAL
     finished = load_finished(partial, settings)
@@ -472,7 +472,7 @@ def bench(args: BenchArgs) -> dict:
     everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
     table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
     held = front_summary(everything, front, listed)
-    doc = _results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total)
+    doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust}
     files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")

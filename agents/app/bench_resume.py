@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.controllers.registry import SHIPPED_POLICIES, is_model_path, shipped_policy
+from agents.controllers.registry import SHIPPED_POLICIES, is_model_path, model_file, shipped_policy
 from supernets.foundation.files import atomic_write_json, sha256
 
 PARTIAL = ".bench-partial"
@@ -39,7 +39,7 @@ def agent_fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
         env_id: the env the bench runs.
     """
     if is_model_path(spec):
-        return f"{spec}#{sha256(spec)}"
+        return f"{spec}#{sha256(model_file(spec))}"
     if ":" in spec:
         try:
             source = inspect.getsourcefile(type(agent))

@@ -47,6 +47,7 @@ from agents.app.train_args import (
 )
 from agents.controllers.algorithms import algo_class, algorithm
 from agents.controllers.normalization import ObsNormalizer, stats_path
+from agents.controllers.safe_load import policy_spec
 from agents.controllers.sb3_agent import SB3Agent, card_obs_norm
 from agents.controllers.static_configs import POLICY_DIR
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
@@ -386,6 +387,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         "command": command,
         "sha256": sha256(model_path),
         "obs_norm": norm_entry,
+        "policy": policy_spec(model, args.algo),  # what bench rebuilds the model from, unpickling nothing
         "selected_on_val": selected,
         "val": evaluate_on_val(model, args, args.eval_episodes, final_norm) if args.eval_episodes else None,
     }

@@ -14,11 +14,13 @@ from typing import Any
 
 from abn_gym.config import make_config
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
+from abn_gym.vector import ABNVectorEnv
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
 from agents.controllers.escalation import EscalationAgent, load_policy
+from agents.controllers.safe_load import card_env_allowed, parse_plain_model
 from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
-from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
+from supernets.foundation.errors import ABNGymError, CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_supernet_card, supernet_name
 
@@ -51,6 +53,10 @@ class BenchContext:
     static_from: str | None = None
     """Folder of a ``static-search --out`` result to reuse
     (see :func:`agents.controllers.static_configs.find_result`)."""
+    trust_pickle: bool = False
+    """Load model zips through stable-baselines3, unpickling (running) what they carry (``--trust-pickle``)."""
+    trust_card_env: bool = False
+    """Let a model card's ``module:ID`` env import its module (``--trust-card-env``)."""
 
 
 MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")
@@ -67,18 +73,41 @@ def _env_args(env_id: str, overrides: dict[str, Any] | None = None) -> dict[str,
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in MODEL_ENV_ARGS}
 
 
+def is_builtin_name(name: str) -> bool:
+    """Whether ``name`` is, or has the form of, a built-in agent's row name."""
+    return name in {"random", "greedy", "oracle", *SHIPPED_POLICIES} or name.startswith(
+        ("fixed-", "static-", "greedy@", "escalation@")
+    )
+
+
 def is_model_path(spec: str) -> bool:
     """Whether an ``--agents`` entry names a saved model or policy file (not a built-in or a class)."""
-    return spec.endswith((".pt", ".zip")) or os.sep in spec
+    return spec.endswith((".pt", ".zip")) or os.sep in spec or parse_plain_model(spec) is not None
 
 
-def model_env(spec: str | Path) -> tuple[str, dict[str, Any]]:
+def model_file(spec: str) -> str:
+    """The file an ``--agents`` model entry names: the path itself, or the PATH of ``ALGO:PATH.zip@NAME``."""
+    plain = parse_plain_model(spec)
+    return spec if plain is None else plain[1]
+
+
+def model_env(
+    spec: str | Path, trust_card_env: bool = False, user_env: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """The env a saved model belongs on, from its card: (env id, arguments that differ from the id's).
 
     A ``train`` card records the env arguments it trained with; a reward given to ``train --reward``
     and a BitOps price given to ``train --cost-coef`` are training signals only (``train`` scores the
     model on the id's reward, and so does the bench), so they are not part of the model's env.
+    A card's ``module:ID`` env is refused unless ``trust_card_env`` or ``user_env`` names it too:
+    reading a card never imports code.
     """
+    plain = parse_plain_model(str(spec))
+    if plain is not None:
+        raise UsageError(
+            f"agent {str(spec)!r} is a model without a card, so its env is unknown; name it with --env "
+            f"(e.g. abn-gym bench --env {DEFAULT_ENV_ID} --agents {spec})"
+        )
     path = Path(spec)
     if not path.is_file():
         raise UsageError(f"agent {str(spec)!r}: no such model file")
@@ -86,6 +115,7 @@ def model_env(spec: str | Path) -> tuple[str, dict[str, Any]]:
     env_id = card.get("env")
     if not isinstance(env_id, str):
         raise CheckpointError(f"model card {card_path} names no env (an `env` id); it cannot be benchmarked")
+    card_env_allowed(env_id, trust_card_env, user_env)
     recorded = dict(card.get("env_kwargs") or {})
     for signal in ("reward", "cost_coef"):  # `train --reward` / `--cost-coef`: how it learned, not where it runs
         if (card.get("args") or {}).get(signal) is not None:
@@ -104,8 +134,13 @@ def _describe_env(env_id: str, overrides: dict[str, Any]) -> str:
 
 
 def check_model_env(spec: str | Path, ctx: BenchContext) -> None:
-    """Refuse a saved model on another env than its card's, naming both envs and what differs."""
-    env_id, overrides = model_env(spec)
+    """Refuse a saved model on another env than its card's, naming both envs and what differs.
+
+    A model without a card (``ALGO:PATH.zip``) has only its spaces to check: its loader does that.
+    """
+    if parse_plain_model(str(spec)) is not None:
+        return
+    env_id, overrides = model_env(spec, ctx.trust_card_env, ctx.env_id)
     mine = _env_args(env_id, overrides)
     bench = _env_args(ctx.env_id, dict(ctx.env_overrides))
     differ = [k for k in MODEL_ENV_ARGS if mine[k] != bench[k]]
@@ -143,6 +178,7 @@ AGENT_FORMS = {
     "escalation@<c>": "the same at another operating point: BitOps price c instead of its cost_coef",
     "PATH.pt": "an escalation policy saved by `abn-gym train-escalation`, e.g. runs/escalation/policy.pt",
     "PATH.zip": "an SB3 model saved by `abn-gym train`, e.g. runs/ppo/model.zip; its card.json names the algorithm",
+    "ALGO:PATH.zip@NAME": "an SB3 model without a card (plain `model.save`), e.g. ppo:mine.zip@my-ppo; needs --env",
     "module:Class": "your own agent class (no arguments), e.g. myagent:MyAgent; the current folder is searched too",
 }
 """Every form ``--agents`` accepts, with what it means (``abn-gym bench --list-agents``)."""
@@ -280,9 +316,38 @@ def _model_card(path: Path) -> tuple[Path, dict]:
         return found
     raise CheckpointError(
         f"{path} has no model card ({path.with_suffix('.json').name} or card.json beside it), so its algorithm "
-        "is unknown; models saved by `abn-gym train` have one. In Python: "
-        "agents.controllers.sb3_agent.SB3Agent.load(path, algo)"
+        "is unknown; models saved by `abn-gym train` have one. For a model saved by plain SB3, give its algorithm, "
+        f"a row name and the env: --agents ppo:{path}@my-ppo --env ENV_ID (docs/agents.md)"
     )
+
+
+def env_spaces(ctx: BenchContext) -> tuple[Any, Any]:
+    """The bench env's single observation and action spaces (from the architecture: no supernet is loaded)."""
+    probe = ABNVectorEnv(1, **env_kwargs(ctx.env_id, **dict(ctx.env_overrides)))
+    return probe.single_observation_space, probe.single_action_space
+
+
+def load_plain_model(spec: str, ctx: BenchContext) -> Any:
+    """A model without a card, ``ALGO:PATH.zip[@NAME]``, on the bench's env (its spaces checked)."""
+    # lazy: SB3 costs about half a second at import, and only a model needs it
+    from agents.controllers.sb3_agent import SB3Agent
+
+    parsed = parse_plain_model(spec)
+    assert parsed is not None  # make_agent routes only these here
+    algo, path, name = parsed
+    if is_builtin_name(name):
+        raise UsageError(
+            f"agent {spec!r}: the row name {name!r} is a built-in agent's; one name, one row: choose another after "
+            f"the @, e.g. --agents {algo}:{path}@my-{algo}"
+        )
+    if not Path(path).is_file():
+        raise UsageError(f"agent {spec!r}: no such model file {path}")
+    if Path(path).with_suffix(".json").is_file() or (Path(path).parent / "card.json").is_file():
+        raise UsageError(
+            f"agent {spec!r}: {path} has a model card, which names its algorithm and env; list it as {path}"
+        )
+    obs, act = env_spaces(ctx)
+    return SB3Agent.load(path, algo, name, observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle)
 
 
 def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = None) -> Any:
@@ -308,8 +373,13 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
             f"was trained on ({card.get('env')}) or retrain it"
         )
     algo = card.get("algo", "ppo")
+    obs, act = env_spaces(ctx)
     try:
-        agent = SB3Agent.load(path, algo, name or str(path))
+        agent = SB3Agent.load(
+            path, algo, name or str(path), observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle
+        )
+    except ABNGymError:
+        raise  # already says what is wrong and what to do (a refusal naming --trust-pickle, say)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         # A zip of another algorithm fails deep inside SB3 with whatever its loader trips on.
         raise CheckpointError(
@@ -379,6 +449,8 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
     if name.endswith(".pt"):
         check_model_env(name, ctx)  # a shipped one, named escalation, is looked up by the env's id instead
         return _escalation(name, load_escalation(name, ctx), name)
+    if parse_plain_model(name) is not None:
+        return load_plain_model(name, ctx)
     if name.endswith(".zip") or os.sep in name:
         return load_model_agent(name, ctx)
     if ":" in name:
@@ -416,7 +488,10 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
                 "`abn-gym train` and give its model.zip path"
             )
         card = verify_policy(path, ctx)
-        return SB3Agent.load(path, card.get("algo", name), name)
+        obs, act = env_spaces(ctx)
+        return SB3Agent.load(
+            path, card.get("algo", name), name, observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle
+        )
     raise UnknownNameError(
         f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, a trained model's path "
         "(runs/ppo/model.zip), or a class given as module:ClassName (`abn-gym bench --list-agents` explains each)"

@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from torch import nn
 
 from abn_gym.config import EnvConfig
+from abn_gym.registration import env_kwargs
+from abn_gym.vector import ABNVectorEnv
 from agents.controllers.algorithms import ALGOS, algo_class
 from agents.controllers.base import BaseAgent, highest_allowed
 from agents.controllers.normalization import ObsNormalizer, stats_path
+from agents.controllers.safe_load import card_env_allowed, load_model, read_zip, spaces_of
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import sha256
 
@@ -157,6 +161,27 @@ def _training_decide_at(model: Any) -> tuple[int, ...] | None:
     return None
 
 
+def _spaces(path: Path, card: dict[str, Any] | None, trust_card_env: bool) -> tuple[spaces.Space, spaces.Space]:
+    """The spaces of the card's env (no supernet loaded), else those the zip describes."""
+    if card is not None and isinstance(card.get("env"), str):
+        card_env_allowed(card["env"], trust_card_env)
+        try:
+            # One sub-env whatever group the model trained with: the spaces are a single env's.
+            kwargs = {k: v for k, v in (card.get("env_kwargs") or {}).items() if k != "group_size"}
+            probe = ABNVectorEnv(1, **env_kwargs(card["env"], **kwargs))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"the card of {path} records env arguments that are not valid: {exc}") from None
+        return probe.single_observation_space, probe.single_action_space
+    obs, act = spaces_of(read_zip(path)[0])
+    if obs is None or act is None:
+        raise CheckpointError(
+            f"{path} has no card naming its env, and its spaces are not ones abn-gym reads from the zip; pass "
+            "SB3Agent.load(path, algo, observation_space=env.single_observation_space, "
+            "action_space=env.single_action_space)"
+        )
+    return obs, act
+
+
 class SB3Agent(BaseAgent):
     """A trained SB3 model as a leaderboard agent (deterministic actions by default).
 
@@ -171,6 +196,8 @@ class SB3Agent(BaseAgent):
 
     card: dict[str, Any] | None = None
     """The model card it was loaded with (:meth:`load`), else None."""
+    trusted_pickle: bool = False
+    """Whether :meth:`load` unpickled the zip's objects (``trust_pickle=True``)."""
 
     def __init__(
         self, model: Any, name: str = "ppo", deterministic: bool = True, obs_norm: ObsNormalizer | None = None
@@ -225,20 +252,38 @@ class SB3Agent(BaseAgent):
 
     @classmethod
     def load(
-        cls, path: str | Path, algo: str | None = None, name: str | None = None, deterministic: bool = True
+        cls,
+        path: str | Path,
+        algo: str | None = None,
+        name: str | None = None,
+        deterministic: bool = True,
+        *,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+        trust_pickle: bool = False,
+        trust_card_env: bool = False,
+        activation: str | None = None,
     ) -> SB3Agent:
-        """Load a saved model zip with what its model card records, checked.
+        """Load a saved model zip with what its model card records, checked, unpickling nothing.
 
         The card (``<stem>.json``, else ``card.json`` beside the model) gives the algorithm, the env
-        (:attr:`env_id`, :attr:`env_kwargs`) and the observation normalisation; the model and the
-        statistics must match the card's sha256. A model without a card (a checkpoint, or one saved by
-        plain SB3) needs ``algo``; a checkpoint's statistics beside it are applied.
+        (:attr:`env_id`, :attr:`env_kwargs`), the policy and the observation normalisation; the model and
+        the statistics must match the card's sha256. A model without a card (a checkpoint, or one saved by
+        plain SB3) needs ``algo``; a checkpoint's statistics beside it are applied. The model is rebuilt
+        from its weights and allow-listed settings (:mod:`agents.controllers.safe_load`); a zip that needs
+        more is refused unless ``trust_pickle``.
 
         Args:
             path: the model zip (``runs/ppo/model.zip``, ``agents/policies/ppo-<env id>.zip``, a checkpoint).
             algo: the ``--algo`` name; None reads it from the card. Given, it must agree with the card.
             name: leaderboard name (default: the algorithm).
             deterministic: take the most likely action instead of sampling.
+            observation_space: the env's single observation space; given with ``action_space``, no env is
+                built (default: the card's env's, else the spaces the zip describes).
+            action_space: the env's single action space.
+            trust_pickle: load through stable-baselines3, which unpickles the zip's objects: runs their code.
+            trust_card_env: let a card's ``module:ID`` env import its module to find the spaces.
+            activation: the policy's activation by name, for a plain zip that does not record it.
         """
         path = Path(path)
         if not path.is_file():
@@ -268,11 +313,17 @@ class SB3Agent(BaseAgent):
         if algo not in ALGOS:
             raise UsageError(f"unknown algo {algo!r} for {path}; choose one of {list(ALGOS)}")
         check_model_algo(path, algo, source)
-        model = algo_class(algo).load(str(path), device="cpu")
+        if trust_pickle:
+            model = algo_class(algo).load(str(path), device="cpu")
+        else:
+            if observation_space is None or action_space is None:
+                observation_space, action_space = _spaces(path, card, trust_card_env)
+            model = load_model(path, algo, observation_space, action_space, (card or {}).get("policy"), activation)
         if obs_norm is not None:
             obs_norm.check_fits(model.observation_space, str(path))
         agent = cls(model, name or algo, deterministic, obs_norm=obs_norm)
         agent.card = card
+        agent.trusted_pickle = trust_pickle
         agent.decide_at = (card or {}).get("env_kwargs", {}).get("decide_at")
         return agent
 

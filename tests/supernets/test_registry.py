@@ -63,3 +63,15 @@ def test_foreign_checkpoint_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(3)}, path)
     with pytest.raises(CheckpointError, match="not an abn-gym supernet checkpoint"):
         load_supernet("resnet20-fashionmnist", checkpoint=path)
+
+
+def test_card_files_resolve_inside_the_cards_folder(tmp_path):
+    card_file = registry.card_file
+    card = tmp_path / "cards" / "mine.json"
+    card.parent.mkdir()
+    (card.parent / "sub").mkdir()
+    assert card_file(card, "sub/net.pt") == card.parent.resolve() / "sub" / "net.pt"
+    (card.parent / "out").symlink_to(tmp_path)
+    for name in ("/etc/hostname", "../net.pt", "sub/../../net.pt", "out/net.pt", "", None, 3):
+        with pytest.raises(CheckpointError, match="own folder"):
+            card_file(card, name)

@@ -4,10 +4,12 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from agents.app.cli import main
 from agents.app.train import AgentTrainArgs, make_model, train_agent
 from agents.controllers.registry import BenchContext, make_agent
+from agents.controllers.sb3_agent import SB3Agent
 from supernets.foundation.errors import ABNGymError, CheckpointError, UsageError
 
 # One rollout of 8 sub-envs x 18 steps with a one-layer policy: enough to save a real model.
@@ -111,3 +113,11 @@ def test_publish_is_refused_outside_a_source_checkout(monkeypatch, tmp_path):
     with pytest.raises(ABNGymError, match="not a source checkout"):
         train_agent(_args(tmp_path, publish=True))
     assert not list(tmp_path.iterdir())  # refused before anything was trained
+
+
+def test_the_card_records_the_policy_the_model_is_rebuilt_from(run):
+    card = json.loads((run / "card.json").read_text())
+    assert card["policy"] == {"class": "MlpPolicy", "kwargs": {"net_arch": [16]}}
+    mine = SB3Agent.load(run / "model.zip").model.policy.state_dict()
+    sb3 = SB3Agent.load(run / "model.zip", trust_pickle=True).model.policy.state_dict()  # our own file
+    assert mine.keys() == sb3.keys() and all(torch.equal(mine[k], sb3[k]) for k in mine)

@@ -263,7 +263,7 @@ def front_summary(table: pd.DataFrame, front_rows: Sequence[str], listed: Sequen
 def _points(value: float | None, ci: Sequence[float | None]) -> str:
     if value is None or ci[0] is None or ci[1] is None or not np.isfinite(value):
         return "-"
-    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f}, {100 * ci[1]:+.2f})"
+    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
 
 
 def mixtures_verdict(front: dict) -> str:

@@ -74,7 +74,7 @@ def test_the_compact_table_has_one_short_line_per_row_with_the_verdict():
     assert lines[-1] == "oracle: uses the labels, an upper bound rather than a controller."
     hull = _cells(text, "hull")
     assert hull[0] == "hull" and hull[1].startswith("100.00 (") and hull[2] == "0.0000" and hull[3] == "0.00"
-    assert hull[4].startswith("+15.00 (") and hull[4].endswith(") **beats**")
+    assert hull[4].startswith("+15.00 (") and " to " in hull[4] and hull[4].endswith(") **beats**")
     stair = _cells(text, "stair")
     assert stair[4].startswith("-5.00 (") and "**beats**" not in stair[4]
     assert stair[5].startswith("+5.00 (") and stair[5].endswith("vs fixed-2") and "**beats**" not in stair[5]

@@ -63,7 +63,8 @@ perf: .venv data
 # The README's figures: the leaderboard plots of `make bench`, copied next to the README.
 figures: bench
 	set -e; for env in $(BENCH_ENVS); do mkdir -p docs/$$env && \
-		cp results/$$env/pareto.png results/$$env/heatmap-*.png results/$$env/leaderboard.md docs/$$env/; done
+		cp results/$$env/pareto.png results/$$env/heatmap-*.png results/$$env/leaderboard.md \
+			results/$$env/leaderboard-compact.md docs/$$env/; done
 
 # The levers for learned controllers, trained and compared on the val split of each task (resumable).
 levers: .venv data

@@ -39,7 +39,8 @@ exclude_patterns = [
 
 html_theme = "furo"
 html_title = f"abn-gym {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["leaderboards.css"]  # the leaderboard tables: one line per row
 
 autosummary_generate = True
 templates_path = ["_templates"]

@@ -34,6 +34,7 @@ from agents.app.front import (
     STATIC_PREFIXES,
     add_paired,
     check_row_names,
+    format_compact_markdown,
     front_summary,
     leaderboard,
     per_image,
@@ -50,7 +51,7 @@ from agents.controllers.registry import (
     model_env,
     static_search_seconds,
 )
-from agents.controllers.static_configs import DEFAULT_TARGETS, find_result
+from agents.controllers.static_configs import find_result, front_static_rows
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, positive_int
 from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
@@ -258,9 +259,9 @@ def _yes_no(flag: Any) -> str:
 def format_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs).
 
-    With paired statistics, two more columns: the accuracy difference against the reference
-    row, and the gap to the static front, both in points with paired 95% intervals. With a
-    ``normalize_obs`` column (the zoo's), an ``obs normalised`` column: yes, no, or - for a baseline.
+    With paired statistics, three more columns (points, paired 95% CIs): the difference to the reference
+    row, the gap to the static front, and the gap to the static mixtures, marked **beats** when its whole
+    interval is above zero. A ``normalize_obs`` column (the zoo's) gives an ``obs normalised`` column.
     """
     paired = "paired" in table.columns and table["paired"].notna().all()
     ref = table["paired"].iloc[0]["reference"] if paired and len(table) else ""
@@ -286,10 +287,9 @@ def format_markdown(table: pd.DataFrame) -> str:
         )
         if paired:
             p, f = r["paired"], r["front"]
-            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"])
-            if f["against"] is not None:
-                gap += f" vs {f['against']}" + (" **beats**" if f["beats_static_front"] else "")
+            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"]) + (f" vs {f['against']}" if f["against"] else "")
             hull = _points(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
+            hull += " **beats**" if f.get("beats_static_mixtures") else ""  # the verdict: see agents.app.front
             line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | {hull} | "
         line += (
             f"{r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
@@ -382,13 +382,13 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     """Every static row the front is built from: fixed-b of each action, and static-b when available.
 
     The static-b rows are a saved search result for this supernet and action set (shipped, beside
-    its card, or in --static-from); without one they join only when a static-b is listed (its
-    search then runs anyway).
+    its card, or in --static-from), each ``FRONT_TARGETS`` one it holds (run, listed only if asked
+    for); without one they join only when a static-b is listed (its search then runs anyway).
     """
     names = [f"fixed-{b}" for b in ctx.bit_choices]
     shipped = find_result(ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
     if shipped is not None or any(s.startswith("static-") for s in specs):
-        names += [f"static-{b}" for b in DEFAULT_TARGETS]
+        names += front_static_rows(shipped)
     return names
 
 
@@ -473,9 +473,10 @@ def bench(args: BenchArgs) -> dict:
     table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
     held = front_summary(everything, front, listed)
     doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust}
-    files = ["leaderboard.csv", "leaderboard.md", "pareto.png"]
+    files = ["leaderboard.csv", "leaderboard.md", "leaderboard-compact.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
+    atomic_write_text(partial / "leaderboard-compact.md", format_compact_markdown(table) + "\n")
     from agents.app.plots import heatmap_plot, pareto_plot  # lazy: matplotlib, a few tenths of a second to import
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.

@@ -72,6 +72,9 @@ class StaticSearchCommand:
         "developer step: also replace the shipped agents/policies/static-<supernet>.json (source checkout only)",
         action="store_true",
     )
+    resume: str | None = arg(
+        None, "a saved static-<name>.json of the same search to continue from its trace's end (same --limit)"
+    )
     progress: bool = arg(True, "hide the progress bar", names=("--no-progress",), action="store_false")
 
 
@@ -126,10 +129,11 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
     args = dataclass_from_args(StaticSearchCommand, ns)
     net = load_supernet(args.supernet)
-    result = static_configs.static_search(
-        net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress
-    )
     sha = read_supernet_card(args.supernet)["sha256"]
+    resume = static_configs.read_resume(args.resume, sha) if args.resume is not None else None
+    result = static_configs.static_search(
+        net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress, resume=resume
+    )
     out = default_out(args.supernet) if args.out is None else args.out
     paths = [save_result(result, out, args.supernet, sha, ns.command_line)]
     if args.publish:

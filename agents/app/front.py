@@ -8,7 +8,13 @@ on hand-made records where the right answer is known, and mutation-tested quickl
 - :func:`per_image`: the (agents, images) matrices the paired statistics pair on;
 - :func:`static_hull_mixture`: the best coin flip between two static rows at a given BitOps spend;
 - :func:`add_paired`: paired differences against a reference row, the static front and the mixtures;
-- :func:`front_summary`: which rows the front held, for ``results.json``.
+- :func:`front_summary`: which rows the front held, for ``results.json``;
+- :func:`format_compact_markdown`: the leaderboard in six columns, one short line per row.
+
+The verdict is the gap to the static mixtures: a row **beats** them when the whole paired 95%
+interval of that gap lies above zero (``front.beats_static_mixtures``). The gap to the static
+front (the staircase of single static rows) stays as a figure, without the label: any cheap row
+landing just above one of the staircase's steps would "beat" it.
 """
 
 from __future__ import annotations
@@ -116,6 +122,22 @@ def static_hull_mixture(x: float, points: Sequence[tuple[int, float, float]]) ->
     pts = sorted(points, key=lambda p: (p[1], -p[2]))
     if not pts or x < pts[0][1] * (1 - 1e-9):
         return None
+    hull = upper_hull(pts)
+    for (a, xa, _), (b, xb, _) in itertools.pairwise(hull):
+        if xa <= x <= xb:
+            w = (xb - x) / (xb - xa)
+            return [(a, w), (b, 1 - w)] if 0 < w < 1 else [(a if w >= 1 else b, 1.0)]
+    last = hull[-1] if x >= hull[-1][1] else hull[0]
+    return [(last[0], 1.0)]
+
+
+def upper_hull(points: Sequence[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+    """The static mixtures' front: the (row, BitOps, accuracy) points on the upper concave hull, cheapest first.
+
+    From the cheapest point to the most accurate one; a point that spends more for no more
+    accuracy, or lies on or under a chord between two others, is left out.
+    """
+    pts = sorted(points, key=lambda p: (p[1], -p[2]))
     hull: list[tuple[int, float, float]] = []
     for p in pts:
         if hull and p[2] <= hull[-1][2]:
@@ -127,12 +149,7 @@ def static_hull_mixture(x: float, points: Sequence[tuple[int, float, float]]) ->
             else:
                 break
         hull.append(p)
-    for (a, xa, _), (b, xb, _) in itertools.pairwise(hull):
-        if xa <= x <= xb:
-            w = (xb - x) / (xb - xa)
-            return [(a, w), (b, 1 - w)] if 0 < w < 1 else [(a if w >= 1 else b, 1.0)]
-    last = hull[-1] if x >= hull[-1][1] else hull[0]
-    return [(last[0], 1.0)]
+    return hull
 
 
 def add_paired(
@@ -140,14 +157,19 @@ def add_paired(
 ) -> pd.DataFrame:
     """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
 
-    ``paired`` compares each row with the ``reference`` row. ``front`` compares it with the most
-    accurate static row whose mean BitOps are no higher than its own; ``beats_static_front`` is
-    true when the whole 95% interval of that gap lies above zero. A row cheaper than every
-    static row has no such comparison (its gap is null and the flag false). ``front`` also holds
-    ``hull_gap``: the gap to the best *random mixture* of two static rows with the same mean
-    BitOps (the static front's upper concave hull), a baseline any controller gets for free by
-    flipping a coin per input; per image, the mixture scores the weighted mean of its two rows'
-    correctness, so the gap is paired too.
+    ``paired`` compares each row with the ``reference`` row. ``front`` holds two gaps:
+
+    - ``hull_gap``, the verdict: the gap to the best *random mixture* of two static rows with the
+      same mean BitOps (the static rows' upper concave hull), a baseline any controller gets for
+      free by flipping a coin per input; per image, the mixture scores the weighted mean of its
+      two rows' correctness, so the gap is paired too. ``beats_static_mixtures`` is true when the
+      whole 95% interval of this gap lies above zero: the leaderboards' **beats**.
+    - ``accuracy_gap``, the gap to the most accurate single static row (``against``) whose mean
+      BitOps are no higher than the row's own (the staircase front). ``beats_static_front`` is
+      true when its whole 95% interval lies above zero; it is kept for readers of older results
+      and is no longer a label: a row just above one of the staircase's steps clears it cheaply.
+
+    A row cheaper than every static row has neither comparison (gaps null, flags false).
 
     ``front_rows`` names the static rows (default: every row named fixed-b or static-b); each
     must be a row of ``table``.
@@ -211,6 +233,7 @@ def add_paired(
                 "hull_mixture": [[names[m], float(w)] for m, w in mix] if mix else None,
                 "hull_gap": hull_gap[0],
                 "hull_gap_ci": hull_gap[1:],
+                "beats_static_mixtures": bool(mix and hull_gap[1] > 0),
             }
         )
     table = table.copy()
@@ -235,3 +258,47 @@ def front_summary(table: pd.DataFrame, front_rows: Sequence[str], listed: Sequen
         }
         for n in held
     ]
+
+
+def _points(value: float | None, ci: Sequence[float | None]) -> str:
+    if value is None or ci[0] is None or ci[1] is None or not np.isfinite(value):
+        return "-"
+    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
+
+
+def mixtures_verdict(front: dict) -> str:
+    """The gap to the static mixtures in points with its paired 95% interval, and **beats** when it holds."""
+    text = _points(front.get("hull_gap"), front.get("hull_gap_ci", [None, None]))
+    return text + (" **beats**" if front.get("beats_static_mixtures") else "")
+
+
+def format_compact_markdown(table: pd.DataFrame) -> str:
+    """The leaderboard in six columns, one short line per row: the page a browser shows.
+
+    agent, accuracy % (95% CI), GBitOps, decision MMACs, the gap to the static mixtures (the
+    verdict, with **beats**) and the gap to the static front with the row it is measured
+    against; intervals are paired 95% ones, in points. The full table (``leaderboard.md``,
+    :func:`agents.app.bench.format_markdown`) has every other column.
+    """
+    paired = "front" in table.columns and table["front"].notna().all()
+    head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs |"
+    align = "| --- | ---: | ---: | ---: |"
+    if paired:
+        head += " gap to static mixtures, points | gap to static front, points |"
+        align += " ---: | ---: |"
+    lines = [head, align]
+    for _, r in table.iterrows():
+        line = (
+            f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
+            f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} |"
+        )
+        if paired:
+            f = r["front"]
+            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"])
+            gap += f" vs {f['against']}" if f["against"] is not None else ""
+            line += f" {mixtures_verdict(f)} | {gap} |"
+        lines.append(line)
+    labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
+    if labelled:
+        lines += ["", f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller."]
+    return "\n".join(lines)

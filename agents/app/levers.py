@@ -309,8 +309,8 @@ def format_levers(rows: list[dict], runs: dict[str, tuple[Lever, int, Path]], en
             kept = f"{selection['best']} / {trained} ({len(selection['evaluations'])})"
             last = f"{100 * selection['evaluations'][-1]['mixture_gap']:+.2f}"
             late = f"{100 * late_gap(selection['evaluations'], trained):+.2f}"
-        front = _gap(f["accuracy_gap"], f["accuracy_gap_ci"], f["against"], f["beats_static_front"])
-        hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
+        front = _gap(f["accuracy_gap"], f["accuracy_gap_ci"], f["against"])
+        hull = _gap(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]), beats=bool(f.get("beats_static_mixtures")))
         macs = f"{r['decision_macs'] / 1e3:.1f} k ({100 * r['decision_macs'] / network_macs:.2f}%)"
         lines.append(
             f"| {lever.name} | {lever.setting} | {observations(lever)} | {seed} | {100 * r['accuracy']:.2f} | "

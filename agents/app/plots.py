@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from agents.app.front import upper_hull
 from supernets.data import CLASSES
 
 
@@ -56,7 +57,7 @@ def pareto_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
 
 
 def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Accuracy against mean BitOps: the static front as a step line, every other row as a point.
+    """Accuracy against mean BitOps: the static front as a step line, its mixtures dashed, every other row a point.
 
     Each family has its own colour and marker, the learned rows are labelled beside their points,
     and the legend stands outside the axes, so that it never covers a point.
@@ -95,6 +96,9 @@ def pareto_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         x = np.append(front[:, 0], table["bitops"].max() * 1.05) / 1e9
         y = 100 * np.append(front[:, 1], front[-1, 1])
         ax.step(x, y, where="post", color="black", alpha=0.6, lw=1.2, label="static front")
+        # The verdict's baseline: coin flips between two static rows, the upper concave hull of their points.
+        hull = np.array([(b, a) for _, b, a in upper_hull(list(zip(range(len(front)), front[:, 0], front[:, 1])))])
+        ax.plot(hull[:, 0] / 1e9, 100 * hull[:, 1], ls="--", color="tab:blue", alpha=0.7, lw=1, label="static mixtures")
     learned = iter(_LEARNED_MARKERS)
     labels, owners, bars = [], [], []
     for _, r in table[~table["family"].isin(["fixed", "static"])].iterrows():

@@ -19,7 +19,14 @@ from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.safe_load import card_env_allowed, parse_plain_model
-from agents.controllers.static_configs import DEFAULT_TARGETS, POLICY_DIR, find_result, search_for_bench
+from agents.controllers.static_configs import (
+    DEFAULT_TARGETS,
+    FRONT_TARGETS,
+    POLICY_DIR,
+    find_result,
+    search_for_bench,
+    target_name,
+)
 from supernets.foundation.errors import ABNGymError, CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_supernet_card, supernet_name
@@ -158,7 +165,7 @@ def default_agent_names(env_id: str = DEFAULT_ENV_ID) -> list[str]:
     names = [
         "random",
         *(f"fixed-{b}" for b in FIXED_AGENT_BITS),
-        *(f"static-{b}" for b in DEFAULT_TARGETS),
+        *(f"static-{target_name(b)}" for b in DEFAULT_TARGETS),
         "greedy",
         "oracle",
     ]
@@ -169,7 +176,8 @@ def default_agent_names(env_id: str = DEFAULT_ENV_ID) -> list[str]:
 AGENT_FORMS = {
     "random": "a uniformly random bit-width per layer (seeded)",
     "fixed-<b>": "every layer at b bits, e.g. fixed-4",
-    "static-<b>": "one layer-wise configuration for all images, found on val, as cheap as fixed-<b> (b in 3 to 7)",
+    "static-<b>": "one layer-wise configuration for all images, found on val, as cheap as fixed-<b> "
+    f"(b in {', '.join(map(target_name, FRONT_TARGETS))}; 3 to 7 are listed by default)",
     "greedy": "look-ahead: the lowest bit-width that keeps the all-8 look-ahead's class (tau 0.5)",
     "greedy@<tau>": "greedy with minimum softmax confidence tau in [0, 1] for the kept class, e.g. greedy@0.9",
     "oracle": "uses labels: an upper bound, marked on the leaderboard",
@@ -195,7 +203,7 @@ def known_agent_names() -> list[str]:
     return [
         "random",
         *(f"fixed-{b}" for b in FIXED_AGENT_BITS),
-        *(f"static-{b}" for b in DEFAULT_TARGETS),
+        *(f"static-{target_name(b)}" for b in FRONT_TARGETS),
         "greedy",
         "greedy@<tau>",
         "oracle",
@@ -462,8 +470,14 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
         if bits not in ctx.bit_choices:
             raise UsageError(f"{name}: {bits} bits is not an action of {ctx.env_id} (bit_choices={ctx.bit_choices})")
         return FixedAgent(bits)
-    if name.startswith("static-") and name[7:] in {str(b) for b in DEFAULT_TARGETS}:
-        return StaticAgent(static_configs(ctx, progress)["configs"][name[7:]], name)
+    if name.startswith("static-") and name[7:] in {target_name(b) for b in FRONT_TARGETS}:
+        configs = static_configs(ctx, progress)["configs"]
+        if name[7:] not in configs:
+            raise UsageError(
+                f"{name}: the saved static search for {ctx.supernet} predates target {name[7:]}; continue it with "
+                f"`abn-gym static-search --supernet {ctx.supernet} --resume PATH_OF_THAT_RESULT` (same --limit)"
+            )
+        return StaticAgent(configs[name[7:]], name)
     if name == "greedy" or name.startswith("greedy@"):
         return _greedy(name)
     if name == "oracle":

@@ -1,9 +1,13 @@
 """HAQ-like static mixed precision: one layer-wise configuration for all inputs, found on `val`.
 
 Search from all-8: repeatedly lower (by one step of ``bit_choices``) the layer whose reduction
-costs the least val accuracy per BitOps saved, and record the first configuration that fits
-each BitOps target. Activations entering every layer are cached for the current
-configuration, so a candidate only reruns the layers from the one it changes.
+costs the least val accuracy per BitOps saved, down to all-lowest, and record the first
+configuration that fits each BitOps target. Activations entering every layer are cached for the
+current configuration, so a candidate only reruns the layers from the one it changes.
+
+The descent is memoryless given the current configuration: a saved result's ``trace`` can be
+replayed and the descent continued from its last configuration (``resume``), which gives
+exactly what one long search gives, at the cost of the remaining steps only.
 
 This module finds the configurations of the ``static-<b>`` agents: a saved result that matches the
 supernet and action set, else a search now. ``abn-gym static-search`` (:mod:`agents.app.static_search`)
@@ -28,9 +32,33 @@ from supernets.resnet import ResNetSupernet, State
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 """The trained agents and static fronts shipped with the package (``agents/policies``)."""
-DEFAULT_TARGETS = (3, 4, 5, 6, 7)
-"""The ``static-<b>`` rows: static configurations as cheap as uniform-b, for each b here."""
+DEFAULT_TARGETS: tuple[float, ...] = (3, 4, 5, 6, 7)
+"""The ``static-<b>`` rows listed on the default leaderboard: static configurations as cheap as uniform-b."""
+FRONT_TARGETS: tuple[float, ...] = (2.25, 2.5, 2.75, 3, 3.25, 3.5, 3.75, 4, 4.25, 4.5, 4.75, 5, 5.5, 6, 6.5, 7, 7.5)
+"""Every ``static-<b>`` row the static front holds, a superset of :data:`DEFAULT_TARGETS`.
+
+Between fixed-2 and fixed-8 (the front's ends), denser at the cheap end where the learned rows
+sit, so that the chords of the static mixtures' hull are short. A fractional b is "as cheap as
+uniform-b" in the sense of :func:`target_bitops`."""
 DEFAULT_LIMIT = 2000
+
+
+def target_name(b: float) -> str:
+    """The name of target ``b`` in results and rows: ``3`` for 3, ``2.25`` for 2.25 (row ``static-2.25``)."""
+    return f"{b:g}"
+
+
+def target_bitops(net: ResNetSupernet, b: float) -> float:
+    """BitOps "as cheap as uniform-b": the fixed layers' BitOps plus ``b * b`` times the switchable MACs.
+
+    At an integer b that is exactly the BitOps of every layer at b bits (a layer costs
+    ``bits * bits * MACs``); a fractional b interpolates quadratically between them.
+    """
+    if float(b).is_integer():
+        return net.bitops([int(b)] * net.num_switchable)
+    two, three = net.bitops([2] * net.num_switchable), net.bitops([3] * net.num_switchable)
+    macs = (three - two) / 5  # the switchable MACs: uniform-3 costs 9 of them where uniform-2 costs 4
+    return two + (b * b - 4) * macs
 
 
 @torch.inference_mode()
@@ -57,48 +85,88 @@ def _accuracy_from(
     return correct / n
 
 
+def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: ResNetSupernet) -> None:
+    """Refuse to continue a saved search made on other settings: the continued path would be another search's."""
+    theirs = {"bit_choices": resume.get("bit_choices"), "split": resume.get("split"), "images": resume.get("images")}
+    mine = {"bit_choices": choices, "split": split.name, "images": n}
+    if theirs != mine or not resume.get("trace"):
+        raise UsageError(
+            f"the saved static search to resume was made with {theirs} and a trace of {len(resume.get('trace') or [])} "
+            f"steps, this search runs with {mine}: resume a result made with the same --limit and action set, "
+            "or search from all-8 without --resume"
+        )
+    if len(resume["trace"][-1]["bits"]) != net.num_switchable:
+        raise UsageError(
+            f"the saved static search to resume has {len(resume['trace'][-1]['bits'])} layers, this supernet "
+            f"{net.num_switchable}: resume a result of this supernet (its supernet_sha256), or search without --resume"
+        )
+
+
 def static_search(
     net: ResNetSupernet,
     split: Split,
-    targets: Sequence[int] = DEFAULT_TARGETS,
+    targets: Sequence[float] = FRONT_TARGETS,
     bit_choices: Sequence[int] | None = None,
     limit: int | None = DEFAULT_LIMIT,
     progress: bool = True,
+    resume: dict | None = None,
 ) -> dict:
     """Configurations for BitOps targets "as cheap as uniform-b" for each b in ``targets``.
+
+    The descent always goes on down to every layer at its lowest bit-width, so that the trace
+    holds the whole path from all-8 to all-lowest, whatever the targets.
 
     Args:
         net: frozen supernet.
         split: the split searched on (``val``: never the test split).
-        targets: uniform bit-widths whose BitOps are the targets.
+        targets: uniform bit-widths whose BitOps are the targets (:func:`target_bitops`; fractional ones too).
         bit_choices: bit-widths a layer may take (default: all the supernet's).
         limit: use the first ``limit`` images of the split (None: all).
         progress: show a progress bar.
+        resume: a saved result of the same search (same supernet, split, ``limit`` and ``bit_choices``)
+            to continue: its trace is replayed and the descent goes on from its last configuration,
+            which gives exactly the result of one search from all-8.
 
-    Returns a dict ``{"configs": {str(b): bits}, "val_accuracy": {...}, "bitops": {...}, "trace": [...]}``.
+    Returns a dict ``{"configs": {name: bits}, "val_accuracy": {...}, "bitops": {...}, "trace": [...]}``,
+    keyed by :func:`target_name`.
     """
     choices = sorted(bit_choices or net.bit_choices)
     n = len(split) if limit is None else min(limit, len(split))
     labels = split.labels[:n]
     with torch.inference_mode():
         stem = net.stem_forward(split.inputs(slice(0, n)))
-    config = [choices[-1]] * net.num_switchable
-    goal = {b: net.bitops([b] * net.num_switchable) for b in targets}
+    goal = {target_name(b): target_bitops(net, b) for b in targets}
+    found: dict[str, list[int]] = {}
+    found_acc: dict[str, float] = {}
+
+    def record(config: list[int], bitops: float, acc: float) -> None:
+        for b, g in goal.items():
+            if b not in found and bitops <= g:
+                found[b], found_acc[b] = list(config), acc
+
+    if resume is None:
+        config = [choices[-1]] * net.num_switchable
+        trace: list[dict] = [{"bits": list(config), "bitops": net.bitops(config)}]
+    else:
+        _check_resume(resume, choices, split, n, net)
+        trace = [dict(step) for step in resume["trace"]]
+        for step in trace[:-1]:  # the path walked already: its first configuration under each target
+            record(step["bits"], step["bitops"], step["val_accuracy"])
+        config = list(trace[-1]["bits"])
     states: list[State] = [stem] * (net.num_switchable + 1)
     _prefix_states(net, stem, config, 0, states)
     acc = _accuracy_from(net, states[net.num_switchable], [], net.num_switchable, labels)
-    found: dict[str, list[int]] = {}
-    found_acc: dict[str, float] = {}
-    trace = [{"bits": list(config), "bitops": net.bitops(config), "val_accuracy": acc}]
-    total_steps = (len(choices) - 1) * net.num_switchable
+    if resume is not None and acc != trace[-1]["val_accuracy"]:
+        raise UsageError(
+            f"the saved static search's last configuration scores {trace[-1]['val_accuracy']} on val here "
+            f"{acc}: it was made on other images or another supernet; search without --resume"
+        )
+    trace[-1]["val_accuracy"] = acc
+    total_steps = sum(choices.index(b) for b in config)
     bar = tqdm(total=total_steps, desc="static search", file=sys.stderr, disable=not progress)
     while True:
         current = net.bitops(config)
-        for b, g in goal.items():
-            if str(b) not in found and current <= g:
-                found[str(b)], found_acc[str(b)] = list(config), acc
-        if len(found) == len(goal):
-            break
+        record(config, current, acc)
         best = None
         for i in range(net.num_switchable):
             k = choices.index(config[i])
@@ -111,23 +179,41 @@ def static_search(
             score = (acc - cand_acc) / saved
             if best is None or score < best[0]:
                 best = (score, i, cand, cand_acc)
-        if best is None:  # everything is at the lowest bit-width already
+        if best is None:  # everything is at the lowest bit-width: the path's end
             break
         _, i, config, acc = best
         _prefix_states(net, stem, config, i, states)
         trace.append({"bits": list(config), "bitops": net.bitops(config), "val_accuracy": acc, "lowered": i})
         bar.update(1)
     bar.close()
-    return {
-        "configs": found,
-        "val_accuracy": found_acc,
-        "bitops": {b: net.bitops(c) for b, c in found.items()},
-        "targets": {str(b): g for b, g in goal.items()},
+    order = [b for b in goal if b in found]
+    result = {
+        "configs": {b: found[b] for b in order},
+        "val_accuracy": {b: found_acc[b] for b in order},
+        "bitops": {b: net.bitops(found[b]) for b in order},
+        "targets": goal,
         "bit_choices": choices,
         "split": split.name,
         "images": n,
         "trace": trace,
     }
+    if resume is not None:
+        result["resumed_at_step"] = len(resume["trace"]) - 1
+    return result
+
+
+def read_resume(path: str | Path, supernet_sha256: str) -> dict:
+    """A saved search result to continue (``static-search --resume``), refused unless made on this supernet."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--resume {path}: no such file; give a static-<name>.json that static-search wrote")
+    data = json.loads(path.read_text())
+    if data.get("supernet_sha256") != supernet_sha256:
+        raise UsageError(
+            f"--resume {path} was searched on supernet sha256 {str(data.get('supernet_sha256'))[:12]}..., not this "
+            f"one ({supernet_sha256[:12]}...): resume a result of this supernet, or search without --resume"
+        )
+    return data
 
 
 def shipped_path(supernet: str) -> Path:
@@ -141,9 +227,18 @@ def _matching(path: Path, supernet_sha256: str, bit_choices: Sequence[int]) -> d
     data = json.loads(path.read_text())
     if data.get("supernet_sha256") != supernet_sha256 or data.get("bit_choices") != sorted(bit_choices):
         return None
-    if not {str(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})):
+    if not {target_name(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})):
         return None
     return data
+
+
+def front_static_rows(result: dict | None) -> list[str]:
+    """The ``static-<b>`` rows a search result gives the front: each of :data:`FRONT_TARGETS` it holds.
+
+    None (no saved result: bench searches, which finds every target) gives all of them.
+    """
+    names = [target_name(b) for b in FRONT_TARGETS]
+    return [f"static-{b}" for b in names if result is None or b in result.get("configs", {})]
 
 
 def load_shipped(supernet: str, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
@@ -185,5 +280,5 @@ def search_for_bench(supernet: str, bit_choices: Sequence[int], progress: bool =
     )
     t0 = time.perf_counter()
     net = load_supernet(supernet)
-    result = static_search(net, load_supernet_split(supernet, "val"), DEFAULT_TARGETS, bit_choices, progress=progress)
+    result = static_search(net, load_supernet_split(supernet, "val"), FRONT_TARGETS, bit_choices, progress=progress)
     return {**result, "search_seconds": time.perf_counter() - t0}

@@ -60,6 +60,7 @@ def test_leaderboard_contract_and_files(results):
     for r in res["rows"]:
         assert r["paired"]["reference"] == "fixed-8" and {"accuracy_delta", "reward_delta"} <= set(r["paired"])
         assert {"accuracy_gap", "accuracy_gap_ci", "beats_static_front", "against"} <= set(r["front"])
+        assert r["front"]["beats_static_mixtures"] == (r["front"]["hull_gap_ci"][0] > 0)  # the **beats** label
     assert rows["fixed-8"]["paired"]["accuracy_delta"] == 0.0 and rows["fixed-8"]["paired"]["accuracy_delta_ci"] == [
         0,
         0,
@@ -67,18 +68,24 @@ def test_leaderboard_contract_and_files(results):
     # The front of a static row is itself or a cheaper static row that is at least as accurate; the front
     # holds every fixed-b and static-b, listed or not.
     front = {f["agent"]: f for f in res["front"]}
-    assert set(front) == {f"fixed-{b}" for b in range(2, 9)} | {f"static-{b}" for b in range(3, 8)}
+    dense = {f"{q / 4:g}" for q in range(9, 20)} | {f"{h / 2:g}" for h in range(10, 16)}  # 2.25 to 4.75, 5 to 7.5
+    assert set(front) == {f"fixed-{b}" for b in range(2, 9)} | {f"static-{b}" for b in dense}
     assert {n for n, f in front.items() if f["listed"]} == {"fixed-2", "fixed-8"}
     against = rows["fixed-8"]["front"]["against"]
     assert front[against]["bitops"] <= rows["fixed-8"]["bitops"]
     assert front[against]["accuracy"] >= rows["fixed-8"]["accuracy"]
-    for f in ("results.json", "leaderboard.csv", "leaderboard.md", "pareto.png", "heatmap-greedy.png"):
+    for f in ("results.json", "leaderboard.csv", "leaderboard.md", "leaderboard-compact.md", "pareto.png"):
         assert (out / f).stat().st_size > 0
+    assert (out / "heatmap-greedy.png").stat().st_size > 0
+    compact = (out / "leaderboard-compact.md").read_text().splitlines()
+    assert [line.split(" | ")[0][2:] for line in compact[2 : 2 + len(AGENTS)]] == [r["agent"] for r in res["rows"]]
+    for line, r in zip(compact[2:], res["rows"]):  # the verdict's label follows the mixtures' gap
+        assert line.count("|") == 7 and ("**beats**" in line) == r["front"]["beats_static_mixtures"]
     doc = json.loads((out / "results.json").read_text())
     rec = doc["records"][0]
     assert {"agent", "seed", "index", "bits", "bitops", "correct", "reward"} <= set(rec)
     listed = [r for r in doc["records"] if r["agent"] in AGENTS]
-    assert len(listed) == 40 * (2 + 4) and len(doc["records"]) == len(listed) + 40 * 10
+    assert len(listed) == 40 * (2 + 4) and len(doc["records"]) == len(listed) + 40 * (5 + len(dense))
     assert doc["front"] == res["front"] and not (out / ".bench-partial").exists()
 
 

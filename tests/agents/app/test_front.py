@@ -113,6 +113,7 @@ def test_an_empty_front_judges_nothing():
     for name in ("a", "b"):
         f = t.loc[name, "front"]
         assert f["against"] is None and f["hull_mixture"] is None and not f["beats_static_front"]
+        assert not f["beats_static_mixtures"]
         assert f["accuracy_gap"] is None and f["accuracy_gap_ci"] == [None, None] and f["hull_gap"] is None
     assert t.loc["b", "paired"]["accuracy_delta"] == -1.0 and t.loc["b", "paired"]["reference"] == "a"
 
@@ -127,9 +128,9 @@ def test_a_win_needs_the_whole_interval_above_zero():
     t = add_paired(_table(recs), recs, "fixed-2").set_index("agent")
     one, many = t.loc["one", "front"], t.loc["many", "front"]
     assert one["accuracy_gap"] == pytest.approx(1 / n) and one["accuracy_gap_ci"][0] == 0.0
-    assert not one["beats_static_front"]
+    assert not one["beats_static_front"] and not one["beats_static_mixtures"]
     assert many["accuracy_gap"] == pytest.approx(50 / n) and many["accuracy_gap_ci"][0] > 0
-    assert many["beats_static_front"]
+    assert many["beats_static_front"] and many["beats_static_mixtures"]  # fixed-2 alone: the mixture is fixed-2
     assert many["accuracy_gap_ci"][0] < 50 / n < many["accuracy_gap_ci"][1]
     reward = t.loc["many", "paired"]
     assert reward["reward_delta"] == pytest.approx(50 / n) and reward["reward_delta_ci"][0] > 0

@@ -12,7 +12,7 @@ import numpy as np
 
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
-from abn_gym.engine import EpisodeEngine
+from abn_gym.engine import EpisodeEngine, StepResult
 from abn_gym.errors import EnvArgumentError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 
@@ -319,7 +319,11 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
             info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
-        return self._format(res.obs, 0), float(res.reward[0]), bool(res.terminated), False, info
+        return self._format(res.obs, 0), self._reward_of(res), bool(res.terminated), False, info
+
+    def _reward_of(self, res: StepResult) -> Any:
+        """The reward ``step`` returns for the engine's result (the multi-objective env returns a vector)."""
+        return float(res.reward[0])
 
     def render(self) -> str | np.ndarray | None:
         """The episode so far in ``render_mode`` (see Rendering); None without a render mode."""
@@ -375,8 +379,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         self._sampler.position = state["position"]
 
     def fork(self) -> ABNEnv:
-        """An independent copy of this env in its current state (sharing the frozen supernet)."""
-        clone = ABNEnv(render_mode=self.render_mode, **self.config.kwargs())
+        """An independent copy of this env (of its class) in its current state (sharing the frozen supernet)."""
+        clone = type(self)(render_mode=self.render_mode, **self.config.kwargs())
         _ = clone.engine
         clone.reset()
         clone.set_state(self.get_state())

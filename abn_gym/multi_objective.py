@@ -27,9 +27,10 @@ from abn_gym.vector import ABNVectorEnv
 def objectives(config: EnvConfig) -> tuple[spaces.Box, np.ndarray]:
     """The per-step ``reward_space`` and the ``scalar_weights`` of validated arguments ``config``.
 
-    The bounds are exact: the terminal term's range (:meth:`abn_gym.rewards.RewardFn.terminal_bounds`;
-    0 before the last step) and minus the costliest and the cheapest step's BitOps fraction, computed
-    as the env computes a step's cost, so every reward is inside the Box.
+    The bounds: the terminal term's range (:meth:`abn_gym.rewards.RewardFn.terminal_bounds`; 0
+    before the last step), and from minus the costliest step's BitOps fraction (computed as the env
+    computes a step's cost, so it is reached exactly) up to 0, the reward of the vector env's
+    autoreset call (as in MO-Gymnasium's vector envs; every real step costs more than 0).
     """
     net = architecture(config.supernet)
     reward = reward_fn(config, net)
@@ -47,7 +48,7 @@ def objectives(config: EnvConfig) -> tuple[spaces.Box, np.ndarray]:
     low, high = reward.terminal_bounds()
     space = spaces.Box(
         low=np.array([min(low, 0.0), -(np.float64(span_ops.max()) / net.max_bitops)]),
-        high=np.array([max(high, 0.0), -(np.float64(span_ops.min()) / net.max_bitops)]),
+        high=np.array([max(high, 0.0), 0.0]),
         dtype=np.float64,
     )
     return space, weights

@@ -58,6 +58,9 @@ for _id, _scalar in MO_ENV_IDS.items():
             entry_point="abn_gym.multi_objective:MOABNEnv",
             vector_entry_point=MO_VECTOR_ENTRY_POINT,
             kwargs=dict(ENV_IDS[_scalar]),
+            # Gymnasium's passive checker warns on every vector reward (it expects a float), as
+            # MO-Gymnasium's make knows: it turns the checker off the same way.
+            disable_env_checker=True,
         )
 
 

@@ -34,12 +34,12 @@ def play(env, actions, seed):
 
 
 def test_every_scalar_id_has_a_twin_with_its_arguments():
-    assert abn_gym.MO_ENV_IDS == {f"mo-{i}": i for i in abn_gym.ENV_IDS}
+    assert {f"mo-{i}": i for i in abn_gym.ENV_IDS} == abn_gym.MO_ENV_IDS
     for mo_id, scalar in abn_gym.MO_ENV_IDS.items():
         assert gym.spec(mo_id).kwargs == gym.spec(scalar).kwargs
         assert isinstance(gym.make(f"abn_gym:{mo_id}").unwrapped, MOABNEnv)
     # The commands and agents score scalar rewards: a mo- id is refused with its scalar twin named.
-    with pytest.raises(UnknownNameError, match="multi-objective.*'ABN-ResNet20Quarter-v1'"):
+    with pytest.raises(UnknownNameError, match=r"multi-objective.*'ABN-ResNet20Quarter-v1'"):
         env_kwargs(STEEP)
 
 
@@ -159,7 +159,7 @@ def test_group_relative_first_objective():
 
 
 def test_blockdrop_is_refused_with_the_fix():
-    with pytest.raises(EnvArgumentError, match="blockdrop.*use reward='default'"):
+    with pytest.raises(EnvArgumentError, match=r"blockdrop.*use reward='default'"):
         gym.make(STEEP, reward="blockdrop")
     with pytest.raises(EnvArgumentError, match="blockdrop"):
         MOABNVectorEnv(2, reward="blockdrop")

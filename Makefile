@@ -37,14 +37,18 @@ test-fast: .venv data
 # version held by a constraints file: torch, gymnasium and numpy (and the rest) stay as they are.
 # Tianshou 2.0.1 pins pandas<3 while calling only pd.isnull, so it goes in without its pins,
 # after its other requirements (virtualenv, which it never imports, is left out).
+# MO-Gymnasium and morl-baselines (the multi-objective ids) go in with their requirements, in the
+# same constrained install: morl-baselines imports wandb, pymoo, cvxpy and pycddlib at the top of
+# the algorithms the tests run (which never log: log=False).
 CLIENTS_TORCHRL ?= torchrl==0.14.1
 CLIENTS_TIANSHOU ?= tianshou==2.0.1
+CLIENTS_MO ?= mo-gymnasium==1.3.2 morl-baselines==1.3.0
 TIANSHOU_DEPS := "deepdiff>=7.0.1,<8" "h5py>=3.9,<4" "numba>=0.60" "overrides>=7.4,<8" "pettingzoo>=1.22,<2" \
 	"sensai-utils>=1.6"
 CLIENTS_CONSTRAINTS := $(VENV)/clients-constraints.txt
 clients: .venv data
 	$(PY) -m pip freeze --exclude-editable | grep '==' > $(CLIENTS_CONSTRAINTS)
-	$(PY) -m pip install -q -c $(CLIENTS_CONSTRAINTS) $(CLIENTS_TORCHRL) $(TIANSHOU_DEPS)
+	$(PY) -m pip install -q -c $(CLIENTS_CONSTRAINTS) $(CLIENTS_TORCHRL) $(TIANSHOU_DEPS) $(CLIENTS_MO)
 	$(PY) -m pip install -q --no-deps $(CLIENTS_TIANSHOU)
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests/clients -p no:cacheprovider
 

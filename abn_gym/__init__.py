@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from abn_gym.config import DEFAULT_COST_COEF, ENV_KWARGS, EnvConfig, make_config
-from abn_gym.registration import DEFAULT_BUDGET, DEFAULT_ENV_ID, ENV_IDS, QUARTER, QUARTER_COST_COEF
+from abn_gym.registration import DEFAULT_BUDGET, DEFAULT_ENV_ID, ENV_IDS, MO_ENV_IDS, QUARTER, QUARTER_COST_COEF
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_ENV_ID",
     "ENV_IDS",
     "ENV_KWARGS",
+    "MO_ENV_IDS",
     "QUARTER",
     "QUARTER_COST_COEF",
     "EnvConfig",

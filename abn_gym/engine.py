@@ -72,6 +72,7 @@ class StepResult:
     prediction: np.ndarray | None = None
     correct: np.ndarray | None = None
     logits: np.ndarray | None = None
+    terminal_reward: np.ndarray | None = None  # the terminal term the last step's reward adds
 
 
 class EpisodeEngine:
@@ -284,9 +285,10 @@ class EpisodeEngine:
             reference = None
             if self._reference_bits is not None:
                 reference = reference_predictions(self.net, self.split, self._reference_bits, self.indices)
-            result.reward = reward + self.reward_fn.terminal(
+            term = self.reward_fn.terminal(
                 correct, logp[np.arange(self.num_envs), self.labels], fraction, pred, reference, self.labels
             )
+            result.reward, result.terminal_reward = reward + term, term
             result.prediction, result.correct, result.logits = pred, correct, logits.cpu().numpy()
         return result
 

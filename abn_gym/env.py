@@ -12,7 +12,7 @@ import numpy as np
 
 from abn_gym.config import EnvConfig, EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
-from abn_gym.engine import EpisodeEngine
+from abn_gym.engine import EpisodeEngine, StepResult
 from abn_gym.errors import EnvArgumentError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 
@@ -143,9 +143,9 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``layer`` | every step | int64 | the first layer this step ran (its decision layer) |
     | ``bits`` | every step | int64 | the bit-width this step ran at (after any clipping) |
     | ``bitops_step`` | every step | float64 | BitOps of the layers this step ran |
-    | ``clipped`` | every step, with a budget | bool_ | the action was lowered to fit the budget |
+    | ``clipped`` | every step, with a budget | ``bool_`` | the action was lowered to fit the budget |
     | ``action_mask`` | reset, every step, with a budget | ndarray bool (K,) | allowed actions at the next step |
-    | ``correct`` | last step | bool_ | the prediction equals the label |
+    | ``correct`` | last step | ``bool_`` | the prediction equals the label |
     | ``prediction`` | last step | int64 | the classifier's class |
     | ``label`` | last step | int64 | the image's true class |
     | ``index`` | last step | int64 | the image's index in the split |
@@ -162,6 +162,18 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
     (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see
     :class:`abn_gym.vector.ABNVectorEnv`).
+
+    ## Multi-objective ids (``mo-<id>``)
+    Every id has a twin for MO-Gymnasium with the same arguments, ``mo-ABN-ResNet-v0`` to
+    ``mo-ABN-ResNet20Quarter-Budget-v1`` (:data:`abn_gym.MO_ENV_IDS`), made by
+    :class:`abn_gym.multi_objective.MOABNEnv` (native vector env:
+    :class:`~abn_gym.multi_objective.MOABNVectorEnv`, rewards of shape (N, 2)). Its reward is a
+    float64 vector of ``reward_dim = 2``: the reward's terminal term (correctness, 1.0 or 0.0, on
+    the last step; 0 before) and ``-bitops_step / bitops_all8``. ``reward_space`` is its Box;
+    ``scalar_weights`` (``[1, cost_coef]``, or ``[1, 0]`` for ``"correct"``) weighs it back into
+    this env's reward bit for bit. The fixed 8-bit layers are charged to no step, as here, so an
+    episode's cost sum is ``-(bitops - bitops_fixed) / bitops_all8``. ``reward="blockdrop"`` has no
+    vector form and is refused; the other rewards put their own terminal term first.
 
     ## Look-ahead (for search agents)
     ``lookahead(rest_bits)`` returns the logits the network would produce if the remaining
@@ -247,6 +259,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       by the same rule on its val split, ``cost_coef`` 0.1 instead of 0.08. The dynamics and the
       reward changed, so the ids moved to v1. The v0 ids (commit 039a263) are retired:
       ``gym.make`` raises ``DeprecatedEnv`` and names v1.
+    - ``mo-`` ids: added as twins of every id, with its version; the scalar ids' episodes and
+      rewards are unchanged bit for bit.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]
@@ -319,7 +333,11 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
             info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
-        return self._format(res.obs, 0), float(res.reward[0]), bool(res.terminated), False, info
+        return self._format(res.obs, 0), self._reward_of(res), bool(res.terminated), False, info
+
+    def _reward_of(self, res: StepResult) -> Any:
+        """The reward ``step`` returns for the engine's result (the multi-objective env returns a vector)."""
+        return float(res.reward[0])
 
     def render(self) -> str | np.ndarray | None:
         """The episode so far in ``render_mode`` (see Rendering); None without a render mode."""
@@ -375,8 +393,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         self._sampler.position = state["position"]
 
     def fork(self) -> ABNEnv:
-        """An independent copy of this env in its current state (sharing the frozen supernet)."""
-        clone = ABNEnv(render_mode=self.render_mode, **self.config.kwargs())
+        """An independent copy of this env (of its class) in its current state (sharing the frozen supernet)."""
+        clone = type(self)(render_mode=self.render_mode, **self.config.kwargs())
         _ = clone.engine
         clone.reset()
         clone.set_state(self.get_state())

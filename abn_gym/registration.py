@@ -1,6 +1,7 @@
 """The abn-gym ids: their registration with Gymnasium, and looking up what each id fixes.
 
-Importing this module (``import abn_gym`` does) registers every id of :data:`ENV_IDS`.
+Importing this module (``import abn_gym`` does) registers every id of :data:`ENV_IDS`, and the
+multi-objective twin of each, :data:`MO_ENV_IDS` (:mod:`abn_gym.multi_objective`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ ENV_IDS: dict[str, dict] = {
 }
 """Every registered id with the keyword arguments it fixes."""
 
+MO_VECTOR_ENTRY_POINT = "abn_gym.multi_objective:MOABNVectorEnv"
+
+MO_ENV_IDS: dict[str, str] = {f"mo-{_id}": _id for _id in ENV_IDS}
+"""Every multi-objective id (MO-Gymnasium's ``mo-`` prefix) with the scalar id whose arguments it takes."""
+
 for _id, _kwargs in ENV_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(
@@ -44,6 +50,17 @@ for _id, _kwargs in ENV_IDS.items():
             entry_point="abn_gym.env:ABNEnv",
             vector_entry_point=VECTOR_ENTRY_POINT,
             kwargs=dict(_kwargs),
+        )
+for _id, _scalar in MO_ENV_IDS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(
+            id=_id,
+            entry_point="abn_gym.multi_objective:MOABNEnv",
+            vector_entry_point=MO_VECTOR_ENTRY_POINT,
+            kwargs=dict(ENV_IDS[_scalar]),
+            # Gymnasium's passive checker warns on every vector reward (it expects a float), as
+            # MO-Gymnasium's make knows: it turns the checker off the same way.
+            disable_env_checker=True,
         )
 
 
@@ -75,6 +92,12 @@ def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     except gymnasium.error.Error as exc:
         reason = str(exc).rstrip(".")
         raise UnknownNameError(f"unknown env id {env_id!r}: {reason}. abn-gym ids: {sorted(ENV_IDS)}") from None
+    if spec.vector_entry_point == MO_VECTOR_ENTRY_POINT:
+        scalar = MO_ENV_IDS.get(spec.id, "the id without its 'mo-' prefix")
+        raise UnknownNameError(
+            f"{env_id!r} is a multi-objective id (vector rewards, for MO-Gymnasium); abn-gym's commands and agents "
+            f"score scalar rewards: use {scalar!r}, which runs the same episodes"
+        )
     if spec.vector_entry_point != VECTOR_ENTRY_POINT:
         raise UnknownNameError(f"{env_id!r} is not an abn-gym environment; use one of {sorted(ENV_IDS)}")
     return {**spec.kwargs, **overrides}

@@ -1,7 +1,9 @@
 """Reward functions: a per-step BitOps cost plus a terminal correctness term.
 
 All functions are vectorised over a batch of episodes (numpy in, numpy out) so the single env
-and the batched vector env share them exactly.
+and the batched vector env share them exactly. The multi-objective ids return the same two
+parts as a vector (:func:`reward_vectors`); :attr:`RewardFn.scalar_weights` weighs it back into
+the scalar reward.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import numpy as np
 
 REWARDS = ("default", "logprob", "blockdrop", "correct", "baseline", "agreement")
 """Names accepted by the ``reward`` keyword argument of the environments."""
+
+OBJECTIVES = ("terminal", "cost")
+"""The parts of a multi-objective reward vector, in order (see :func:`reward_vectors`)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,32 @@ class RewardFn:
     def has_step_cost(self) -> bool:
         """Whether each step is charged its BitOps."""
         return self.kind in ("default", "logprob", "baseline", "agreement")
+
+    @property
+    def scalar_weights(self) -> np.ndarray:
+        """w such that ``w @ reward_vector`` is this scalar reward at every step, bit for bit.
+
+        The vector is (terminal term, -step cost): the rewards with a step cost weigh the cost by
+        ``cost_coef``, the others ("correct") by 0.
+        """
+        self.check_vector_form()
+        return np.array([1.0, self.cost_coef if self.has_step_cost else 0.0])
+
+    def check_vector_form(self) -> None:
+        """Refuse the rewards that the vector (terminal term, -step cost) cannot express (ValueError)."""
+        if self.kind == "blockdrop":
+            raise ValueError(
+                "reward='blockdrop' has no multi-objective form: its terminal term 1 - f**2 already mixes accuracy "
+                "with the episode's cost, so no weighting of (terminal term, -step cost) gives it; use "
+                "reward='default' (or 'correct', 'logprob', 'baseline', 'agreement') with the mo- ids"
+            )
+
+    def terminal_bounds(self) -> tuple[float, float]:
+        """The range of the terminal term (:meth:`terminal`): the first objective's bounds."""
+        low, high = {"baseline": (-1.0, 1.0), "logprob": (-self.logprob_clip, 0.0)}.get(self.kind, (0.0, 1.0))
+        if self.group_size > 1:  # a term minus its group's mean lies within +-(high - low)
+            return low - high, high - low
+        return low, high
 
     @classmethod
     def for_actions(
@@ -129,3 +160,17 @@ def group_relative(term: np.ndarray, group_size: int) -> np.ndarray:
     """
     groups = term.reshape(-1, group_size)
     return (groups - groups.mean(axis=1, keepdims=True)).reshape(term.shape)
+
+
+def reward_vectors(cost_fraction: np.ndarray, terminal: np.ndarray | None) -> np.ndarray:
+    """(N, 2) multi-objective rewards: (terminal term, minus the step's cost fraction) per episode.
+
+    Args:
+        cost_fraction: (N,) the step's BitOps as a fraction of the all-8 configuration (what the
+            scalar reward charges ``cost_coef`` times).
+        terminal: (N,) the terminal term (:meth:`RewardFn.terminal`) on the last step, None before.
+    """
+    out = np.empty((len(cost_fraction), len(OBJECTIVES)))
+    out[:, 0] = 0.0 if terminal is None else terminal
+    np.negative(cost_fraction, out=out[:, 1])
+    return out

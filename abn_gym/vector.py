@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
-from abn_gym.engine import EpisodeEngine
+from abn_gym.engine import EpisodeEngine, StepResult
 from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 
@@ -228,7 +228,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                     "step() called after the sub-envs terminated with autoreset_mode=DISABLED: call envs.reset() first"
                 )
             obs, info = self._start([None] * n)  # NEXT_STEP: this call only resets
-            return (self._format(obs), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info)
+            return (self._format(obs), self._no_rewards(), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info)
         acts = np.asarray(actions)
         if acts.shape != (n,) or acts.dtype.kind not in "iu":
             raise InvalidActionError(
@@ -241,6 +241,7 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             check_action(bad, len(self.bit_choices), self.bit_choices)
         engine = self.engine
         res = engine.step(acts)
+        rewards = self._rewards_of(res)  # before a SAME_STEP reset replaces the engine's episodes
         ones = np.ones(n, dtype=bool)
         info = {
             "layer": np.full(n, res.layer),
@@ -270,7 +271,15 @@ class ABNVectorEnv(EnvCore, VectorEnv):
                 final = {"final_obs": final_obs, "_final_obs": ones, "final_info": info, "_final_info": ones}
                 info = {**reset_info, **final}
         terminated = np.full(n, res.terminated)
-        return obs, res.reward.copy(), terminated, np.zeros(n, dtype=bool), info
+        return obs, rewards, terminated, np.zeros(n, dtype=bool), info
+
+    def _rewards_of(self, res: StepResult) -> np.ndarray:
+        """The (N,) rewards ``step`` returns for the engine's result (the multi-objective env: (N, 2))."""
+        return res.reward.copy()
+
+    def _no_rewards(self) -> np.ndarray:
+        """The rewards of a NEXT_STEP autoreset call: zeros in the shape of :meth:`_rewards_of`'s."""
+        return np.zeros(self.num_envs)
 
     def _row(self, obs: Any, r: int) -> Any:
         if isinstance(obs, dict):

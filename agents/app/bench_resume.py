@@ -72,9 +72,9 @@ def installed_prefixes() -> tuple[str, ...]:
     # Not sys.prefix itself: a project folder may lie under it (/usr/local/app in a container).
     found |= {*site.getsitepackages(), site.getusersitepackages()}
     for name in ("agents", "abn_gym", "supernets"):  # our own, wherever they are imported from (a checkout too)
-        module = sys.modules.get(name)
-        if module is not None and getattr(module, "__file__", None):
-            found.add(os.path.dirname(module.__file__))
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            found.add(os.path.dirname(file))
     return tuple(sorted(os.path.realpath(p) + os.sep for p in found if p))
 
 

@@ -98,7 +98,12 @@ class TqdmCallback(BaseCallback):
             self.bar.set_postfix({"return": f"{np.mean([e['r'] for e in episodes]):.4f}"}, refresh=False)
 
     def _on_training_end(self) -> None:
-        self.bar.close()
+        self.close()
+
+    def close(self) -> None:
+        """End the bar's line (twice is harmless)."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 def checkpoint_steps(path: Path) -> int:
@@ -382,12 +387,16 @@ def _train(args: AgentTrainArgs, command: str, callbacks: list[BaseCallback] | N
             keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
             keep.restored = keep_state
             callbacks = [*(callbacks or []), keep]
+        bar = TqdmCallback(args.timesteps)
         callbacks = [
             *(callbacks or []),
-            TqdmCallback(args.timesteps),
+            bar,
             ExactCheckpoints(args.checkpoint_every, out / "checkpoints", keep, resumes),
         ]
-        model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
+        try:
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
+        finally:  # an error's line must not land on the progress bar's
+            bar.close()
         if keep is not None:
             keep.prune()
     final_norm, norm_entry, selected = None, None, None

@@ -222,6 +222,7 @@ def test_a_refused_write_gives_one_error_line_and_keeps_the_previous_files(tmp_p
     # bench: a first set, then a run with other settings that cannot write its files
     out = tmp_path / "bench"
     assert _run([*BENCH, "--agents", "fixed-4", "--out", str(out)], tmp_path).returncode == 0
+
     def files() -> dict[str, bytes]:  # the published set (the lock file names whichever run holds --out)
         return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != LOCK_FILE}
 

@@ -116,7 +116,8 @@ def output_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold ``folder`` for one run: a second run on it is refused at once, naming this one.
 
     The folder is created if missing (and removed again on the way out when the run wrote
-    nothing into it). The lock is an ``flock``, released by the kernel when the process ends.
+    nothing into it). The lock is an ``flock`` on :data:`LOCK_FILE`, released by the kernel when
+    the process ends; the file is removed when the run ends normally or with an error.
 
     Args:
         folder: the run's output folder (``--out``).
@@ -125,32 +126,49 @@ def output_lock(folder: str | os.PathLike) -> Iterator[None]:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} is a file, not a folder; choose another --out")
     created = not folder.exists()
+    path = folder / LOCK_FILE
+    fd = _take_lock(folder, path)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise OutputNotWritableError(
-            f"--out {folder} is not writable ({exc.strerror}); choose another folder"
-        ) from None
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise OutputInUseError(
-                    f"--out {folder} is in use by another run ({_lock_holder(fd)}); wait for it to finish, or "
-                    "choose another --out"
-                ) from None
         with contextlib.suppress(OSError):  # a full disk: the lock holds all the same, unnamed
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n{shlex.join(sys.argv)}\n".encode())
         yield
     finally:
-        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-            # Nothing was written (the run was refused): leave no folder behind. Still locked here.
-            (folder / LOCK_FILE).unlink()
-            folder.rmdir()
+        # Removed while still locked: a run that opened it meanwhile sees it gone and opens a new one.
+        with contextlib.suppress(OSError):
+            path.unlink()
+            if created and not any(folder.iterdir()):
+                folder.rmdir()  # refused before writing anything: leave no folder behind
         os.close(fd)
+
+
+def _take_lock(folder: Path, path: Path) -> int:
+    """An open, flocked descriptor of ``path`` (the file that is there now, not one removed meanwhile)."""
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputNotWritableError(
+                f"--out {folder} is not writable ({exc.strerror}); choose another folder"
+            ) from None
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise OutputInUseError(
+                f"--out {folder} is in use by another run ({holder}); wait for it to finish, or choose another --out"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the run before removed it between our open and our lock: take the new one
 
 
 def _umask() -> int:

@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 import torch
 
-from supernets.foundation.files import LOCK_FILE
+from supernets.foundation.errors import OutputInUseError
+from supernets.foundation.files import LOCK_FILE, output_lock
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = "ABN-ResNet20Quarter-v1"
@@ -241,3 +242,21 @@ def test_a_refused_write_gives_one_error_line_and_keeps_the_previous_files(tmp_p
     line = _one_error_line(_run([*TRAIN, "--out", str(run)], tmp_path, limit_bytes=4096))
     assert "could not write" in line and "File too large" in line and str(run) in line
     assert (run / "model.zip").read_bytes() == model and (run / "card.json").read_bytes() == card
+
+
+def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
+    out = tmp_path / "out"
+    with output_lock(out):
+        assert (out / LOCK_FILE).read_text().startswith(f"{os.getpid()}\n")
+        expected = rf"--out {out} is in use by another run \(pid {os.getpid()}: "
+        with pytest.raises(OutputInUseError, match=expected), output_lock(out):
+            pass
+    assert not out.exists()  # nothing was written: no folder left behind
+    # A holder killed with SIGKILL leaves its file, but not its lock.
+    code = "import os; from supernets.foundation.files import output_lock; "
+    code += f"held = output_lock({str(out)!r}); held.__enter__(); os.kill(os.getpid(), 9)"
+    killed = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=tmp_path, timeout=120)
+    assert killed.returncode == -signal.SIGKILL and (out / LOCK_FILE).is_file()
+    with output_lock(out):
+        (out / "written").write_text("")
+    assert [p.name for p in out.iterdir()] == ["written"]

@@ -449,16 +449,18 @@ def publish_policy(run_dir: str | Path, stem: str) -> Path:
     """Developer step: copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
     run_dir = Path(run_dir)
     check_source_checkout(POLICY_DIR / f"{stem}.zip")
-    POLICY_DIR.mkdir(parents=True, exist_ok=True)
     target = POLICY_DIR / f"{stem}.zip"
-    shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
-    target.with_suffix(".zip.tmp").replace(target)
+    with writing(target):
+        POLICY_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
+        target.with_suffix(".zip.tmp").replace(target)
     card = json.loads((run_dir / "card.json").read_text())
     card["file"] = target.name
     if card.get("obs_norm"):
         norm_target = stats_path(target)
-        shutil.copyfile(run_dir / card["obs_norm"]["file"], norm_target.with_name(norm_target.name + ".tmp"))
-        norm_target.with_name(norm_target.name + ".tmp").replace(norm_target)
+        with writing(norm_target):
+            shutil.copyfile(run_dir / card["obs_norm"]["file"], norm_target.with_name(norm_target.name + ".tmp"))
+            norm_target.with_name(norm_target.name + ".tmp").replace(norm_target)
         card["obs_norm"] = {**card["obs_norm"], "file": norm_target.name}
     atomic_write_json(target.with_suffix(".json"), card)
     return target

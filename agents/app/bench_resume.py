@@ -36,6 +36,8 @@ from supernets.foundation.files import atomic_write_json, sha256, writing
 
 PARTIAL = ".bench-partial"
 """Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
+CUSTOM = "#custom"
+"""The end of a custom agent's fingerprint: what it depends on is its entry's ``sources``."""
 AGENT_FILE = "agent-{key}.json"
 """One finished agent of an unfinished run, inside :data:`PARTIAL`."""
 
@@ -56,7 +58,7 @@ def agent_fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
             source = inspect.getsourcefile(type(agent))
         except TypeError:
             source = None
-        return f"{spec}#custom" if source and os.path.isfile(source) else None
+        return f"{spec}{CUSTOM}" if source and os.path.isfile(source) else None
     if hasattr(agent, "config"):
         return f"{spec}#{list(agent.config)}"
     base = spec.split("@", 1)[0]
@@ -134,7 +136,11 @@ def reusable(finished: Mapping[str, dict[str, Any]], fingerprint: str | None, na
     if fingerprint is None or fingerprint not in finished:
         return None
     entry = finished[fingerprint]
-    changed = changed_sources(entry.get("sources") or {})
+    sources = entry.get("sources") or {}
+    if fingerprint.endswith(CUSTOM) and not sources:  # a custom agent's files were not recorded: never trust it
+        print(f"bench: recomputing {name!r}: the source files it loaded were not recorded", file=sys.stderr)
+        return None
+    changed = changed_sources(sources)
     if changed:
         shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         print(f"bench: recomputing {name!r}: its source changed since the interrupted run ({shown})", file=sys.stderr)

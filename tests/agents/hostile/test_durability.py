@@ -260,3 +260,24 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
     with output_lock(out):
         (out / "written").write_text("")
     assert [p.name for p in out.iterdir()] == ["written"]
+
+
+def test_the_user_modules_are_those_outside_the_installed_packages(tmp_path, monkeypatch, capsys):
+    from agents.app import bench_resume
+
+    (tmp_path / "durability_helper_mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "durability_helper_mod", raising=False)
+    __import__("durability_helper_mod")
+    files = bench_resume.user_module_files()
+    helper = str((tmp_path / "durability_helper_mod.py").resolve())
+    assert helper in files
+    assert not any(f == os.path.realpath(m.__file__) for f in files for m in (json, torch, pd, bench_resume))
+    entry = {"sources": bench_resume.fingerprint_sources(files)}
+    finished = {"m:C#custom": entry}
+    assert bench_resume.reusable(finished, "m:C#custom", "c") is entry
+    (tmp_path / "durability_helper_mod.py").write_text("X = 2\n")
+    assert bench_resume.reusable(finished, "m:C#custom", "c") is None
+    assert f"recomputing 'c': its source changed since the interrupted run ({helper})" in capsys.readouterr().err
+    # an entry of a custom agent that recorded no files is never reused
+    assert bench_resume.reusable({"m:C#custom": {"sources": {}}}, "m:C#custom", "c") is None

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from abn_gym.engine import EpisodeEngine, forget_reference_predictions
-from abn_gym.errors import EnvArgumentError, UnknownEnvArgumentError
+from abn_gym.errors import EnvArgumentError, EnvCallError, UnknownEnvArgumentError
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
 from supernets.data import SPLITS
@@ -135,18 +135,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
         RewardFn.for_actions(cfg.reward, float(cfg.cost_coef), float(cfg.gamma), bits, arch.bit_choices)
     except (TypeError, ValueError) as exc:
         raise EnvArgumentError(f"invalid reward settings: {exc}") from None
-    budget = cfg.budget
-    if budget is not None:
-        lo_frac = arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops
-        vals = (budget,) if np.isscalar(budget) else tuple(budget)  # type: ignore[arg-type]
-        if len(vals) not in (1, 2) or not all(isinstance(v, (int, float)) and lo_frac <= v <= 1 for v in vals):
-            _fail(
-                "budget",
-                budget,
-                f"a BitOps fraction of the all-8 configuration in [{lo_frac:.4f}, 1] "
-                "(the cheapest configuration's fraction up to 1), or a (low, high) range of them",
-            )
-        budget = float(vals[0]) if len(vals) == 1 else (float(min(vals)), float(max(vals)))  # type: ignore[arg-type]
+    budget = _budget(cfg.budget, arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops)
     decide_at = _decision_points(cfg.decide_at, arch.num_switchable)
     group = cfg.group_size
     if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
@@ -166,6 +155,34 @@ def make_config(**kwargs: Any) -> EnvConfig:
         decide_at=decide_at,
         group_size=int(group),
     )
+
+
+def _budget(value: Any, lowest: float) -> float | tuple[float, float] | None:
+    """``budget`` validated: None, one fraction in [lowest, 1], or a (low, high) range with low <= high."""
+    if value is None:
+        return None
+    expected = (
+        f"a BitOps fraction of the all-8 configuration in [{lowest:.4f}, 1] (the cheapest configuration's "
+        "fraction up to 1), or a (low, high) range of them with low <= high"
+    )
+
+    def fraction(v: Any) -> bool:
+        number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        return number and lowest <= v <= 1
+
+    array = isinstance(value, np.ndarray) and value.ndim == 1
+    if isinstance(value, (str, bytes)) or not (np.isscalar(value) or isinstance(value, Sequence) or array):
+        _fail("budget", value, expected)
+    if np.isscalar(value):
+        if not fraction(value):
+            _fail("budget", value, expected)
+        return float(value)  # type: ignore[arg-type]  # fraction() checked it is a real number
+    vals = tuple(value.tolist() if isinstance(value, np.ndarray) else value)
+    if len(vals) != 2 or not all(fraction(v) for v in vals):
+        _fail("budget", value, expected)
+    if vals[0] > vals[1]:
+        _fail("budget", value, f"low <= high in a (low, high) range: did you mean ({vals[1]}, {vals[0]})?")
+    return float(vals[0]), float(vals[1])
 
 
 def _decision_points(value: Any, num_layers: int) -> tuple[int, ...] | None:
@@ -236,10 +253,12 @@ class EpisodeSampler:
                 self.position += self.stride
             else:
                 index = int(rng.integers(self.size))
-        elif not (isinstance(index, (int, np.integer)) and 0 <= index < self.size):
-            raise ValueError(
+        elif isinstance(index, (bool, np.bool_)) or not (
+            isinstance(index, (int, np.integer)) and 0 <= index < self.size
+        ):
+            raise EnvCallError(
                 f"options['index']={index!r} is not an image of the {self.cfg.split!r} split: "
-                f"expected an int in [0, {self.size})"
+                f"expected an int in [0, {self.size}) (not a bool)"
             )
         budget = self.cfg.budget
         if isinstance(budget, tuple):

@@ -17,40 +17,51 @@ from gymnasium import logger, spaces
 from abn_gym import render as rendering
 from abn_gym.config import EnvConfig
 from abn_gym.engine import EpisodeEngine, StepResult
-from abn_gym.errors import EnvArgumentError
+from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.observations import ObservationLayout
 from supernets.resnet import ResNetSupernet
 
 
 def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
-    """The action as a Python int, or a ValueError naming it and the valid range."""
+    """The action as a Python int, or an :class:`InvalidActionError` naming it and the valid range.
+
+    Accepted: what ``Discrete(n).contains`` accepts (a Python int, a NumPy integer scalar, a 0-d
+    integer array) except bools, which ``contains`` takes as 0 and 1. A shape-(1,) array is refused,
+    as ``contains`` refuses it.
+    """
     a = action
     if type(a) is int and 0 <= a < n:  # the common case, checked first: this runs every step
         return a
-    if isinstance(a, np.ndarray) and a.size == 1 and a.dtype.kind in "iu":
-        a = a.reshape(()).item()
-    if isinstance(a, np.integer):
+    if isinstance(a, (np.generic, np.ndarray)) and a.shape == () and a.dtype.kind in "iu":
         a = int(a)
     if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n:
-        raise ValueError(
-            f"invalid action {action!r}: expected an integer in [0, {n - 1}], the index of a bit-width in "
-            f"bit_choices={bit_choices}"
+        shape = f" (an array of shape {action.shape}: pass one action, e.g. action.item())" if _is_array(action) else ""
+        raise InvalidActionError(
+            f"invalid action {action!r}{shape}: expected an integer in [0, {n - 1}], the index of a bit-width in "
+            f"bit_choices={bit_choices}, as action_space.contains accepts it (bools are refused)"
         )
     return a
 
 
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.shape != ()
+
+
 def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
-    """The extra info of an episode's last step, for one row of the engine."""
-    bitops = float(engine.episode_bitops()[row])
+    """The extra info of an episode's last step, for one row of the engine (NumPy scalars and arrays)."""
+    bitops = engine.episode_bitops()[row]
     assert res.correct is not None and res.prediction is not None, "only the last step has a prediction"
     return {
-        "correct": bool(res.correct[row]),
-        "prediction": int(res.prediction[row]),
-        "label": int(engine.labels[row]),
-        "index": int(engine.indices[row]),
+        "correct": res.correct[row],
+        "prediction": res.prediction[row],
+        "label": engine.labels[row],
+        "index": engine.indices[row],
         "episode_bits": engine.chosen[row].copy(),
         "bitops": bitops,
-        "bitops_fraction": bitops / engine.max_bitops,
+        "bitops_fraction": bitops / np.float64(engine.max_bitops),
+        # The steps' bitops_step plus bitops_fixed is bitops exactly; bitops_all8 normalises both.
+        "bitops_fixed": np.float64(engine.fixed_ops),
+        "bitops_all8": np.float64(engine.max_bitops),
     }
 
 
@@ -59,7 +70,7 @@ def index_option(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("in
     unknown = set(options or {}) - set(allowed)
     if unknown:
         names = "the only option is 'index'" if allowed == ("index",) else f"the options are {list(allowed)}"
-        raise ValueError(f"unknown reset option(s) {sorted(unknown)}; {names}")
+        raise EnvCallError(f"unknown reset option(s) {sorted(unknown)}; {names}")
     return (options or {}).get("index")
 
 

@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from abn_gym.errors import EnvArgumentError
+from abn_gym.errors import EnvArgumentError, EnvCallError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import REFERENCE_BITS
@@ -377,18 +377,22 @@ class EpisodeEngine:
             raise RuntimeError("lookahead() called before reset(): call reset() to start an episode")
         if self.done:
             raise RuntimeError("the episode has ended: nothing is left to look ahead at; call reset()")
-        rows = np.arange(self.num_envs) if rows is None else np.asarray(rows, dtype=np.int64)
-        rest = np.asarray(rest_bits, dtype=np.int64)
+        rows = np.arange(self.num_envs) if rows is None else _int_array(rows, "rows", "episode indices")
+        if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= self.num_envs)):
+            raise EnvCallError(
+                f"rows={rows.tolist()!r}: expected a 1-D int array of episode indices in [0, {self.num_envs})"
+            )
+        rest = _int_array(rest_bits, "rest_bits", "bit-width values such as 4")
         if rest.ndim == 1:
             rest = np.broadcast_to(rest, (len(rows), rest.shape[0]))
         if rest.shape != (len(rows), self.num_layers - self.t):
-            raise ValueError(
+            raise EnvCallError(
                 f"rest_bits must have shape ({len(rows)}, {self.num_layers - self.t}) at layer {self.t}, "
                 f"got {rest.shape}"
             )
         bad = np.setdiff1d(np.unique(rest), self.net.bit_choices)
         if bad.size:
-            raise ValueError(
+            raise EnvCallError(
                 f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
             )
         state = self.state.select(rows)
@@ -421,6 +425,17 @@ class EpisodeEngine:
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]
         self._obs_full = True
+
+
+def _int_array(value: object, name: str, what: str) -> np.ndarray:
+    """``value`` as an int64 array; floats and bools are refused rather than truncated or read as 0/1."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise EnvCallError(
+            f"{name} must hold ints ({what}), got dtype {array.dtype}: floats would be truncated and bools read "
+            f"as 0 and 1; pass an int array, e.g. np.asarray({name}, dtype=np.int64) once the values are whole"
+        )
+    return array.astype(np.int64, copy=False)
 
 
 def _copy_state(state: State) -> State:

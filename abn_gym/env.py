@@ -47,6 +47,9 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     ## Action Space
     ``Discrete(len(bit_choices))``: action a runs the current layer with weights and input
     activations at ``bit_choices[a]`` bits (``bit_choices`` = (2, 3, 4, 5, 6, 7, 8) by default).
+    ``step`` takes what ``action_space.contains`` takes (a Python int, a NumPy integer, a 0-d
+    integer array) except bools; anything else (a shape-(1,) array too) raises
+    :class:`~abn_gym.errors.InvalidActionError`, a ``ValueError``.
     In a budgeted env, an action that would make the episode's budget unreachable is lowered to
     the highest bit-width that still fits (``info["clipped"]`` is True); ``action_masks()``
     gives the allowed actions first, for MaskablePPO.
@@ -89,13 +92,18 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     ## Starting State
     ``reset`` picks an image of ``split``: seeded uniform random by default, the i-th image with
-    ``options={"index": i}``, or the split in order with ``sampling="sequential"``. The stem conv
+    ``options={"index": i}`` (an int, not a bool), or the split in order with
+    ``sampling="sequential"``. The stem conv
     has run; the agent chooses the bit-width of the first switchable layer.
 
     ## Episode End
     The episode terminates after the last switchable layer (18 steps for ResNet-20, or
-    ``len(decide_at)``), when the classifier runs. It is never truncated. Stepping before
-    ``reset`` or after the end raises.
+    ``len(decide_at)``: ``env.horizon``), when the classifier runs. It is never truncated, and the
+    ids register no ``max_episode_steps``: Gymnasium's ``TimeLimit`` would mark a last step
+    truncated when its limit equals the horizon, and the horizon depends on ``supernet`` and
+    ``decide_at``. A ``TimeLimit`` above the horizon (``gym.make(id, max_episode_steps=19)``)
+    changes nothing and lets ``TimeAwareObservation`` run. Stepping before ``reset`` or after the
+    end raises.
 
     ## Coarser decisions (``decide_at``)
     ``decide_at=(0, 7, 13)`` lets the agent decide only at layers 0, 7 and 13, as BlockDrop and
@@ -120,30 +128,36 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     env has no group and refuses K > 1.
 
     ## Budget per episode (``budget=(low, high)``)
-    A range instead of one number draws each episode's budget uniformly from it, after the image
-    and from the same generator (deterministic under the seed); the budget is in the
-    observation, so one policy can be trained across budgets, e.g.
+    A range (low <= high; a reversed one is refused) instead of one number draws each episode's
+    budget uniformly from it, after the image and from the same generator (deterministic under
+    the seed); the budget is in the observation, so one policy can be trained across budgets, e.g.
     ``gym.make("ABN-ResNet-Budget-v0", budget=(0.15, 0.6))``, and then evaluated at fixed ones.
 
     ## Info
     Each key has one type and shape wherever it appears (L = number of switchable layers, 18
-    for ResNet-20; K = ``len(bit_choices)``). Nothing wall-clock.
+    for ResNet-20; K = ``len(bit_choices)``). Every value is a NumPy scalar or array, never a
+    Python ``int``, ``float`` or ``bool`` (TorchRL reads their dtypes). Nothing wall-clock.
 
     | key | when | type, shape | meaning |
     | --- | --- | --- | --- |
-    | ``layer`` | every step | int | the first layer this step ran (its decision layer) |
-    | ``bits`` | every step | int | the bit-width this step ran at (after any clipping) |
-    | ``bitops_step`` | every step | float | BitOps of the layers this step ran |
-    | ``clipped`` | every step, with a budget | bool | the action was lowered to fit the budget |
+    | ``layer`` | every step | int64 | the first layer this step ran (its decision layer) |
+    | ``bits`` | every step | int64 | the bit-width this step ran at (after any clipping) |
+    | ``bitops_step`` | every step | float64 | BitOps of the layers this step ran |
+    | ``clipped`` | every step, with a budget | bool_ | the action was lowered to fit the budget |
     | ``action_mask`` | reset, every step, with a budget | ndarray bool (K,) | allowed actions at the next step |
-    | ``correct`` | last step | bool | the prediction equals the label |
-    | ``prediction`` | last step | int | the classifier's class |
-    | ``label`` | last step | int | the image's true class |
-    | ``index`` | last step | int | the image's index in the split |
+    | ``correct`` | last step | bool_ | the prediction equals the label |
+    | ``prediction`` | last step | int64 | the classifier's class |
+    | ``label`` | last step | int64 | the image's true class |
+    | ``index`` | last step | int64 | the image's index in the split |
     | ``episode_bits`` | last step | ndarray int64 (L,) | the bit-width every layer ran at |
-    | ``bitops`` | last step | float | the episode's BitOps, fixed 8-bit layers included |
-    | ``bitops_fraction`` | last step | float | ``bitops`` / BitOps of the all-8 configuration |
+    | ``bitops`` | last step | float64 | the episode's BitOps, fixed 8-bit layers included |
+    | ``bitops_fraction`` | last step | float64 | ``bitops`` / ``bitops_all8`` |
+    | ``bitops_fixed`` | last step | float64 | BitOps of the fixed 8-bit stem conv and classifier (no step's) |
+    | ``bitops_all8`` | last step | float64 | BitOps of all-8: the normaliser of the cost and the fraction |
 
+    Costs add up exactly: the episode's ``bitops_step`` values plus ``bitops_fixed`` equal
+    ``bitops`` (whole numbers in float64), and the default reward's step cost is
+    ``-cost_coef * bitops_step / bitops_all8``.
     ``clipped``: the action asked for more than the budget allows, and the step ran at the highest
     bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
     (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see
@@ -151,8 +165,11 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
 
     ## Look-ahead (for search agents)
     ``lookahead(rest_bits)`` returns the logits the network would produce if the remaining
-    layers ran at ``rest_bits``, without changing the episode. ``get_state()`` /
-    ``set_state()`` snapshot and rewind an episode; ``fork()`` copies the env. The label is
+    layers ran at ``rest_bits`` (ints; fractional bits are refused, not truncated), without
+    changing the episode. ``get_state()`` / ``set_state()`` snapshot and rewind an episode;
+    ``fork()`` copies the env, sharing the loaded supernet. ``pickle`` and ``copy.deepcopy`` keep
+    the episode in progress and the generator too (without the weights, which the receiving
+    process loads). The label is
     available only as ``label`` on the unwrapped env, for agents that declare they use it.
 
     ## Arguments
@@ -178,6 +195,15 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     An unknown one raises ``TypeError`` (also an ``ABNGymError``) that says
     ``got an unexpected keyword argument 'NAME'`` and lists the valid ones.
 
+    ## Wrappers
+    ``gym.make`` wraps the env, and Gymnasium's wrappers do not forward attributes: reach
+    ``action_masks``, ``lookahead`` and the rest through ``env.unwrapped`` or
+    ``env.get_wrapper_attr("action_masks")``, e.g. sb3-contrib's
+    ``ActionMasker(env, lambda e: e.unwrapped.action_masks())``. With ``obs_mode="dict"`` the
+    ``Dict`` space orders its parts alphabetically (Gymnasium sorts a plain dict's keys), so
+    ``gymnasium.spaces.flatten`` gives the vector observation's numbers in that order; the vector
+    order is ``list(env.unwrapped.layout.slices)``.
+
     ## Rendering
     ``render_mode="ansi"``: ``render()`` returns text with one line per layer run so far (its
     bit-width and BitOps) and the BitOps spent. ``render_mode="rgb_array"``: an RGB picture of
@@ -193,8 +219,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     >>> obs.shape, env.action_space
     ((172,), Discrete(7))
     >>> obs, reward, terminated, truncated, info = env.step(2)  # layer 0 at bit_choices[2] = 4 bits
-    >>> info["layer"], info["bits"], terminated
-    (0, 4, False)
+    >>> info["layer"], info["bits"], terminated  # info holds NumPy scalars and arrays
+    (np.int64(0), np.int64(4), False)
     >>> print(env.render().splitlines()[1:3])  # layer, bit-width, its BitOps in millions
     ['layer  bits    MBitOps', '    0     4     28.901']
 
@@ -210,7 +236,11 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       step; that list is ``episode_bits``, an int64 array), ``action_mask`` was added on budget
       envs, and an unknown argument raises Python's ``TypeError`` wording (``got an unexpected
       keyword argument 'NAME'``). The vector env gained ``autoreset_mode`` (``SAME_STEP``,
-      ``DISABLED``) with ``NEXT_STEP`` as before.
+      ``DISABLED``) with ``NEXT_STEP`` as before. Later, without a version bump (nothing
+      observable but info's types and refused inputs changed): info values became NumPy scalars
+      (they were Python ``int``, ``float`` and ``bool``); a bool image index, a bool or reversed
+      budget, fractional look-ahead bits and a shape-(1,) action became errors; copies keep the
+      episode; the vector env gained ``call``, ``get_attr`` and ``set_attr``.
     - ``ABN-ResNet20Quarter-v1`` / ``ABN-ResNet20Quarter-Budget-v1``: a new quarter-width
       supernet (the same 4 supernet epochs, warm-started from a 14-epoch float run instead of a
       10-epoch one, so that uniform-8 stays within a point of its full-precision reference) and,
@@ -234,12 +264,22 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         )
         self._sampler: EpisodeSampler | None = None
 
-    # Pickling keeps the arguments only; the supernet is loaded again in the receiving process.
+    # Pickling (and copy.deepcopy) keeps the arguments and the episode in progress with its
+    # generator, never the weights: the supernet is loaded again (or found loaded) on the other side.
     def __getstate__(self) -> dict[str, Any]:
-        return {"kwargs": self.config.kwargs(), "render_mode": self.render_mode}
+        state: dict[str, Any] = {"kwargs": self.config.kwargs(), "render_mode": self.render_mode, "spec": self.spec}
+        if self._engine is not None and self._started:
+            state["episode"] = self.get_state()
+            state["np_random_seed"] = self._np_random_seed
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(render_mode=state.get("render_mode"), **state["kwargs"])  # type: ignore[misc]
+        self.spec = state.get("spec")
+        if "episode" in state:
+            self.reset()  # builds the engine as fork() does; set_state then replaces the episode and generator
+            self.set_state(state["episode"])
+            self._np_random_seed = state["np_random_seed"]
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -272,9 +312,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
             raise RuntimeError("step() called after the episode terminated: call env.reset() first")
         a = check_action(action, len(self.bit_choices), self.bit_choices)
         res = engine.step(np.array([a]))
-        info: dict[str, Any] = {"layer": res.layer, "bits": int(res.bits[0]), "bitops_step": float(res.bitops_step[0])}
+        # NumPy scalars, never Python ones: TorchRL reads each info value's dtype.
+        info: dict[str, Any] = {"layer": np.int64(res.layer), "bits": res.bits[0], "bitops_step": res.bitops_step[0]}
         if self.config.budget is not None:
-            info["clipped"] = bool(res.clipped[0])
+            info["clipped"] = res.clipped[0]
             info["action_mask"] = engine.action_masks()[0]
         if res.terminated:
             info.update(terminal_info(res, engine, 0))
@@ -309,7 +350,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         """
         if not self._started:
             raise RuntimeError("lookahead() called before reset()")
-        rest = np.asarray(rest_bits, dtype=np.int64)
+        rest = np.asarray(rest_bits)  # the engine refuses non-integer values rather than truncating them
         if rest.ndim == 1:
             return self.engine.lookahead(rest[None, :], np.zeros(1, dtype=np.int64))[0]
         return self.engine.lookahead(rest, np.zeros(len(rest), dtype=np.int64))

@@ -64,7 +64,7 @@ class SB3VecEnv(VecEnv):
         keys = [k for k in info if not k.startswith("_")]
         infos: list[dict[str, Any]] = []
         for i in range(n):
-            item = {k: _py(info[k][i]) for k in keys}
+            item = {k: _value(info[k][i]) for k in keys}
             item["terminal_observation"] = _row(obs, i)
             item["TimeLimit.truncated"] = False
             infos.append(item)
@@ -113,13 +113,9 @@ class SB3VecEnv(VecEnv):
         return [False for _ in self._indices(indices)]
 
 
-def _py(value: Any) -> Any:
-    # The single env's types: Python scalars, and arrays (episode_bits) as arrays.
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _value(value: Any) -> Any:
+    # The single env's types: NumPy scalars, and arrays (episode_bits) as arrays of their own.
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _row(obs: VecEnvObs, i: int) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -12,7 +13,7 @@ from gymnasium.vector.utils import batch_space
 from abn_gym.config import EpisodeSampler, architecture, build_engine, make_config
 from abn_gym.core import EnvCore, check_action, index_option, terminal_info
 from abn_gym.engine import EpisodeEngine
-from abn_gym.errors import EnvArgumentError
+from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.render import RENDER_FPS, RENDER_MODES
 
 
@@ -32,11 +33,18 @@ class ABNVectorEnv(EnvCore, VectorEnv):
     - ``DISABLED``: the caller resets (``reset()``, or ``options={"reset_mask": m}`` with every
       entry True); a step after the end raises.
 
-    ``reset(seed=s)`` seeds sub-env i exactly like a single env given ``reset(seed=s + i)``.
+    ``reset(seed=s)`` seeds sub-env i exactly like a single env given ``reset(seed=s + i)``; a
+    list of N ints (or None) seeds each one. ``options={"index": ...}`` takes a 1-D int array of N
+    image indices (N/K with ``group_size=K``). ``step`` takes one action per sub-env: an int
+    array, list or tuple of shape (N,); floats, bools and other shapes are refused.
     In ``sampling="sequential"`` mode sub-env i visits images i, i + N, i + 2N, ... (with
     ``group_size=K``, group g visits g, g + N/K, ...). Info: every key of the single env's table,
     as an array with one row per sub-env (``episode_bits`` (N, L), ``action_mask`` (N, K)), each
-    with Gymnasium's boolean ``_key`` array beside it.
+    with Gymnasium's boolean ``_key`` array beside it. ``call``, ``get_attr`` and ``set_attr``
+    work as on Gymnasium's vector envs, for what is per sub-env here (``call("action_masks")``,
+    shared attributes such as ``bit_choices``); the sub-envs share one engine, so ``set_attr``
+    takes one value for all. ``pickle`` and ``copy.deepcopy`` keep the episodes in progress and
+    their generators (not the weights).
 
     Args:
         num_envs: number of sub-envs N (a multiple of ``group_size``).
@@ -79,6 +87,34 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         self._samplers: list[EpisodeSampler] = []
         self._rngs: list[np.random.Generator] | None = None
         self._autoreset = False
+        self._user_attrs: dict[str, Any] = {}  # set_attr's values, shared by every sub-env
+
+    # Pickling (and copy.deepcopy) keeps the arguments and the episodes in progress with their
+    # generators, never the weights (as the single env does): the copy continues as the original.
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "num_envs": self.num_envs,
+            "kwargs": self.config.kwargs(),
+            "render_mode": self.render_mode,
+            "autoreset_mode": self.autoreset_mode,
+            "spec": self.spec,
+            "user_attrs": self._user_attrs,
+        }
+        if self._engine is not None and self._started:
+            state["episodes"] = self.get_state()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["num_envs"],
+            render_mode=state["render_mode"],
+            autoreset_mode=state["autoreset_mode"],
+            **state["kwargs"],
+        )
+        self.spec, self._user_attrs = state["spec"], state["user_attrs"]
+        if "episodes" in state:
+            self.reset()  # builds the engine; set_state then replaces the episodes and generators
+            self.set_state(state["episodes"])
 
     @property
     def engine(self) -> EpisodeEngine:
@@ -113,18 +149,11 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         engine = self.engine
         mask = (options or {}).get("reset_mask")
         if mask is not None and not (np.shape(mask) == (self.num_envs,) and np.asarray(mask, dtype=bool).all()):
-            raise ValueError(
+            raise EnvCallError(
                 f"options['reset_mask']={mask!r} must select all {self.num_envs} sub-envs: they run in lockstep "
                 "and always end together, so they are reset together"
             )
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {self.num_envs} sub-envs")
+        seeds = self._seeds(seed)
         if self._rngs is None or seed is not None:
             fresh = [seeding.np_random(s)[0] for s in seeds]
             self._rngs = (
@@ -140,21 +169,53 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         if indices is None:
             indices = [None] * self.num_envs
         else:
-            indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+            given = np.asarray(indices)
+            if given.ndim != 1 or given.dtype.kind not in "iu":
+                raise EnvCallError(
+                    f"options['index']={indices!r}: expected a 1-D sequence of int image indices, one per sub-env "
+                    f"(shape ({self.num_envs},)), not {'a bool' if given.dtype.kind == 'b' else given.dtype} "
+                    f"array of shape {given.shape}"
+                )
+            indices = [int(i) for i in given]
             k = self.config.group_size
             if k > 1 and len(indices) == self.num_envs // k:
                 indices = [i for i in indices for _ in range(k)]  # one index per group
             if len(indices) != self.num_envs:
                 per_group = f" (or {self.num_envs // k}, one per group)" if k > 1 else ""
-                raise ValueError(f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}")
+                raise EnvCallError(
+                    f"options['index'] needs {self.num_envs} image indices{per_group}, got {len(indices)}"
+                )
             if k > 1 and any(len(set(indices[g : g + k])) > 1 for g in range(0, self.num_envs, k)):
-                raise ValueError(
+                raise EnvCallError(
                     f"options['index'] gives different images to one group: the {k} sub-envs of a group "
                     "(group_size) share one image; repeat each group's index, or give one index per group"
                 )
         del engine
         obs, info = self._start(indices)
         return self._format(obs), info
+
+    def _seeds(self, seed: Any) -> list[int | None]:
+        """One seed (or None) per sub-env from ``reset(seed=...)``: None, an int s (s + i), or N of them."""
+        expected = (
+            f"expected None, an int >= 0 (sub-env i is seeded with seed + i) or a sequence of {self.num_envs} "
+            "ints or None, one per sub-env"
+        )
+
+        def is_seed(s: Any) -> bool:
+            return isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) and bool(s >= 0)
+
+        if seed is None:
+            return [None] * self.num_envs
+        if is_seed(seed):
+            return [int(seed) + i for i in range(self.num_envs)]
+        if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+            raise EnvCallError(f"invalid reset(seed={seed!r}): {expected}")
+        seeds = list(seed)
+        if len(seeds) != self.num_envs or not all(s is None or is_seed(s) for s in seeds):
+            raise EnvCallError(
+                f"invalid reset(seed={seed!r}): got {len(seeds)} seeds for {self.num_envs} sub-envs; {expected}"
+            )
+        return [None if s is None else int(s) for s in seeds]
 
     def step(self, actions: Any):
         """Step every sub-env; after the batch terminates, autoreset as ``autoreset_mode`` says."""
@@ -170,9 +231,10 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             return (self._format(obs), np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), info)
         acts = np.asarray(actions)
         if acts.shape != (n,) or acts.dtype.kind not in "iu":
-            raise ValueError(
+            raise InvalidActionError(
                 f"invalid actions {actions!r}: expected an int array of shape ({n},), each an index in "
-                f"[0, {len(self.bit_choices) - 1}] into bit_choices={self.bit_choices}"
+                f"[0, {len(self.bit_choices) - 1}] into bit_choices={self.bit_choices} (what action_space.contains "
+                "accepts, with integer dtype: floats and bools are refused)"
             )
         if acts.min() < 0 or acts.max() >= len(self.bit_choices):
             bad = int(acts[(acts < 0) | (acts >= len(self.bit_choices))][0])
@@ -226,6 +288,73 @@ class ABNVectorEnv(EnvCore, VectorEnv):
         """(N, K) allowed actions (all True without a budget)."""
         return self.engine.action_masks()
 
+    # Gymnasium's VectorEnv attribute API (as SyncVectorEnv has it) -----------------------------
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """What each sub-env gives for method or attribute ``name``: a tuple of N results.
+
+        ``action_masks`` gives each sub-env's mask and ``render`` its frame; an attribute the
+        sub-envs share (``bit_choices``, ``horizon``, ``config``, ``layer``, the single spaces as
+        ``observation_space``/``action_space``, anything set by :meth:`set_attr`) is repeated N
+        times. Methods that act on the whole batch (``reset``, ``step``, ``lookahead``, ...) are
+        refused: call them on the vector env itself.
+        """
+        n = self.num_envs
+        if name == "action_masks":
+            return tuple(self.action_masks(*args, **kwargs))
+        if name == "render":
+            frames = self.render(*args, **kwargs)
+            return (None,) * n if frames is None else frames
+        value = self._shared_attr(name)
+        if callable(value):
+            raise EnvCallError(
+                f"call({name!r}): the sub-envs run in lockstep in one engine, so {name}() acts on all of them at "
+                f"once; call envs.{name}(...) on the vector env instead (call() runs 'action_masks' and 'render' "
+                "per sub-env, and returns attributes)"
+            )
+        return (value,) * n
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of each sub-env (a tuple of N), as ``call(name)`` gives it."""
+        return self.call(name)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set attribute ``name`` of every sub-env: one value, or a list/tuple of N equal ones.
+
+        The sub-envs share one engine, so their values cannot differ; and the env's own
+        attributes are fixed by its arguments (make a new env to change them). Any other name
+        is kept and returned by :meth:`get_attr`.
+        """
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise EnvCallError(
+                f"set_attr({name!r}) got {len(values)} values for {self.num_envs} sub-envs: give one value, or a "
+                "list or tuple with one per sub-env"
+            )
+        if any(v is not values[0] and not _same(v, values[0]) for v in values[1:]):
+            raise EnvCallError(
+                f"set_attr({name!r}) got different values per sub-env: the sub-envs share one engine and one "
+                "value; give them all the same value, or use a SyncVectorEnv (vectorization_mode='sync')"
+            )
+        if name not in self._user_attrs and (hasattr(self, name) or name in ("observation_space", "action_space")):
+            raise EnvCallError(
+                f"set_attr({name!r}): {name!r} is the env's own attribute, fixed by its arguments; make a new env "
+                "with the arguments you want instead"
+            )
+        self._user_attrs[name] = values[0]
+
+    def _shared_attr(self, name: str) -> Any:
+        """The value every sub-env has for ``name`` (a single env's attribute, or one set by set_attr)."""
+        if name in self._user_attrs:
+            return self._user_attrs[name]
+        if name in ("observation_space", "action_space"):
+            return getattr(self, "single_" + name)
+        if name == "layer":
+            return self.engine.t
+        if name.startswith("_") or not hasattr(self, name):
+            raise EnvCallError(f"the sub-envs have no public attribute {name!r}")
+        return getattr(self, name)
+
     def lookahead(self, rest_bits: Any, rows: Any = None) -> np.ndarray:
         """Batched look-ahead: see :meth:`abn_gym.engine.EpisodeEngine.lookahead`."""
         return self.engine.lookahead(rest_bits, rows)
@@ -248,8 +377,17 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             self._rngs = [seeding.np_random(0)[0] for _ in state["rngs"]]
             for r, s in zip(self._rngs, state["rngs"]):
                 r.bit_generator.state = s
+            self._np_random = self._rngs[0]
         for s, p in zip(self._samplers, state["positions"]):
             s.position = p
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values given to set_attr are equal (arrays element by element)."""
+    try:
+        return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _autoreset_mode(value: Any) -> AutoresetMode:

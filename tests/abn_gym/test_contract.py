@@ -42,7 +42,7 @@ def test_single_env_info_keys_have_one_type_and_shape_and_are_documented(env_id,
     doc = documented_keys()
     assert set(doc) == {
         "layer", "bits", "bitops_step", "clipped", "action_mask", "correct", "prediction", "label", "index",
-        "episode_bits", "bitops", "bitops_fraction",
+        "episode_bits", "bitops", "bitops_fraction", "bitops_fixed", "bitops_all8",
     }  # fmt: skip
     env = gym.make(env_id, **kwargs)
     budget = env.unwrapped.config.budget is not None
@@ -65,7 +65,9 @@ def test_single_env_info_keys_have_one_type_and_shape_and_are_documented(env_id,
             for key, value in info.items():
                 seen.setdefault(key, set()).add(signature(value))
     assert all(len(s) == 1 for s in seen.values()), seen
-    assert seen["episode_bits"] == {("ndarray", "<i8", (18,))} and seen["bits"] == {("int",)}
+    assert seen["episode_bits"] == {("ndarray", "<i8", (18,))} and seen["bits"] == {("int64",)}
+    # NumPy scalars, never Python ones (TorchRL reads every value's dtype).
+    assert all(isinstance(v, (np.generic, np.ndarray)) for info in infos for v in info.values())
     if budget:
         assert seen["action_mask"] == {("ndarray", "|b1", (7,))}
 
@@ -113,7 +115,7 @@ def test_action_mask_in_info_is_the_mask_at_every_step(env_id):
         assert np.array_equal(info["action_mask"], expected)
         allowed = np.flatnonzero(expected)
         _, _, term, _, info = env.step(int(allowed.max()))  # the highest allowed: never clipped
-        assert info["clipped"] is False
+        assert info["clipped"] is np.False_
     assert term and info["action_mask"].all()
     envs = ABNVectorEnv(4, **abn_gym.ENV_IDS[env_id] | {"supernet": env.config.supernet})
     _, info = envs.reset(seed=3)

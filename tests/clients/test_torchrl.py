@@ -60,3 +60,18 @@ def test_native_vector_env_through_gym_wrapper(mode):
     assert np.flatnonzero(done[0].numpy()).tolist() == [17, 35] and bool((done == done[:1]).all())
     first = rollout["observation"][:, 18, ONEHOT]  # the layer one-hot of the new episodes' first step
     assert bool((first.argmax(-1) == 0).all()) and bool((first.sum(-1) == 1).all())
+
+
+@pytest.mark.parametrize("env_id", [ENV, "abn_gym:ABN-ResNet20Quarter-Budget-v1"])
+def test_auto_registered_info_dict_rolls_out(env_id):
+    # TorchRL reads each info value's dtype: a Python int or float there fails the rollout.
+    env = GymWrapper(gym.make(env_id, split="val")).auto_register_info_dict()
+    rollout = env.rollout(20, break_when_any_done=False)
+    assert rollout["next", "layer"][:18].reshape(-1).tolist() == list(range(18))
+    assert rollout["next", "bits"].dtype == torch.int64 and rollout["next", "bitops_step"].dtype == torch.float64
+    done = rollout["next", "done"].reshape(-1)
+    assert done[17].item() and done.sum().item() == 1
+    # TorchRL registers the keys of a first step's info (the last step's extra keys are not read).
+    assert torch.isfinite(rollout["next", "bitops_step"]).all() and (rollout["next", "bitops_step"] > 0).all()
+    if "Budget" in env_id:
+        assert rollout["next", "action_mask"].shape == (20, 7) and rollout["next", "clipped"].dtype == torch.bool

@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 import torch
 
+from agents.app import bench_resume
+from agents.app.cli import main
 from supernets.foundation.errors import OutputInUseError
 from supernets.foundation.files import LOCK_FILE, output_lock
 
@@ -244,7 +246,7 @@ def test_a_refused_write_gives_one_error_line_and_keeps_the_previous_files(tmp_p
     assert (run / "model.zip").read_bytes() == model and (run / "card.json").read_bytes() == card
 
 
-def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
+def test_the_lock_names_its_holder_and_dies_with_it(tmp_path, capsys):
     out = tmp_path / "out"
     with output_lock(out):
         assert (out / LOCK_FILE).read_text().startswith(f"{os.getpid()}\n")
@@ -252,6 +254,13 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
         with pytest.raises(OutputInUseError, match=expected), output_lock(out):
             pass
     assert not out.exists()  # nothing was written: no folder left behind
+    # train and bench take the same lock: neither starts on a folder that the other is writing into
+    with output_lock(out):
+        for command in (["train", "--timesteps", "10"], ["bench", "--agents", "fixed-4", "--episodes", "2"]):
+            assert main([*command, "--env", ENV, "--out", str(out)]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert err[-1].startswith(f"abn-gym: error: --out {out} is in use by another run (pid {os.getpid()}: ")
+        assert [p.name for p in out.iterdir()] == [LOCK_FILE]
     # A holder killed with SIGKILL leaves its file, but not its lock.
     code = "import os; from supernets.foundation.files import output_lock; "
     code += f"held = output_lock({str(out)!r}); held.__enter__(); os.kill(os.getpid(), 9)"
@@ -263,8 +272,6 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
 
 
 def test_the_user_modules_are_those_outside_the_installed_packages(tmp_path, monkeypatch, capsys):
-    from agents.app import bench_resume
-
     (tmp_path / "durability_helper_mod.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "durability_helper_mod", raising=False)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from abn_gym.config import EnvConfig
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.app.bench_resume import PARTIAL, agent_fingerprint, commit_set, load_finished, save_finished
+from agents.app.bench_resume import PARTIAL, agent_fingerprint, commit_set, load_finished, reusable, save_finished
 from agents.app.front import (
     STATIC_PREFIXES,
     add_paired,
@@ -54,8 +54,8 @@ from agents.controllers.registry import (
 from agents.controllers.static_configs import find_result, front_static_rows
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, positive_int
-from supernets.foundation.errors import ABNGymError, OutputNotWritableError, UsageError
-from supernets.foundation.files import atomic_write_json, atomic_write_text
+from supernets.foundation.errors import ABNGymError, UsageError
+from supernets.foundation.files import atomic_write_json, atomic_write_text, output_lock, writing
 from supernets.registry import read_supernet_card, supernet_name
 
 __all__ = [
@@ -132,16 +132,6 @@ class BenchArgs:
     )
     trust_pickle: bool = arg(False, "load model zips through SB3, running code pickled in them (trusted files only)")
     trust_card_env: bool = arg(False, "let a model card's module:ID env import its module (trusted cards only)")
-
-
-def _check_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputNotWritableError(f"--out {out} is not writable ({exc.strerror}); choose another folder") from None
 
 
 def check_actions(name: str, actions: Any, n: int, bit_choices: Sequence[int]) -> np.ndarray:
@@ -393,7 +383,14 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
 
 
 def bench(args: BenchArgs) -> dict:
-    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set."""
+    """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set.
+
+    One bench per ``--out`` at a time: a second is refused while this one runs (:func:`output_lock`)."""
+    with output_lock(args.out):
+        return _bench(args)
+
+
+def _bench(args: BenchArgs) -> dict:
     out = Path(args.out)
     check_specs(args.agents)
     trust = {"trust_pickle": args.trust_pickle, "trust_card_env": args.trust_card_env}  # recorded in results.json
@@ -404,7 +401,6 @@ def bench(args: BenchArgs) -> dict:
     size = len(probe.engine.split)
     if args.episodes is not None and not 1 <= args.episodes <= size:
         raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
-    _check_out(out)
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
@@ -432,7 +428,8 @@ def bench(args: BenchArgs) -> dict:
     }
     partial = out / PARTIAL
     finished = load_finished(partial, settings)
-    partial.mkdir(exist_ok=True)
+    with writing(partial):
+        partial.mkdir(exist_ok=True)
     records: list[dict] = []
     meta: dict[str, dict] = {}
     resumed: list[str] = []
@@ -440,8 +437,9 @@ def bench(args: BenchArgs) -> dict:
         list(zip(specs, agents)), desc="bench", unit="agent", file=sys.stderr, disable=not args.progress
     ):
         fingerprint = agent_fingerprint(spec, agent, env_id)
-        if fingerprint is not None and fingerprint in finished:
-            entry = finished[fingerprint]
+        reused = reusable(finished, fingerprint, agent.name)
+        if reused is not None:
+            entry = reused
             resumed.append(agent.name)
         else:
             # Agents without randomness give the same episodes for every seed: run them once.
@@ -464,7 +462,7 @@ def bench(args: BenchArgs) -> dict:
                 agent_meta["config"] = list(agent.config)
             entry = {"fingerprint": fingerprint, "name": agent.name, "meta": agent_meta, "records": mine}
             # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
-            save_finished(partial, settings, entry)
+            save_finished(partial, settings, entry, spec)
         records += entry["records"]
         meta[agent.name] = {**entry["meta"], "listed": agent.name in listed}
     if resumed:
@@ -480,13 +478,15 @@ def bench(args: BenchArgs) -> dict:
     from agents.app.plots import heatmap_plot, pareto_plot  # lazy: matplotlib, a few tenths of a second to import
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
-    pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
+    with writing(partial / "pareto.png"):
+        pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
     # The heatmap shows an adaptive agent: the learned one when present, else the first other.
     adaptive = [n for n in listed if n != "random" and not n.startswith(STATIC_PREFIXES)]
     if adaptive:
         pick = next((n for n in ("escalation", "ppo") if n in adaptive), adaptive[0])
         safe = "".join(c if c.isalnum() or c in "-_.@" else "-" for c in pick)  # a model path names a row too
-        heatmap_plot(records, pick, probe.engine.split.labels.numpy(), partial / f"heatmap-{safe}.png")
+        with writing(partial / f"heatmap-{safe}.png"):
+            heatmap_plot(records, pick, probe.engine.split.labels.numpy(), partial / f"heatmap-{safe}.png")
         files.append(f"heatmap-{safe}.png")
     atomic_write_json(partial / "results.json", doc)
     commit_set(partial, out, [*files, "results.json"])

@@ -6,6 +6,13 @@ rather than rewriting all the records so far); the finished set of output files 
 too, and moved into ``<out>`` as one at the end, so an interrupted run leaves the previous set
 untouched. Rerunning the same command reuses the agents the interrupted run finished: those whose
 fingerprint (what their episodes depend on) and the run's settings are the same.
+
+For a custom agent (``module:Class``), what its episodes depend on is every module it loaded
+from outside the installed packages (the standard library, site-packages and abn-gym's own
+packages are installed; a helper module in the user's folder is not): :func:`user_module_files`
+lists them after the agent ran, :func:`fingerprint_sources` hashes them, and the entry keeps
+those hashes. A rerun reuses the agent's rows only while every one of those files is unchanged
+(:func:`reusable`); otherwise it runs the agent again and prints one line naming what changed.
 """
 
 from __future__ import annotations
@@ -17,15 +24,20 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
+import site
+import sys
+import sysconfig
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agents.controllers.registry import SHIPPED_POLICIES, is_model_path, model_file, shipped_policy
-from supernets.foundation.files import atomic_write_json, sha256
+from supernets.foundation.files import atomic_write_json, sha256, writing
 
 PARTIAL = ".bench-partial"
 """Folder inside ``--out`` where a run builds its set of files (and an interrupted run's finished agents wait)."""
+CUSTOM = "#custom"
+"""The end of a custom agent's fingerprint: what it depends on is its entry's ``sources``."""
 AGENT_FILE = "agent-{key}.json"
 """One finished agent of an unfinished run, inside :data:`PARTIAL`."""
 
@@ -41,17 +53,99 @@ def agent_fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
     if is_model_path(spec):
         return f"{spec}#{sha256(model_file(spec))}"
     if ":" in spec:
+        # Which files it depends on is known only once it ran: they are the entry's "sources".
         try:
             source = inspect.getsourcefile(type(agent))
         except TypeError:
             source = None
-        return f"{spec}#{sha256(source)}" if source and os.path.isfile(source) else None
+        return f"{spec}{CUSTOM}" if source and os.path.isfile(source) else None
     if hasattr(agent, "config"):
         return f"{spec}#{list(agent.config)}"
     base = spec.split("@", 1)[0]
     if base in SHIPPED_POLICIES:
         return f"{spec}#{sha256(shipped_policy(base, env_id))}"
     return spec
+
+
+def installed_prefixes() -> tuple[str, ...]:
+    """Folders whose modules count as installed: the standard library, site-packages, abn-gym's own packages."""
+    paths = sysconfig.get_paths()
+    found = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    # Not sys.prefix itself: a project folder may lie under it (/usr/local/app in a container).
+    found |= {*site.getsitepackages(), site.getusersitepackages()}
+    for name in ("agents", "abn_gym", "supernets"):  # our own, wherever they are imported from (a checkout too)
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            found.add(os.path.dirname(file))
+    return tuple(sorted(os.path.realpath(p) + os.sep for p in found if p))
+
+
+def user_module_files(modules: Mapping[str, Any] | None = None) -> list[str]:
+    """The source files of the loaded modules that lie outside :func:`installed_prefixes`, sorted.
+
+    Call it after the agent was made and after it ran, in the process that ran it: those are
+    the files its episodes can depend on besides the installed packages. Compiled and built-in
+    modules without a source file are left out.
+
+    Args:
+        modules: the loaded modules (default: ``sys.modules``).
+    """
+    prefixes = installed_prefixes()
+    files: set[str] = set()
+    for module in list((sys.modules if modules is None else modules).values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not path.endswith(".py"):
+            continue
+        real = os.path.realpath(path)
+        if not real.startswith(prefixes) and os.path.isfile(real):
+            files.add(real)
+    return sorted(files)
+
+
+def fingerprint_sources(paths: Iterable[str]) -> dict[str, str | None]:
+    """``{path: sha256}`` of source files (None for one that cannot be read), to compare on a rerun.
+
+    Args:
+        paths: the files, e.g. :func:`user_module_files` of the process that ran a custom agent.
+    """
+    found: dict[str, str | None] = {}
+    for path in sorted(set(paths)):
+        try:
+            found[path] = sha256(path)
+        except OSError:
+            found[path] = None
+    return found
+
+
+def changed_sources(sources: Mapping[str, str | None]) -> list[str]:
+    """The files of ``sources`` (from :func:`fingerprint_sources`) that changed, or vanished, since."""
+    now = fingerprint_sources(sources)
+    return [p for p, digest in sources.items() if digest is None or now[p] != digest]
+
+
+def reusable(finished: Mapping[str, dict[str, Any]], fingerprint: str | None, name: str) -> dict[str, Any] | None:
+    """The interrupted run's entry of an agent, when it can be reused; else None.
+
+    An entry whose source files changed is not reused, and one stderr line says which changed.
+
+    Args:
+        finished: :func:`load_finished`'s entries.
+        fingerprint: the agent's :func:`agent_fingerprint`.
+        name: the agent's row name (for the message).
+    """
+    if fingerprint is None or fingerprint not in finished:
+        return None
+    entry = finished[fingerprint]
+    sources = entry.get("sources") or {}
+    if fingerprint.endswith(CUSTOM) and not sources:  # a custom agent's files were not recorded: never trust it
+        print(f"bench: recomputing {name!r}: the source files it loaded were not recorded", file=sys.stderr)
+        return None
+    changed = changed_sources(sources)
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        print(f"bench: recomputing {name!r}: its source changed since the interrupted run ({shown})", file=sys.stderr)
+        return None
+    return entry
 
 
 def _agent_path(partial: Path, fingerprint: str) -> Path:
@@ -64,18 +158,25 @@ def _plain(settings: dict) -> Any:
     return json.loads(json.dumps(settings, default=str))
 
 
-def save_finished(partial: Path, settings: dict, entry: dict[str, Any]) -> None:
+def save_finished(partial: Path, settings: dict, entry: dict[str, Any], spec: str = "") -> None:
     """Keep one finished agent for a rerun: its own file in ``partial``, written atomically.
 
-    An agent without a fingerprint is not kept: its episodes are never reused.
+    An agent without a fingerprint is not kept: its episodes are never reused. A custom agent's
+    entry keeps ``"sources"``, the hashes of the user's files it loaded: the entry's own when it
+    has them (an agent that ran in another process reports its :func:`user_module_files` from
+    there, hashed here with :func:`fingerprint_sources`), else this process's, so call this after
+    the agent ran.
 
     Args:
         partial: the run's :data:`PARTIAL` folder.
         settings: the run's settings (env, split, episodes, seeds, batch size, supernet).
-        entry: ``{"fingerprint", "name", "meta", "records"}`` of the agent.
+        entry: ``{"fingerprint", "name", "meta", "records"}`` of the agent, and optionally ``"sources"``.
+        spec: the agent as ``--agents`` names it (``module:Class`` marks a custom agent).
     """
     if entry["fingerprint"] is None:
         return
+    if "sources" not in entry and ":" in spec and not is_model_path(spec):
+        entry = {**entry, "sources": fingerprint_sources(user_module_files())}
     atomic_write_json(_agent_path(partial, entry["fingerprint"]), {"settings": settings, **entry})
 
 
@@ -102,6 +203,7 @@ def load_finished(partial: Path, settings: dict) -> dict[str, dict[str, Any]]:
             path.unlink(missing_ok=True)
             continue
         found[doc["fingerprint"]] = {k: doc[k] for k in ("fingerprint", "name", "meta", "records")}
+        found[doc["fingerprint"]]["sources"] = doc.get("sources") or {}
     return found
 
 
@@ -130,7 +232,7 @@ def commit_set(partial: Path, out: Path, files: Sequence[str]) -> None:
         out: the output folder.
         files: the names of the set's files.
     """
-    with _sigint_deferred():
+    with _sigint_deferred(), writing(out):
         for old in out.glob("heatmap-*.png"):
             if old.name not in files:
                 old.unlink()  # the previous set's heatmap of an agent this set does not plot

@@ -5,7 +5,10 @@ the options, their defaults and help are the dataclass's fields, written once.
 
 Errors: every error abn-gym raises on purpose derives from
 :class:`supernets.foundation.errors.ABNGymError` and is printed as one line (exit status 2), like
-argparse's own argument errors. Any other exception is a bug and shows its traceback.
+argparse's own argument errors. Any other exception is a bug and shows its traceback. That
+includes an ``OSError``: the write sites turn the OS's refusals (disk full, permission lost) into
+:class:`~supernets.foundation.errors.OutputWriteError` themselves, so an ``OSError`` that reaches
+here unconverted is one no write site expected, and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -191,8 +194,8 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
         help="train an SB3 agent on the batched env (resumable; writes into --out, default runs/ppo)",
         description="Train an SB3 agent. Progress shows the mean return of recent episodes; TensorBoard logs go "
         "to <out>/tensorboard when tensorboard is installed. Rerunning the same command resumes an interrupted "
-        "run, and does nothing once it has finished; a larger --timesteps trains a finished run further. A folder "
-        "that holds a run with other settings is refused.",
+        "run exactly, and does nothing once it has finished; a larger --timesteps trains a finished run further. A "
+        "folder that holds a run with other settings, or that another run is writing into, is refused.",
     )
     add_command(
         sub,
@@ -203,7 +206,8 @@ def _add_agent_commands(sub: argparse._SubParsersAction) -> None:
         description="Run agents on the same images and write the leaderboard into --out. The verdicts (gap to "
         "the static front and to the static mixtures) are judged against every fixed-b and shipped static-b, "
         "listed or not. The output files are replaced as one set at the end; an interrupted run leaves the "
-        "previous set as it was, and rerunning the same command reuses the agents it finished. "
+        "previous set as it was, and rerunning the same command reuses the agents it finished (a custom agent "
+        "only while every source file it loaded is unchanged). A second bench on an --out in use is refused. "
         "`abn-gym bench --list-agents` explains every accepted agent form.",
     )
     add_command(

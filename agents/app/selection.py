@@ -29,7 +29,7 @@ from agents.controllers.normalization import ObsNormalizer, stats_path
 from agents.controllers.registry import BenchContext, make_agent
 from agents.controllers.sb3_agent import SB3Agent
 from agents.controllers.static_configs import DEFAULT_TARGETS
-from supernets.foundation.files import atomic_write_json
+from supernets.foundation.files import atomic_write_json, writing
 
 BEST_DIR = "best"
 
@@ -135,14 +135,35 @@ class KeepBestOnVal(BaseCallback):
         self.evaluations: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.next_eval = every
+        self.restored: dict[str, Any] | None = None  # a checkpoint's state(), set before an exact resume
 
     def _on_training_start(self) -> None:
-        previous = read_selection(self.dir.parent)
-        if previous is not None:
-            self.evaluations = [e for e in previous["evaluations"] if e["timesteps"] <= self.num_timesteps]
-            kept = [e for e in self.evaluations if previous.get("best") and e["timesteps"] == previous["best"]]
-            self.best = kept[0] if kept else None
+        if self.restored is not None:  # an exact resume: the checkpoint's evaluations, not later ones
+            self.evaluations = list(self.restored["evaluations"])
+            self.best = self.restored["best"]
+            self._write_selection()
+        else:
+            previous = read_selection(self.dir.parent)
+            if previous is not None:
+                self.evaluations = [e for e in previous["evaluations"] if e["timesteps"] <= self.num_timesteps]
+                kept = [e for e in self.evaluations if previous.get("best") and e["timesteps"] == previous["best"]]
+                self.best = kept[0] if kept else None
         self.next_eval = (self.num_timesteps // self.every + 1) * self.every
+
+    def state(self) -> dict[str, Any]:
+        """The evaluations and the kept one, for a checkpoint (restored through ``restored``)."""
+        return {"evaluations": list(self.evaluations), "best": self.best}
+
+    def prune(self) -> None:
+        """Remove the kept files of earlier bests; called once a checkpoint that names the current best is saved.
+
+        Not at once when a better policy is kept: a run resumed from the checkpoint before needs that one's file.
+        """
+        keep = set() if self.best is None else {f"model_{self.best['timesteps']}_steps.zip"}
+        keep |= {stats_path(self.dir / k).name for k in keep}
+        for path in self.dir.glob("model_*"):
+            if path.is_file() and path.name not in keep:
+                path.unlink()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_eval:
@@ -162,19 +183,22 @@ class KeepBestOnVal(BaseCallback):
         point = {"timesteps": int(self.num_timesteps), **score_on_val(agent, self.env_id, self.episodes, self.front)}
         self.evaluations.append(point)
         gap = point["mixture_gap"]
-        stale: list[Path] = []
         if np.isfinite(gap) and (self.best is None or gap > self.best["mixture_gap"]):
             # A file per kept step, named in selection.json only once written: a crash keeps the old pair.
-            self.dir.mkdir(parents=True, exist_ok=True)
-            stale = [p for p in self.dir.glob("model_*") if p.is_file()]
+            # The earlier bests' files go at the next checkpoint (prune), which a resume starts from.
             model_path = self.dir / f"model_{point['timesteps']}_steps.zip"
-            if agent.obs_norm is not None:
-                agent.obs_norm.save(stats_path(model_path))
-            tmp = self.dir / "model.tmp.zip"
-            self.model.save(str(tmp))
-            tmp.replace(model_path)
-            stale = [p for p in stale if p.name not in (model_path.name, stats_path(model_path).name)]
+            with writing(model_path):
+                self.dir.mkdir(parents=True, exist_ok=True)
+                if agent.obs_norm is not None:
+                    agent.obs_norm.save(stats_path(model_path))
+                tmp = self.dir / "model.tmp.zip"
+                self.model.save(str(tmp))
+                tmp.replace(model_path)
             self.best = point
+        self._write_selection()
+        return point
+
+    def _write_selection(self) -> None:
         atomic_write_json(
             self.dir / "selection.json",
             {
@@ -185,6 +209,3 @@ class KeepBestOnVal(BaseCallback):
                 "evaluations": self.evaluations,
             },
         )
-        for path in stale:
-            path.unlink()
-        return point

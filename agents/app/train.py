@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm import tqdm
@@ -45,13 +45,22 @@ from agents.app.train_args import (
     parse_net_arch,
     train_overrides,
 )
+from agents.app.train_resume import (
+    ExactCheckpoints,
+    exact_for,
+    load_state,
+    load_zip_weights,
+    restore,
+    state_path,
+    zip_data,
+)
 from agents.controllers.algorithms import algo_class, algorithm
 from agents.controllers.normalization import ObsNormalizer, stats_path
 from agents.controllers.safe_load import policy_spec
 from agents.controllers.sb3_agent import SB3Agent, card_obs_norm
 from agents.controllers.static_configs import POLICY_DIR
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
-from supernets.foundation.files import atomic_write_json, sha256
+from supernets.foundation.files import atomic_write_json, output_lock, sha256, writing
 from supernets.registry import read_supernet_card
 
 NORMALIZE_CLIP = 10.0
@@ -90,7 +99,12 @@ class TqdmCallback(BaseCallback):
             self.bar.set_postfix({"return": f"{np.mean([e['r'] for e in episodes]):.4f}"}, refresh=False)
 
     def _on_training_end(self) -> None:
-        self.bar.close()
+        self.close()
+
+    def close(self) -> None:
+        """End the bar's line (twice is harmless)."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 def checkpoint_steps(path: Path) -> int:
@@ -98,24 +112,18 @@ def checkpoint_steps(path: Path) -> int:
     return int(re.search(r"_(\d+)_steps", path.name).group(1))
 
 
-class Checkpoints(CheckpointCallback):
-    """SB3's checkpoints, each written atomically, with the normalisation statistics beside it (written first)."""
-
-    def _on_step(self) -> bool:
-        if self.n_calls % self.save_freq == 0:
-            path = Path(self._checkpoint_path(extension="zip"))
-            venv = self.model.get_vec_normalize_env()
-            if venv is not None:
-                ObsNormalizer.from_vecnormalize(venv).save(stats_path(path))
-            tmp = path.with_name(path.name.removesuffix(".zip") + ".tmp.zip")
-            self.model.save(str(tmp))
-            tmp.replace(path)
-        return True
-
-
 def latest_checkpoint(out: Path) -> Path | None:
-    """The checkpoint with the most steps in ``out/checkpoints``."""
-    ckpts = list((out / "checkpoints").glob("model_*_steps.zip"))
+    """The checkpoint zip with the most steps in ``out/checkpoints``: of those with a state file, when any has one.
+
+    A checkpoint's state file is written last, so a checkpoint without one (killed while writing it, or of an
+    older version) is used only when no checkpoint has one.
+    """
+    folder = out / "checkpoints"
+    states = list(folder.glob("state_*_steps.pt"))
+    if states:
+        newest = max(states, key=checkpoint_steps)
+        return folder / f"model_{checkpoint_steps(newest)}_steps.zip"
+    ckpts = list(folder.glob("model_*_steps.zip"))
     if not ckpts:
         return None
     return max(ckpts, key=checkpoint_steps)
@@ -209,20 +217,20 @@ def saved_settings(out: Path) -> dict[str, Any] | None:
     return {**fixed, **found}
 
 
-def model_settings(model: Any, algo: str) -> dict[str, Any]:
-    """The settings a saved model holds itself (for runs that recorded none)."""
-    found: dict[str, Any] = {"gamma": model.gamma, "seed": model.seed, "num_envs": model.n_envs}
-    if isinstance(model.learning_rate, float):
-        found["learning_rate"] = model.learning_rate
-    arch = (model.policy_kwargs or {}).get("net_arch")
+def model_settings(data: dict[str, Any], algo: str) -> dict[str, Any]:
+    """The settings a saved model holds itself (for runs that recorded none): from its zip's plain JSON entries."""
+    found: dict[str, Any] = {k: data[v] for k, v in (("gamma", "gamma"), ("seed", "seed"), ("num_envs", "n_envs"))}
+    if isinstance(data.get("learning_rate"), float):
+        found["learning_rate"] = data["learning_rate"]
+    arch = (data.get("policy_kwargs") or {}).get("net_arch")
     if isinstance(arch, list) and all(isinstance(x, int) for x in arch):
         found["net_arch"] = ",".join(map(str, arch))
     a = algorithm(algo)
     if a.family in ("ppo", "a2c") and not a.recurrent:
-        found.update(n_steps=model.n_steps, ent_coef=model.ent_coef)
+        found.update(n_steps=data["n_steps"], ent_coef=data["ent_coef"])
     if a.family == "ppo" and not a.recurrent:
-        found.update(batch_size=model.batch_size, n_epochs=model.n_epochs)
-    return found
+        found.update(batch_size=data["batch_size"], n_epochs=data["n_epochs"])
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def check_resume(args: AgentTrainArgs, original: dict[str, Any], where: Path) -> None:
@@ -293,9 +301,10 @@ def plan_run(args: AgentTrainArgs, out: Path) -> tuple[str, Path | None, ObsNorm
             return "resume", model, card_obs_norm(model, out / "card.json", card)
     if ckpt is None:
         return "new", None, None
+    start = state_path(ckpt) if state_path(ckpt).is_file() else ckpt  # the state: an exact resume
     if args.normalize_obs:
-        return "resume", ckpt, ObsNormalizer.load(stats_path(ckpt))
-    return "resume", ckpt, None
+        return "resume", start, ObsNormalizer.load(stats_path(ckpt))
+    return "resume", start, None
 
 
 def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCallback] | None = None) -> Path:
@@ -309,6 +318,31 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     check_args(args)
     if args.publish:
         check_source_checkout(POLICY_DIR)
+    with output_lock(args.out):  # one run per folder: a second is refused while this one runs
+        return _train(args, command, callbacks)
+
+
+def _resume(model: Any, start: Path, args: AgentTrainArgs, out: Path) -> tuple[dict[str, Any] | None, list[dict]]:
+    """Put a checkpoint (its state file: exact) or a model zip (weights only: not exact) into ``model``.
+
+    Returns the keep-best state to restore, and the run's resumes with this one appended.
+    """
+    if start.suffix == ".pt":
+        state = load_state(start)
+        restore(model, state)
+        exact = exact_for(args.algo)
+        return state["keep_best"], [*state["resumes"], {"from": model.num_timesteps, "exact": exact}]
+    data = zip_data(start)
+    if saved_settings(out) is None:
+        check_resume(args, model_settings(data, args.algo), out)
+    load_zip_weights(model, start)
+    model.num_timesteps = int(data.get("num_timesteps", 0))
+    if start.name == "model.zip":  # trained further: a new stretch of the run, not a resume after a crash
+        return None, list(read_run_card(out).get("resumes", []))
+    return None, [{"from": model.num_timesteps, "exact": False}]
+
+
+def _train(args: AgentTrainArgs, command: str, callbacks: list[BaseCallback] | None) -> Path:
     out = Path(args.out)
     action, start, obs_norm = plan_run(args, out)
     model_path = out / "model.zip"
@@ -333,13 +367,13 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         if obs_norm is not None:
             obs_norm.restore_into(env)
 
+    model = make_model(args, env)
+    keep_state: dict[str, Any] | None = None
+    resumes: list[dict[str, Any]] = []
     if start is not None:
-        model = algo_class(args.algo).load(str(start), env=env, device=args.device)
-        if saved_settings(out) is None:
-            check_resume(args, model_settings(model, args.algo), out)
-        print(f"resuming from {start} at {model.num_timesteps} steps", file=sys.stderr)
-    else:
-        model = make_model(args, env)
+        keep_state, resumes = _resume(model, start, args, out)
+        how = "exactly" if start.suffix == ".pt" and resumes[-1]["exact"] else "not exactly (see the training guide)"
+        print(f"resuming from {start} at {model.num_timesteps} steps, {how}", file=sys.stderr)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -349,20 +383,28 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
     model.tensorboard_log = _tensorboard_dir(out)
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
+        keep = None
         if args.keep_best_every:
             keep = KeepBestOnVal(args.algo, args.env, args.keep_best_every, args.eval_episodes or 5000, out, args.seed)
+            keep.restored = keep_state
             callbacks = [*(callbacks or []), keep]
+        bar = TqdmCallback(args.timesteps)
         callbacks = [
             *(callbacks or []),
-            TqdmCallback(args.timesteps),
-            Checkpoints(max(args.checkpoint_every // args.num_envs, 1), str(out / "checkpoints"), name_prefix="model"),
+            bar,
+            ExactCheckpoints(args.checkpoint_every, out / "checkpoints", keep, resumes),
         ]
-        model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
+        try:
+            model.learn(remaining, callback=callbacks, reset_num_timesteps=start is None, tb_log_name=args.algo)
+        finally:  # an error's line must not land on the progress bar's
+            bar.close()
+        if keep is not None:
+            keep.prune()
     final_norm, norm_entry, selected = None, None, None
     if args.keep_best_every:
         kept, trained = kept_model(out), model.num_timesteps
         if kept is not None:  # the best policy on val becomes model.zip; the card keeps the steps trained
-            model = algo_class(args.algo).load(str(kept[0]), env=env, device=args.device)
+            load_zip_weights(model, kept[0])
             model.num_timesteps = trained
             if kept[1] is not None:
                 kept[1].restore_into(env)
@@ -372,8 +414,9 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         norm_path = stats_path(model_path)
         norm_entry = {"file": norm_path.name, "sha256": final_norm.save(norm_path)}
     tmp = out / "model.tmp.zip"
-    model.save(str(tmp))
-    tmp.replace(model_path)
+    with writing(model_path):
+        model.save(str(tmp))
+        tmp.replace(model_path)
     kwargs = env_kwargs(args.env, **overrides)
     card = {
         "algo": args.algo,
@@ -389,6 +432,7 @@ def train_agent(args: AgentTrainArgs, command: str = "", callbacks: list[BaseCal
         "obs_norm": norm_entry,
         "policy": policy_spec(model, args.algo),  # what bench rebuilds the model from, unpickling nothing
         "selected_on_val": selected,
+        "resumes": resumes,  # [{"from": steps, "exact": bool}] of each resume after an interruption
         "val": evaluate_on_val(model, args, args.eval_episodes, final_norm) if args.eval_episodes else None,
     }
     atomic_write_json(out / "card.json", card)  # last: it marks the run finished
@@ -407,16 +451,18 @@ def publish_policy(run_dir: str | Path, stem: str) -> Path:
     """Developer step: copy a finished run's model.zip and card.json to agents/policies/<stem>.{zip,json}."""
     run_dir = Path(run_dir)
     check_source_checkout(POLICY_DIR / f"{stem}.zip")
-    POLICY_DIR.mkdir(parents=True, exist_ok=True)
     target = POLICY_DIR / f"{stem}.zip"
-    shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
-    target.with_suffix(".zip.tmp").replace(target)
+    with writing(target):
+        POLICY_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "model.zip", target.with_suffix(".zip.tmp"))
+        target.with_suffix(".zip.tmp").replace(target)
     card = json.loads((run_dir / "card.json").read_text())
     card["file"] = target.name
     if card.get("obs_norm"):
         norm_target = stats_path(target)
-        shutil.copyfile(run_dir / card["obs_norm"]["file"], norm_target.with_name(norm_target.name + ".tmp"))
-        norm_target.with_name(norm_target.name + ".tmp").replace(norm_target)
+        with writing(norm_target):
+            shutil.copyfile(run_dir / card["obs_norm"]["file"], norm_target.with_name(norm_target.name + ".tmp"))
+            norm_target.with_name(norm_target.name + ".tmp").replace(norm_target)
         card["obs_norm"] = {**card["obs_norm"], "file": norm_target.name}
     atomic_write_json(target.with_suffix(".json"), card)
     return target

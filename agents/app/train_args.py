@@ -78,7 +78,11 @@ class AgentTrainArgs:
         "model is scored and benchmarked on the id's reward",
     )
     reward: str | None = arg(None, "train on another reward, e.g. logprob (default: the id's); eval uses the id's")
-    checkpoint_every: int = arg(50_000, "save a checkpoint every this many steps")
+    checkpoint_every: int = arg(
+        50_000,
+        "save a checkpoint every this many steps, between two rollouts; the same command resumes from the last one, "
+        "exactly (see docs/guides/training.md)",
+    )
     eval_episodes: int = arg(5000, "val-split episodes for the model card (0 to skip)")
     device: str = arg("cpu", "torch device of the policy")
     publish: bool = arg(

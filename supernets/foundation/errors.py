@@ -40,6 +40,14 @@ class OutputNotWritableError(ABNGymError, PermissionError):
     """An output directory cannot be written."""
 
 
+class OutputWriteError(ABNGymError, OSError):
+    """Writing an output file failed in the operating system (disk full, permission lost, file too large)."""
+
+
+class OutputInUseError(ABNGymError, RuntimeError):
+    """Another run is writing into the same output folder."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its type name when the message is empty)."""
     lines = str(exc).strip().splitlines()
@@ -49,7 +57,9 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 __all__ = [
     "ABNGymError",
     "CheckpointError",
+    "OutputInUseError",
     "OutputNotWritableError",
+    "OutputWriteError",
     "UnknownNameError",
     "UsageError",
     "first_line",

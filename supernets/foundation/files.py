@@ -1,18 +1,50 @@
-"""Safe files: atomic writes, sha256 checksums, and ``weights_only`` loading of checkpoints."""
+"""Safe files: atomic writes, sha256 checksums, ``weights_only`` loading, and one run per output folder.
+
+Writing: every write goes through a temporary file and an atomic rename, so a reader (or the
+next run) sees the old file or the new one, never half of one. When the operating system
+refuses a write (disk full, permission lost, file too large), the write raises
+:class:`~supernets.foundation.errors.OutputWriteError` naming the path and the reason: the
+``abn-gym`` command prints it as one line, and the files already there stay as they were.
+
+Locking: :func:`output_lock` holds an ``flock`` on ``<folder>/.abn-gym.lock`` for as long as a
+run writes into the folder. The kernel releases it when the process ends, however it ends
+(kill -9 included), so a lock is never stale; a second run on the folder is refused at once,
+naming the process that holds it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import shlex
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from supernets.foundation.errors import CheckpointError, UsageError, first_line
+from supernets.foundation.errors import (
+    CheckpointError,
+    OutputInUseError,
+    OutputNotWritableError,
+    OutputWriteError,
+    UsageError,
+    first_line,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs on one folder are then not kept apart
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_FILE = ".abn-gym.lock"
+"""The lock file :func:`output_lock` keeps in an output folder (it holds the running process's pid and command)."""
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -24,22 +56,119 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_failed(path: str | os.PathLike, exc: OSError) -> OutputWriteError:
+    """The project's error for an OS error while writing ``path``: the path, the reason, and what to do."""
+    reason = exc.strerror or first_line(exc)
+    return OutputWriteError(
+        f"could not write {path} ({reason}); the files already there are left as they were. Free some space "
+        f"or restore write access to {Path(path).parent}, or choose another --out, then rerun the command"
+    )
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OS error raised while writing ``path`` (by any library) into :class:`OutputWriteError`."""
     try:
-        # mkstemp makes the file 0600; a published file should be readable like any other.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        yield
+    except OutputWriteError:
         raise
+    except OSError as exc:
+        raise write_failed(path, exc) from exc
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    Raises :class:`OutputWriteError` when the system refuses the write (disk full, no permission).
+    """
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            # mkstemp makes the file 0600; a published file should be readable like any other.
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds a lock file: "pid N: command", read from the file (its holder writes it just after locking)."""
+    text = ""
+    for _ in range(20):  # the holder may have locked the file and not yet written it
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+        if text.strip():
+            break
+        time.sleep(0.05)
+    pid, _, command = text.strip().partition("\n")
+    return f"pid {pid}: {command}" if pid else "pid unknown"
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder`` for one run: a second run on it is refused at once, naming this one.
+
+    The folder is created if missing (and removed again on the way out when the run wrote
+    nothing into it). The lock is an ``flock`` on :data:`LOCK_FILE`, released by the kernel when
+    the process ends; the file is removed when the run ends normally or with an error.
+
+    Args:
+        folder: the run's output folder (``--out``).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {folder} is a file, not a folder; choose another --out")
+    created = not folder.exists()
+    path = folder / LOCK_FILE
+    fd = _take_lock(folder, path)
+    try:
+        with contextlib.suppress(OSError):  # a full disk: the lock holds all the same, unnamed
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n{shlex.join(sys.argv)}\n".encode())
+        yield
+    finally:
+        # Removed while still locked: a run that opened it meanwhile sees it gone and opens a new one.
+        with contextlib.suppress(OSError):
+            path.unlink()
+            if created and not any(folder.iterdir()):
+                folder.rmdir()  # refused before writing anything: leave no folder behind
+        os.close(fd)
+
+
+def _take_lock(folder: Path, path: Path) -> int:
+    """An open, flocked descriptor of ``path`` (the file that is there now, not one removed meanwhile)."""
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputNotWritableError(
+                f"--out {folder} is not writable ({exc.strerror}); choose another folder"
+            ) from None
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise OutputInUseError(
+                f"--out {folder} is in use by another run ({holder}); wait for it to finish, or choose another --out"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the run before removed it between our open and our lock: take the new one
 
 
 def _umask() -> int:

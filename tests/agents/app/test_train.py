@@ -56,7 +56,7 @@ def test_training_resumes_from_last_checkpoint(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_linear_lr_schedule_decays_to_zero(tmp_path):
-    # Four rollouts of 144 steps, a checkpoint after each rollout's steps (before its update). SB3 updates after
+    # Four rollouts of 144 steps, a checkpoint between two rollouts (after the update). SB3 updates after
     # rollout k (k = 1..4) at the learning rate of 1 - 144 k / 576, the fraction of the run left.
     args = AgentTrainArgs(
         **{**TINY, "timesteps": 576, "algo": "ppo", "out": str(tmp_path), "eval_episodes": 0},
@@ -69,8 +69,8 @@ def test_linear_lr_schedule_decays_to_zero(tmp_path):
         # The optimizer's state: only SB3's own load (this test's own files) restores it.
         return SB3Agent.load(path, "ppo", trust_pickle=True).model.policy.optimizer.param_groups[0]["lr"]
 
-    assert lr(tmp_path / "checkpoints" / "model_288_steps.zip") == pytest.approx(1e-3 * (1 - 144 / 576))
-    assert lr(tmp_path / "checkpoints" / "model_432_steps.zip") == pytest.approx(1e-3 * (1 - 288 / 576))
+    assert lr(tmp_path / "checkpoints" / "model_288_steps.zip") == pytest.approx(1e-3 * (1 - 288 / 576))
+    assert lr(tmp_path / "checkpoints" / "model_432_steps.zip") == pytest.approx(1e-3 * (1 - 432 / 576))
     assert lr(tmp_path / "model.zip") == 0.0
     with pytest.raises(UsageError, match="--lr-schedule must be one of"):
         train_agent(AgentTrainArgs(**{**TINY, "out": str(tmp_path / "other"), "lr_schedule": "cosine"}))

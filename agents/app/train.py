@@ -328,6 +328,9 @@ def _resume(model: Any, start: Path, args: AgentTrainArgs, out: Path) -> tuple[d
     Returns the keep-best state to restore, and the run's resumes with this one appended.
     """
     if start.suffix == ".pt":
+        if saved_settings(out) is None:  # a run that recorded no settings: check them against its checkpoint zip
+            zipped = start.with_name(start.name.replace("state_", "model_", 1).removesuffix(".pt") + ".zip")
+            check_resume(args, model_settings(zip_data(zipped), args.algo), out)
         state = load_state(start)
         restore(model, state)
         exact = exact_for(args.algo)

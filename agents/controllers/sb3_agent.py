@@ -225,7 +225,13 @@ class SB3Agent(BaseAgent):
 
     @classmethod
     def load(
-        cls, path: str | Path, algo: str | None = None, name: str | None = None, deterministic: bool = True
+        cls,
+        path: str | Path,
+        algo: str | None = None,
+        name: str | None = None,
+        deterministic: bool = True,
+        observation_space: Any = None,
+        action_space: Any = None,
     ) -> SB3Agent:
         """Load a saved model zip with what its model card records, checked.
 
@@ -239,6 +245,9 @@ class SB3Agent(BaseAgent):
             algo: the ``--algo`` name; None reads it from the card. Given, it must agree with the card.
             name: leaderboard name (default: the algorithm).
             deterministic: take the most likely action instead of sampling.
+            observation_space: the env's observation space, used instead of the one saved in the zip (a worker
+                process builds no env to get it); None keeps the saved one.
+            action_space: the env's action space, likewise.
         """
         path = Path(path)
         if not path.is_file():
@@ -268,7 +277,9 @@ class SB3Agent(BaseAgent):
         if algo not in ALGOS:
             raise UsageError(f"unknown algo {algo!r} for {path}; choose one of {list(ALGOS)}")
         check_model_algo(path, algo, source)
-        model = algo_class(algo).load(str(path), device="cpu")
+        given = {"observation_space": observation_space, "action_space": action_space}
+        custom = {k: v for k, v in given.items() if v is not None}
+        model = algo_class(algo).load(str(path), device="cpu", custom_objects=custom or None)
         if obs_norm is not None:
             obs_norm.check_fits(model.observation_space, str(path))
         agent = cls(model, name or algo, deterministic, obs_norm=obs_norm)

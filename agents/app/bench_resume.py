@@ -79,6 +79,16 @@ def save_finished(partial: Path, settings: dict, entry: dict[str, Any]) -> None:
     atomic_write_json(_agent_path(partial, entry["fingerprint"]), {"settings": settings, **entry})
 
 
+def forget_finished(partial: Path, fingerprint: str) -> None:
+    """Remove one finished agent from ``partial``: a rerun computes it again (a row refused by the replay).
+
+    Args:
+        partial: the run's :data:`PARTIAL` folder.
+        fingerprint: the agent's fingerprint.
+    """
+    _agent_path(partial, fingerprint).unlink(missing_ok=True)
+
+
 def load_finished(partial: Path, settings: dict) -> dict[str, dict[str, Any]]:
     """An interrupted run's finished agents, when it ran with the same settings: {fingerprint: entry}.
 

@@ -394,31 +394,37 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
                 del clean[i]
 
     todo = [i for i in entries if entries[i]["records"] is None and i not in clean]
-    for i in tqdm(todo, desc="bench", unit="agent", file=sys.stderr, disable=not args.progress):
-        agent = agents[i]
-        # Agents without randomness give the same episodes for every seed: run them once.
-        seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
-        t0 = time.perf_counter()
-        mine: list[dict] = []
-        costs: dict[str, Any] = {}
-        for seed in seeds:
-            mine += run_agent(
-                agent, env_id, args.split, total, seed, overrides, args.batch_size, args.progress, costs=costs
-            )
-        agent_meta = {
-            "uses_label": bool(getattr(agent, "uses_label", False)),
-            "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-            "wall_s": time.perf_counter() - t0,
-            "seeds_run": seeds,
-            "decision_cost": _decision_cost(agent, costs.get("measured_macs", 0)),
-            "ran_in": "worker" if isinstance(agent, IsolatedAgent) else "bench",
-        }
-        if hasattr(agent, "config"):
-            agent_meta["config"] = list(agent.config)
-        entries[i].update(meta=agent_meta, records=mine)
-        # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
-        save_finished(partial, settings, entries[i])
-        harvest(wait=False)
+    try:
+        for i in tqdm(todo, desc="bench", unit="agent", file=sys.stderr, disable=not args.progress):
+            agent = agents[i]
+            # Agents without randomness give the same episodes for every seed: run them once.
+            seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
+            t0 = time.perf_counter()
+            mine: list[dict] = []
+            costs: dict[str, Any] = {}
+            for seed in seeds:
+                mine += run_agent(
+                    agent, env_id, args.split, total, seed, overrides, args.batch_size, args.progress, costs=costs
+                )
+            agent_meta = {
+                "uses_label": bool(getattr(agent, "uses_label", False)),
+                "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
+                "wall_s": time.perf_counter() - t0,
+                "seeds_run": seeds,
+                "decision_cost": _decision_cost(agent, costs.get("measured_macs", 0)),
+                "ran_in": "worker" if isinstance(agent, IsolatedAgent) else "bench",
+            }
+            if hasattr(agent, "config"):
+                agent_meta["config"] = list(agent.config)
+            entries[i].update(meta=agent_meta, records=mine)
+            # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
+            save_finished(partial, settings, entries[i])
+            harvest(wait=False)
+    except Exception:
+        # An agent failed: the static rows are kept for a rerun all the same (they cost seconds each).
+        with contextlib.suppress(Exception):
+            harvest(wait=True)
+        raise
     harvest(wait=True)
     if resumed:
         print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)

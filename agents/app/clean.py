@@ -106,9 +106,17 @@ class CleanPool:
     def __enter__(self) -> CleanPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self._pool is None:
+            return
+        if kind is None:
+            self._pool.shutdown(wait=True)
+            return
+        # An error or Ctrl-C: nothing more is wanted from the pool, so its processes stop at once.
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
 
 
 def check_rows(

@@ -134,6 +134,7 @@ def test_a_worker_gives_the_in_process_episodes_and_measures_them(folder):
     assert {r["decision_macs"] for r in there} == {steps * 16 * 3}
 
 
+@pytest.mark.slow
 def test_a_raising_or_dying_worker_agent_gets_one_clear_error(folder):
     with (
         _isolated("worker_agents:Raising") as agent,

@@ -163,7 +163,7 @@ def folder(tmp_path, monkeypatch):
 def _rows(out):
     doc = json.loads((out / "results.json").read_text())
     keep = ("accuracy", "bitops", "decision_macs", "reward")
-    return {r["agent"]: {k: r[k] for k in keep} for r in [*doc["rows"], *doc["front"]]}, doc
+    return {r["agent"]: {k: r.get(k) for k in keep} for r in [*doc["rows"], *doc["front"]]}, doc
 
 
 @pytest.mark.slow

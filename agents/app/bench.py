@@ -5,6 +5,11 @@ The verdicts (the gap to the static front and to the static mixtures) are comput
 whatever ``--agents`` lists: rows not asked for run too (they cost seconds) and are left out of
 the table, and ``results.json``'s ``front`` says which rows the front held.
 
+The bench trusts no agent: a user's agent and a model file run in a worker process of their own
+(:mod:`agents.app.isolation`, ``--isolation``), the static rows are computed in spawned processes
+no agent has touched, and every agent row is replayed on a fresh engine before anything is
+written (:mod:`agents.app.clean`).
+
 The output files are written as one set: the run works in ``<out>/.bench-partial`` and moves the
 finished set into ``<out>`` at the end, so an interrupted run leaves the previous set untouched;
 rerunning the same command reuses the agents the interrupted run finished

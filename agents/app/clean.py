@@ -14,6 +14,7 @@ already computed is taken from that row instead of being run again.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -49,6 +50,7 @@ def _one_thread() -> None:
     import torch  # lazy: the pool's initializer runs in the spawned process, before its first job
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the bench's to handle: it stops the pool
 
 
 def clean_agent(agent: Any) -> tuple[str, tuple[int, ...] | None, int | None] | None:
@@ -144,8 +146,8 @@ def check_rows(
         for part in (todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK))
     ]
     for start, future in zip(range(0, len(todo), CHUNK), futures):
-        for key, *found in zip(todo[start : start + CHUNK], *future.result()):
-            known[key] = tuple(found)  # type: ignore[assignment]
+        for key, correct, ops, reward in zip(todo[start : start + CHUNK], *future.result()):
+            known[key] = (correct, ops, reward)
     check_reward = env_kwargs.get("budget") is None
     refused, names = [], []
     for name, recs in rows.items():

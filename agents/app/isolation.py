@@ -132,7 +132,7 @@ class IsolatedAgent:
             request.update(_model_request(spec, ctx, spaces))
         mp = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this process is inherited
         self._conn, child = mp.Pipe()
-        self._proc = mp.Process(target=serve, args=(child, request), name=f"abn-gym agent {spec}", daemon=True)
+        self._proc = mp.Process(target=serve, args=(child, request), name=f"abn-gym agent {spec}")
         with spawn_without_main():
             self._proc.start()
         child.close()

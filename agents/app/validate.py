@@ -102,12 +102,12 @@ def validate(path: str | Path, progress: bool = True) -> dict:
     bar = tqdm(total=len(records), desc="validate", unit="ep", file=sys.stderr, disable=not progress)
     indices = np.array([r["index"] for r in records], dtype=np.int64)
     bits = np.array([r["bits"] for r in records], dtype=np.int64) if records else np.zeros((0, 1), dtype=np.int64)
-    correct, ops, total = replay({**doc["env_kwargs"], "supernet": ref}, doc["split"], indices, bits, bar.update)
+    correct, replayed, total = replay({**doc["env_kwargs"], "supernet": ref}, doc["split"], indices, bits, bar.update)
     bar.close()
     check_reward = doc["env_kwargs"].get("budget") is None
     for k, r in enumerate(records):
         where = f"record {k} ({r['agent']}, image {r['index']})"
-        errors += episode_errors(where, r, correct[k], ops[k], total[k], check_reward)
+        errors += episode_errors(where, r, correct[k], replayed[k], total[k], check_reward)
     for row in doc["rows"]:
         name = row["agent"].split(" [")[0]
         eps = [r for r in records if r["agent"] == name]

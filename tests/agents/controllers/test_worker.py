@@ -15,6 +15,7 @@ from abn_gym.vector import ABNVectorEnv
 from agents.app.episodes import run_agent
 from agents.app.isolation import AgentWorkerError, IsolatedAgent
 from agents.controllers.base import AgentFailedError
+from agents.controllers.baselines import OracleAgent
 from agents.controllers.registry import BenchContext, load_user_agent
 from agents.controllers.worker import WorkerMessageError, decode, encode, measured_act
 
@@ -146,3 +147,13 @@ def test_a_raising_or_dying_worker_agent_gets_one_clear_error(folder):
         pytest.raises(AgentWorkerError, match=r"'dying' died in act\(\) \(exit code 3\)"),
     ):
         run_agent(agent, ENV, "val", 4, progress=False)
+
+
+@pytest.mark.slow
+def test_lookahead_and_labels_are_answered_and_counted_for_declared_agents(folder):
+    here = run_agent(OracleAgent(), ENV, "val", 12, progress=False)
+    with _isolated("worker_agents:WorkerOracle") as agent:
+        assert agent.uses_label and agent.uses_lookahead
+        there = run_agent(agent, ENV, "val", 12, progress=False)
+    assert [{**r, "agent": "oracle"} for r in there] == here  # the same actions, and the same look-ahead MACs
+    assert all(r["decision_macs"] > 0 for r in there)

@@ -43,7 +43,7 @@ from agents.app.bench_resume import (
     load_finished,
     save_finished,
 )
-from agents.app.clean import CleanPool, RowNotReproducedError, check_rows, clean_agent, static_row
+from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, static_row
 from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
     STATIC_PREFIXES,
@@ -363,6 +363,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     finished = load_finished(partial, settings)
     partial.mkdir(exist_ok=True)
     pool = stack.enter_context(CleanPool(args.jobs))
+    checker = RowChecker(pool, kwargs, args.split)
     entries: dict[int, dict] = {}
     resumed: list[str] = []
     clean: dict[int, tuple[Future, float]] = {}
@@ -396,6 +397,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
                     meta["config"] = list(agents[i].config)
                 entries[i].update(meta=meta, records=mine)
                 save_finished(partial, settings, entries[i])
+                checker.add_clean(mine)
                 del clean[i]
 
     todo = [i for i in entries if entries[i]["records"] is None and i not in clean]
@@ -425,6 +427,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
             # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
             save_finished(partial, settings, entries[i])
             harvest(wait=False)
+            checker.submit(mine)  # its replay starts now, beside the next agents
     except Exception:
         # An agent failed: the static rows are kept for a rerun all the same (they cost seconds each).
         with contextlib.suppress(Exception):
@@ -440,14 +443,10 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         meta[entries[i]["name"]] = {**entries[i]["meta"], "listed": entries[i]["name"] in listed}
     # Every agent row is replayed on a fresh engine before anything is written.
     statics = {i for i, a in enumerate(agents) if clean_agent(a) is not None}
+    for i in sorted(statics & set(entries)):
+        checker.add_clean(entries[i]["records"])  # resumed static rows too
     try:
-        check_rows(
-            pool,
-            kwargs,
-            args.split,
-            {entries[i]["name"]: entries[i]["records"] for i in sorted(entries) if i not in statics},
-            [r for i in sorted(statics) for r in entries[i]["records"]],
-        )
+        checker.check({entries[i]["name"]: entries[i]["records"] for i in sorted(entries) if i not in statics})
     except RowNotReproducedError as exc:
         for i in entries:  # a refused row is never reused by a rerun
             if entries[i]["fingerprint"] is not None and entries[i]["name"] in exc.rows:

@@ -121,47 +121,59 @@ class CleanPool:
             proc.terminate()
 
 
-def check_rows(
-    pool: CleanPool,
-    env_kwargs: dict,
-    split: str,
-    rows: dict[str, Sequence[dict]],
-    clean: Sequence[dict],
-) -> None:
-    """Refuse every row of ``rows`` whose episodes do not reproduce; ``clean``: episodes known to be right.
+class RowChecker:
+    """Replays agent rows in the pool as they finish, then refuses the rows that do not reproduce.
 
     Args:
         pool: where the replays run.
         env_kwargs: every env argument of the bench.
         split: the data split.
-        rows: each agent row's records, by name.
-        clean: records of rows computed where no agent was (the static rows): reused, not rerun.
     """
-    known: dict[tuple, tuple[bool, float, float]] = {
-        (r["index"], tuple(r["bits"])): (r["correct"], r["bitops"], r["reward"]) for r in clean
-    }
-    todo = sorted({(r["index"], tuple(r["bits"])) for recs in rows.values() for r in recs} - set(known))
-    futures = [
-        pool.submit(replay_chunk, env_kwargs, split, [k[0] for k in part], [list(k[1]) for k in part])
-        for part in (todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK))
-    ]
-    for start, future in zip(range(0, len(todo), CHUNK), futures):
-        for key, correct, ops, reward in zip(todo[start : start + CHUNK], *future.result()):
-            known[key] = (correct, ops, reward)
-    check_reward = env_kwargs.get("budget") is None
-    refused, names = [], []
-    for name, recs in rows.items():
-        errors: list[str] = []
-        for r in recs:
-            correct, ops, reward = known[(r["index"], tuple(r["bits"]))]
-            errors += episode_errors(f"image {r['index']}", r, correct, ops, reward, check_reward)
-        if errors:
-            names.append(name)
-            refused.append(f"{name!r} ({len(errors)} mismatches in {len(recs)} episodes; first: {errors[0]})")
-    if refused:
-        raise RowNotReproducedError(
-            f"refused: {len(refused)} row(s) do not reproduce on a fresh engine: {'; '.join(refused)}. Their agent "
-            "changed the bench's state (the supernet, the labels or the records); nothing was published, and the "
-            "previous results in --out stay. Run agents you do not trust with --isolation worker (the default)",
-            names,
-        )
+
+    def __init__(self, pool: CleanPool, env_kwargs: dict, split: str) -> None:
+        self.pool, self.env_kwargs, self.split = pool, env_kwargs, split
+        self.known: dict[tuple, tuple[bool, float, float]] = {}
+        self._jobs: list[tuple[list[tuple], Future]] = []
+        self._asked: set[tuple] = set()
+
+    def add_clean(self, records: Sequence[dict]) -> None:
+        """Episodes computed where no agent was (a static row): their (image, configuration)s are not rerun."""
+        for r in records:
+            self.known[(r["index"], tuple(r["bits"]))] = (r["correct"], r["bitops"], r["reward"])
+
+    def submit(self, records: Sequence[dict]) -> None:
+        """Start replaying the (image, configuration)s of ``records`` that are not known or asked for yet."""
+        todo = sorted({(r["index"], tuple(r["bits"])) for r in records} - set(self.known) - self._asked)
+        self._asked.update(todo)
+        for part in (todo[i : i + CHUNK] for i in range(0, len(todo), CHUNK)):
+            job = self.pool.submit(
+                replay_chunk, self.env_kwargs, self.split, [k[0] for k in part], [list(k[1]) for k in part]
+            )
+            self._jobs.append((part, job))
+
+    def check(self, rows: dict[str, Sequence[dict]]) -> None:
+        """Refuse every row of ``rows`` (agent name -> records) whose episodes do not reproduce."""
+        for recs in rows.values():
+            self.submit(recs)
+        for part, job in self._jobs:
+            for key, correct, ops, reward in zip(part, *job.result()):
+                self.known[key] = (correct, ops, reward)
+        self._jobs = []
+        check_reward = self.env_kwargs.get("budget") is None
+        refused, names = [], []
+        for name, recs in rows.items():
+            errors: list[str] = []
+            for r in recs:
+                correct, ops, reward = self.known[(r["index"], tuple(r["bits"]))]
+                errors += episode_errors(f"image {r['index']}", r, correct, ops, reward, check_reward)
+            if errors:
+                names.append(name)
+                refused.append(f"{name!r} ({len(errors)} mismatches in {len(recs)} episodes; first: {errors[0]})")
+        if refused:
+            raise RowNotReproducedError(
+                f"refused: {len(refused)} row(s) do not reproduce on a fresh engine: {'; '.join(refused)}. Their "
+                "agent changed the bench's state (the supernet, the labels or the records); nothing was published, "
+                "and the previous results in --out stay. Run agents you do not trust with --isolation worker "
+                "(the default)",
+                names,
+            )

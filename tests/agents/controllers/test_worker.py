@@ -84,7 +84,11 @@ def test_measured_cost_of_a_linear_layer():
 AGENTS = """
 import os
 import numpy as np
-from agents_under_test import LinearAgent
+from agents.controllers.baselines import OracleAgent
+
+class WorkerOracle(OracleAgent):
+    # The built-in oracle as a user agent: look-ahead and labels become requests to the bench.
+    name = "worker-oracle"
 
 class Dying:
     name = "dying"

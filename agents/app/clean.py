@@ -109,16 +109,10 @@ class CleanPool:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if self._pool is None:
-            return
-        if kind is None:
-            self._pool.shutdown(wait=True)
-            return
-        # An error or Ctrl-C: nothing more is wanted from the pool, so its processes stop at once.
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            proc.terminate()
+        if self._pool is not None:
+            # After an error or Ctrl-C nothing more is wanted: queued jobs are dropped, and each process
+            # ends after the row it is on (seconds; terminating it would leak the queues' semaphores).
+            self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
 class RowChecker:

@@ -43,7 +43,7 @@ from agents.app.bench_resume import (
     load_finished,
     save_finished,
 )
-from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, static_row
+from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, outcome, static_row
 from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
     STATIC_PREFIXES,
@@ -390,7 +390,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         """Keep the static rows the pool has finished (for a rerun after an interruption too)."""
         for i, (job, searched) in list(clean.items()):
             if wait or job.done():
-                mine, seconds = job.result()
+                mine, seconds = outcome(job)
                 meta = {"uses_label": False, "decision_macs_per_step": 0, "wall_s": seconds + searched}
                 meta.update(seeds_run=list(args.seeds[:1]), decision_cost="measured", ran_in="clean")
                 if hasattr(agents[i], "config"):

@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,21 @@ class RowNotReproducedError(ABNGymError, RuntimeError):
     def __init__(self, message: str, rows: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.rows = list(rows)
+
+
+class PoolDiedError(ABNGymError, RuntimeError):
+    """A process of the pool that computes the static rows and the replays died."""
+
+
+def outcome(job: Future) -> Any:
+    """A pool job's result; a process that died (killed, out of memory) gets one clear error."""
+    try:
+        return job.result()
+    except BrokenProcessPool as exc:
+        raise PoolDiedError(
+            f"a process computing the static rows or the replay check died ({exc}); the machine may be out of "
+            "memory: rerun the same command (finished rows are kept), with --jobs 1 to use less memory"
+        ) from None
 
 
 def _one_thread() -> None:
@@ -150,7 +166,7 @@ class RowChecker:
         for recs in rows.values():
             self.submit(recs)
         for part, job in self._jobs:
-            for key, correct, ops, reward in zip(part, *job.result()):
+            for key, correct, ops, reward in zip(part, *outcome(job)):
                 self.known[key] = (correct, ops, reward)
         self._jobs = []
         check_reward = self.env_kwargs.get("budget") is None

@@ -5,6 +5,11 @@ The verdicts (the gap to the static front and to the static mixtures) are comput
 whatever ``--agents`` lists: rows not asked for run too (they cost seconds) and are left out of
 the table, and ``results.json``'s ``front`` says which rows the front held.
 
+The bench trusts no agent: a user's agent and a model file run in a worker process of their own
+(:mod:`agents.app.isolation`, ``--isolation``), the static rows are computed in spawned processes
+no agent has touched, and every agent row is replayed on a fresh engine before anything is
+written (:mod:`agents.app.clean`).
+
 The output files are written as one set: the run works in ``<out>/.bench-partial`` and moves the
 finished set into ``<out>`` at the end, so an interrupted run leaves the previous set untouched;
 rerunning the same command reuses the agents the interrupted run finished
@@ -17,7 +22,8 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,18 @@ from tqdm import tqdm
 from abn_gym.config import EnvConfig
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from abn_gym.vector import ABNVectorEnv
-from agents.app.bench_resume import PARTIAL, agent_fingerprint, commit_set, load_finished, reusable, save_finished
+from agents.app.bench_resume import (
+    PARTIAL,
+    agent_fingerprint,
+    commit_set,
+    fingerprint_sources,
+    forget_finished,
+    load_finished,
+    reusable,
+    save_finished,
+)
+from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, outcome, static_row
+from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
     STATIC_PREFIXES,
     add_paired,
@@ -40,12 +57,11 @@ from agents.app.front import (
     per_image,
     static_hull_mixture,
 )
-from agents.controllers.base import AgentActionError, AgentFailedError, AgentProtocolError, EnvView, check_agent
+from agents.app.isolation import ISOLATION, IsolatedAgent, isolated_kind
 from agents.controllers.registry import (
     SHIPPED_POLICIES,
     BenchContext,
     default_agent_names,
-    describe_exception,
     is_model_path,
     make_agent,
     model_env,
@@ -54,7 +70,7 @@ from agents.controllers.registry import (
 from agents.controllers.static_configs import find_result, front_static_rows
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, positive_int
-from supernets.foundation.errors import ABNGymError, UsageError
+from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text, output_lock, writing
 from supernets.registry import read_supernet_card, supernet_name
 
@@ -69,25 +85,6 @@ __all__ = [
     "run_agent",
     "static_hull_mixture",
 ]
-
-BATCH = 256
-COLUMNS = [
-    "agent",
-    "accuracy",
-    "accuracy_ci",
-    "bitops",
-    "decision_macs",
-    "bitops_fraction",
-    "reward",
-    "reward_ci",
-    "episodes",
-    "seeds",
-    "wall_s",
-    "paired",
-    "front",
-]
-OUR_PACKAGES = ("agents", "abn_gym", "supernets", "stable_baselines3", "sb3_contrib")
-"""Where built-in agents come from: an exception inside one of them is a bug and keeps its traceback."""
 
 
 def parse_agents(text: str) -> list[str]:
@@ -130,110 +127,17 @@ class BenchArgs:
     static_from: str | None = arg(
         None, "folder with a `static-search --out` result for the supernet (default: beside its card, else searched)"
     )
+    isolation: str = arg(
+        "worker",
+        "where user agents (module:Class) and model files run: worker (a spawned process of their own, which never "
+        "holds the env, labels or supernet) or none (in this process: only for code you trust)",
+        choices=ISOLATION,
+    )
+    jobs: int = arg(
+        2, "processes (one torch thread each) computing the static rows and the replay check", type=positive_int
+    )
     trust_pickle: bool = arg(False, "load model zips through SB3, running code pickled in them (trusted files only)")
     trust_card_env: bool = arg(False, "let a model card's module:ID env import its module (trusted cards only)")
-
-
-def check_actions(name: str, actions: Any, n: int, bit_choices: Sequence[int]) -> np.ndarray:
-    """An agent's actions as an int64 array of shape (n,), or an error naming the agent and what is wrong.
-
-    Floats are refused, as ``env.step(2.7)`` refuses them: truncating 2.7 to 2 would run an action
-    the agent did not choose.
-    """
-    a = np.asarray(actions)
-    expected = f"{n} action indices (integers in [0, {len(bit_choices) - 1}] into bit_choices={tuple(bit_choices)})"
-    if a.dtype.kind not in "iu":
-        raise AgentProtocolError(
-            f"agent {name!r} returned actions of dtype {a.dtype} ({np.ravel(a)[:4].tolist()}...); act() must return "
-            f"{expected}, e.g. np.array(..., dtype=np.int64)"
-        )
-    a = a.astype(np.int64).reshape(-1)
-    if a.shape != (n,):
-        raise AgentActionError(
-            f"agent {name!r} returned {a.shape[0]} actions for {n} episodes; act() must return {expected}"
-        )
-    bad = (a < 0) | (a >= len(bit_choices))
-    if bad.any():
-        raise AgentActionError(f"agent {name!r} returned action {int(a[bad][0])}; act() must return {expected}")
-    return a
-
-
-@contextlib.contextmanager
-def _agent_errors(agent: Any, method: str) -> Iterator[None]:
-    """A user's agent that raises gets one line naming it; a built-in agent that raises is a bug (traceback)."""
-    try:
-        yield
-    except Exception as exc:
-        if type(agent).__module__.split(".")[0] in OUR_PACKAGES or isinstance(exc, ABNGymError):
-            raise  # a bug of ours (traceback), or a mistake the error already explains
-        raise AgentFailedError(f"agent {agent.name!r} raised in {method}(): {describe_exception(exc)}") from exc
-
-
-def run_agent(
-    agent: Any,
-    env_id: str,
-    split: str,
-    episodes: int | None,
-    seed: int = 0,
-    env_overrides: dict | None = None,
-    batch_size: int = BATCH,
-    progress: bool = True,
-    indices: Sequence[int] | None = None,
-) -> list[dict]:
-    """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
-
-    ``indices`` picks the images explicitly instead. Returns one record per episode: index,
-    bits, BitOps, correctness, reward and decision MACs.
-    """
-    check_agent(agent)
-    kwargs = env_kwargs(env_id, **(env_overrides or {}))
-    kwargs.update(split=split, sampling="sequential")
-    size = len(ABNVectorEnv(1, **kwargs).engine.split)
-    if indices is None:
-        total = size if episodes is None else min(int(episodes), size)
-        order = np.arange(total)
-    else:
-        order = np.asarray(indices, dtype=np.int64).reshape(-1)
-        total = len(order)
-    records: list[dict] = []
-    bar = tqdm(total=total, desc=agent.name, unit="ep", file=sys.stderr, disable=not progress, leave=False)
-    uses_label = bool(getattr(agent, "uses_label", False))
-    per_step = int(getattr(agent, "decision_macs_per_step", 0) or 0)
-    per_episode = int(getattr(agent, "decision_macs_per_episode", 0) or 0)
-    envs: dict[int, ABNVectorEnv] = {}
-    for batch_no, start in enumerate(range(0, total, batch_size)):
-        n = min(batch_size, total - start)
-        env = envs.setdefault(n, ABNVectorEnv(n, **kwargs))
-        obs, _ = env.reset(seed=seed, options={"index": order[start : start + n]})
-        with _agent_errors(agent, "reset"):
-            agent.reset(n, seed * 1_000_003 + batch_no)
-        view = EnvView(env, allow_labels=uses_label)
-        infos: dict[str, Any] = {"bit_choices": env.bit_choices}
-        returns = np.zeros(n)
-        while not env.engine.done:  # env.horizon steps: fewer than num_layers with decide_at
-            infos.update(layer=env.engine.t, action_mask=env.action_masks(), view=view)
-            with _agent_errors(agent, "act"):
-                raw = agent.act(obs, infos)
-            obs, reward, _, _, info = env.step(check_actions(agent.name, raw, n, env.bit_choices))
-            returns += reward
-        lookahead = env.engine.lookahead_macs.copy()
-        for r in range(n):
-            records.append(
-                {
-                    "agent": agent.name,
-                    "seed": int(seed),
-                    "index": int(info["index"][r]),
-                    "bits": [int(b) for b in info["episode_bits"][r]],
-                    "bitops": float(info["bitops"][r]),
-                    "bitops_fraction": float(info["bitops_fraction"][r]),
-                    "correct": bool(info["correct"][r]),
-                    "reward": float(returns[r]),
-                    "decision_macs": int(lookahead[r] + per_step * env.horizon + per_episode),
-                }
-            )
-        bar.update(n)
-    bar.close()
-    return records
 
 
 def _points(value: float | None, ci: Sequence[float | None]) -> str:
@@ -289,6 +193,9 @@ def format_markdown(table: pd.DataFrame) -> str:
     labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
     if labelled:
         lines += ["", f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller."]
+    declared = [r["agent"] for _, r in table.iterrows() if r.get("decision_cost") == "declared"]
+    if declared:
+        lines += ["", f"{', '.join(declared)}: decision MMACs declared by the agent, not measured."]
     return "\n".join(lines)
 
 
@@ -311,6 +218,7 @@ def _results_doc(
         "seeds": list(args.seeds),
         "supernet": supernet_name(supernet),
         "supernet_sha256": read_supernet_card(supernet)["sha256"],
+        "isolation": args.isolation,
         "agents": meta,
         "rows": json.loads(table.to_json(orient="records")),
         "front": front,
@@ -382,15 +290,32 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     return names
 
 
+def _make(spec: str, ctx: BenchContext, args: BenchArgs, probe: ABNVectorEnv, stack: contextlib.ExitStack) -> Any:
+    """The agent ``spec`` names: in a worker of its own when ``--isolation worker`` says so, else here."""
+    kind = isolated_kind(spec) if args.isolation == "worker" else None
+    if kind is None:
+        return make_agent(spec, ctx, args.progress)
+    spaces = (probe.single_observation_space, probe.single_action_space)
+    agent = IsolatedAgent(spec, ctx, kind, spaces, probe.num_layers, tuple(probe.engine.net.bit_choices))
+    return stack.enter_context(agent)
+
+
+def _decision_cost(agent: Any, measured_macs: int) -> str:
+    """``measured`` when the bench established the cost (built-ins, model layers, counted FLOPs), else ``declared``."""
+    if (is_builtin(agent) or getattr(agent, "builtin_cost", False)) or measured_macs > 0:
+        return "measured"
+    return "declared"
+
+
 def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set.
 
     One bench per ``--out`` at a time: a second is refused while this one runs (:func:`output_lock`)."""
-    with output_lock(args.out):
-        return _bench(args)
+    with output_lock(args.out), contextlib.ExitStack() as stack:  # workers and the pool shut down on any exit
+        return _bench(args, stack)
 
 
-def _bench(args: BenchArgs) -> dict:
+def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     out = Path(args.out)
     check_specs(args.agents)
     trust = {"trust_pickle": args.trust_pickle, "trust_card_env": args.trust_card_env}  # recorded in results.json
@@ -405,7 +330,7 @@ def _bench(args: BenchArgs) -> dict:
     supernet = probe.config.supernet
     ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
     specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
-    agents = [make_agent(n, ctx, args.progress) for n in specs]
+    agents = [_make(n, ctx, args, probe, stack) for n in specs]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
     listed = [a.name for a in agents]
     reference = args.reference or ("fixed-8" if "fixed-8" in listed else listed[0])
@@ -430,44 +355,99 @@ def _bench(args: BenchArgs) -> dict:
     finished = load_finished(partial, settings)
     with writing(partial):
         partial.mkdir(exist_ok=True)
-    records: list[dict] = []
-    meta: dict[str, dict] = {}
+    pool = stack.enter_context(CleanPool(args.jobs))
+    checker = RowChecker(pool, kwargs, args.split)
+    entries: dict[int, dict] = {}
     resumed: list[str] = []
-    for spec, agent in tqdm(
-        list(zip(specs, agents)), desc="bench", unit="agent", file=sys.stderr, disable=not args.progress
-    ):
+    clean: dict[int, tuple[Future, float]] = {}
+    # The static rows go to the pool first, before any agent runs: computed where no agent has been.
+    for i, (spec, agent) in enumerate(zip(specs, agents)):
         fingerprint = agent_fingerprint(spec, agent, env_id)
         reused = reusable(finished, fingerprint, agent.name)
         if reused is not None:
-            entry = reused
+            entries[i] = reused
             resumed.append(agent.name)
-        else:
+            continue
+        row = clean_agent(agent)
+        if row is not None:
+            # A static front bench searched itself is charged to its first static row.
+            searched = static_search_seconds(ctx, agent.name, {n: None for n in [a.name for a in agents[:i]]})
+            job = pool.submit(
+                static_row, row, env_id, dict(overrides), args.split, total, args.seeds[0], args.batch_size
+            )
+            clean[i] = (job, searched)
+        entries[i] = {"fingerprint": fingerprint, "name": agent.name, "meta": None, "records": None, "spec": spec}
+
+    def harvest(wait: bool) -> None:
+        """Keep the static rows the pool has finished (for a rerun after an interruption too)."""
+        for i, (job, searched) in list(clean.items()):
+            if wait or job.done():
+                mine, seconds = outcome(job)
+                meta = {"uses_label": False, "decision_macs_per_step": 0, "wall_s": seconds + searched}
+                meta.update(seeds_run=list(args.seeds[:1]), decision_cost="measured", ran_in="clean")
+                if hasattr(agents[i], "config"):
+                    meta["config"] = list(agents[i].config)
+                entries[i].update(meta=meta, records=mine)
+                save_finished(partial, settings, entries[i], entries[i].pop("spec", ""))
+                checker.add_clean(mine)
+                del clean[i]
+
+    todo = [i for i in entries if entries[i]["records"] is None and i not in clean]
+    try:
+        for i in tqdm(todo, desc="bench", unit="agent", file=sys.stderr, disable=not args.progress):
+            agent = agents[i]
             # Agents without randomness give the same episodes for every seed: run them once.
             seeds = list(args.seeds) if getattr(agent, "stochastic", True) else list(args.seeds[:1])
             t0 = time.perf_counter()
             mine: list[dict] = []
+            costs: dict[str, Any] = {}
             for seed in seeds:
                 mine += run_agent(
-                    agent, env_id, args.split, total, seed, overrides, args.batch_size, progress=args.progress
+                    agent, env_id, args.split, total, seed, overrides, args.batch_size, args.progress, costs=costs
                 )
             agent_meta = {
                 "uses_label": bool(getattr(agent, "uses_label", False)),
                 "decision_macs_per_step": int(getattr(agent, "decision_macs_per_step", 0) or 0),
-                # A static front bench searched itself is charged to its first static row.
-                "wall_s": time.perf_counter() - t0 + static_search_seconds(ctx, agent.name, meta),
+                "wall_s": time.perf_counter() - t0,
                 "seeds_run": seeds,
-                "listed": agent.name in listed,
+                "decision_cost": _decision_cost(agent, costs.get("measured_macs", 0)),
+                "ran_in": "worker" if isinstance(agent, IsolatedAgent) else "bench",
             }
             if hasattr(agent, "config"):
                 agent_meta["config"] = list(agent.config)
-            entry = {"fingerprint": fingerprint, "name": agent.name, "meta": agent_meta, "records": mine}
+            entries[i].update(meta=agent_meta, records=mine)
+            if isinstance(agent, IsolatedAgent) and agent.kind == "class":  # the user's files its worker loaded
+                entries[i]["sources"] = fingerprint_sources(agent.loaded_files())
             # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
-            save_finished(partial, settings, entry, spec)
-        records += entry["records"]
-        meta[agent.name] = {**entry["meta"], "listed": agent.name in listed}
+            save_finished(partial, settings, entries[i], entries[i].pop("spec", ""))
+            harvest(wait=False)
+            checker.submit(mine)  # its replay starts now, beside the next agents
+    except Exception:
+        # An agent failed: the static rows are kept for a rerun all the same (they cost seconds each).
+        with contextlib.suppress(Exception):
+            harvest(wait=True)
+        raise
+    harvest(wait=True)
     if resumed:
         print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)
+    records: list[dict] = []
+    meta: dict[str, dict] = {}
+    for i in sorted(entries):
+        records += entries[i]["records"]
+        meta[entries[i]["name"]] = {**entries[i]["meta"], "listed": entries[i]["name"] in listed}
+    # Every agent row is replayed on a fresh engine before anything is written.
+    statics = {i for i, a in enumerate(agents) if clean_agent(a) is not None}
+    for i in sorted(statics & set(entries)):
+        checker.add_clean(entries[i]["records"])  # resumed static rows too
+    try:
+        checker.check({entries[i]["name"]: entries[i]["records"] for i in sorted(entries) if i not in statics})
+    except RowNotReproducedError as exc:
+        for i in entries:  # a refused row is never reused by a rerun
+            if entries[i]["fingerprint"] is not None and entries[i]["name"] in exc.rows:
+                forget_finished(partial, entries[i]["fingerprint"])
+        raise
     everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
+    everything["decision_cost"] = [meta.get(n, {}).get("decision_cost", "declared") for n in everything["agent"]]
     table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
     held = front_summary(everything, front, listed)
     doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust}

@@ -9,10 +9,12 @@ fingerprint (what their episodes depend on) and the run's settings are the same.
 
 For a custom agent (``module:Class``), what its episodes depend on is every module it loaded
 from outside the installed packages (the standard library, site-packages and abn-gym's own
-packages are installed; a helper module in the user's folder is not): :func:`user_module_files`
-lists them after the agent ran, :func:`fingerprint_sources` hashes them, and the entry keeps
-those hashes. A rerun reuses the agent's rows only while every one of those files is unchanged
-(:func:`reusable`); otherwise it runs the agent again and prints one line naming what changed.
+packages are installed; a helper module in the user's folder is not):
+:func:`~agents.controllers.sources.user_module_files` lists them after the agent ran (in its
+worker process, when it ran in one), :func:`~agents.controllers.sources.fingerprint_sources`
+hashes them, and the entry keeps those hashes. A rerun reuses the agent's rows only while every
+one of those files is unchanged (:func:`reusable`); otherwise it runs the agent again and prints
+one line naming what changed.
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ import json
 import os
 import shutil
 import signal
-import site
 import sys
-import sysconfig
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agents.controllers.registry import SHIPPED_POLICIES, is_model_path, model_file, shipped_policy
+from agents.controllers.sources import changed_sources, fingerprint_sources, user_module_files
 from supernets.foundation.files import atomic_write_json, sha256, writing
 
 PARTIAL = ".bench-partial"
@@ -65,62 +66,6 @@ def agent_fingerprint(spec: str, agent: Any, env_id: str) -> str | None:
     if base in SHIPPED_POLICIES:
         return f"{spec}#{sha256(shipped_policy(base, env_id))}"
     return spec
-
-
-def installed_prefixes() -> tuple[str, ...]:
-    """Folders whose modules count as installed: the standard library, site-packages, abn-gym's own packages."""
-    paths = sysconfig.get_paths()
-    found = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    # Not sys.prefix itself: a project folder may lie under it (/usr/local/app in a container).
-    found |= {*site.getsitepackages(), site.getusersitepackages()}
-    for name in ("agents", "abn_gym", "supernets"):  # our own, wherever they are imported from (a checkout too)
-        file = getattr(sys.modules.get(name), "__file__", None)
-        if file:
-            found.add(os.path.dirname(file))
-    return tuple(sorted(os.path.realpath(p) + os.sep for p in found if p))
-
-
-def user_module_files(modules: Mapping[str, Any] | None = None) -> list[str]:
-    """The source files of the loaded modules that lie outside :func:`installed_prefixes`, sorted.
-
-    Call it after the agent was made and after it ran, in the process that ran it: those are
-    the files its episodes can depend on besides the installed packages. Compiled and built-in
-    modules without a source file are left out.
-
-    Args:
-        modules: the loaded modules (default: ``sys.modules``).
-    """
-    prefixes = installed_prefixes()
-    files: set[str] = set()
-    for module in list((sys.modules if modules is None else modules).values()):
-        path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.endswith(".py"):
-            continue
-        real = os.path.realpath(path)
-        if not real.startswith(prefixes) and os.path.isfile(real):
-            files.add(real)
-    return sorted(files)
-
-
-def fingerprint_sources(paths: Iterable[str]) -> dict[str, str | None]:
-    """``{path: sha256}`` of source files (None for one that cannot be read), to compare on a rerun.
-
-    Args:
-        paths: the files, e.g. :func:`user_module_files` of the process that ran a custom agent.
-    """
-    found: dict[str, str | None] = {}
-    for path in sorted(set(paths)):
-        try:
-            found[path] = sha256(path)
-        except OSError:
-            found[path] = None
-    return found
-
-
-def changed_sources(sources: Mapping[str, str | None]) -> list[str]:
-    """The files of ``sources`` (from :func:`fingerprint_sources`) that changed, or vanished, since."""
-    now = fingerprint_sources(sources)
-    return [p for p, digest in sources.items() if digest is None or now[p] != digest]
 
 
 def reusable(finished: Mapping[str, dict[str, Any]], fingerprint: str | None, name: str) -> dict[str, Any] | None:
@@ -178,6 +123,16 @@ def save_finished(partial: Path, settings: dict, entry: dict[str, Any], spec: st
     if "sources" not in entry and ":" in spec and not is_model_path(spec):
         entry = {**entry, "sources": fingerprint_sources(user_module_files())}
     atomic_write_json(_agent_path(partial, entry["fingerprint"]), {"settings": settings, **entry})
+
+
+def forget_finished(partial: Path, fingerprint: str) -> None:
+    """Remove one finished agent from ``partial``: a rerun computes it again (a row refused by the replay).
+
+    Args:
+        partial: the run's :data:`PARTIAL` folder.
+        fingerprint: the agent's fingerprint.
+    """
+    _agent_path(partial, fingerprint).unlink(missing_ok=True)
 
 
 def load_finished(partial: Path, settings: dict) -> dict[str, dict[str, Any]]:

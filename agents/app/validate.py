@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -17,13 +19,60 @@ from tqdm import tqdm
 from abn_gym.config import make_config, reward_fn
 from abn_gym.engine import EpisodeEngine
 from supernets.foundation.errors import ABNGymError
-from supernets.registry import load_supernet, load_supernet_split, read_supernet_card
+from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
 
 CHUNK = 512
 
 
 class ResultsMismatchError(ABNGymError, ValueError):
     """A results file cannot be validated against this installation (e.g. another supernet)."""
+
+
+def replay(
+    env_kwargs: dict, split: str, indices: np.ndarray, bits: np.ndarray, done: Callable[[int], Any] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run each (image, configuration) on a supernet loaded here: (correct, BitOps, reward) per episode.
+
+    The engine is exact and batch-independent, so an episode replays alike in any chunk.
+
+    Args:
+        env_kwargs: every env argument (``results.json``'s ``env_kwargs``).
+        split: the data split the images come from.
+        indices: (M,) image indices.
+        bits: (M, L) bit-width of every switchable layer, per episode.
+        done: called with the number of episodes of each chunk replayed (a progress bar).
+    """
+    ref = env_kwargs.get("supernet", DEFAULT_SUPERNET)
+    net = load_supernet(ref)
+    data = load_supernet_split(ref, split, env_kwargs.get("data_dir"))
+    cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in env_kwargs.items()})
+    reward = reward_fn(cfg, net)
+    m = len(indices)
+    correct, ops, total = np.zeros(m, dtype=bool), np.zeros(m), np.zeros(m)
+    for start in range(0, m, CHUNK):
+        stop = min(start + CHUNK, m)
+        engine = EpisodeEngine(net, data, net.bit_choices, reward, stop - start)
+        engine.reset(indices[start:stop])
+        for t in range(net.num_switchable):
+            res = engine.step(np.searchsorted(net.bit_choices, bits[start:stop, t]))
+            total[start:stop] += res.reward
+        assert res.correct is not None  # the last step ends the episodes
+        correct[start:stop], ops[start:stop] = res.correct, engine.episode_bitops()
+        if done is not None:
+            done(stop - start)
+    return correct, ops, total
+
+
+def episode_errors(where: str, record: dict, correct: bool, ops: float, reward: float, check_reward: bool) -> list[str]:
+    """What of a recorded episode its replay does not reproduce: correctness, BitOps, reward (without a budget)."""
+    errors = []
+    if bool(correct) != record["correct"]:
+        errors.append(f"{where}: recorded correct={record['correct']}, replay gives {bool(correct)}")
+    if ops != record["bitops"]:
+        errors.append(f"{where}: recorded {record['bitops']:.0f} BitOps, replay gives {ops:.0f}")
+    if check_reward and not np.isclose(reward, record["reward"], atol=1e-6):
+        errors.append(f"{where}: recorded reward {record['reward']:.6f}, replay gives {reward:.6f}")
+    return errors
 
 
 def validate(path: str | Path, progress: bool = True) -> dict:
@@ -48,33 +97,17 @@ def validate(path: str | Path, progress: bool = True) -> dict:
             f"{path} was produced with another {doc['supernet']} checkpoint (sha256 {doc['supernet_sha256'][:12]}..., "
             f"installed {sha[:12]}...): results can only be validated against the supernet that made them"
         )
-    net = load_supernet(ref)
-    split = load_supernet_split(ref, doc["split"], doc["env_kwargs"].get("data_dir"))
-    cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc["env_kwargs"].items()})
-    reward = reward_fn(cfg, net)
     records = doc["records"]
     errors: list[str] = []
     bar = tqdm(total=len(records), desc="validate", unit="ep", file=sys.stderr, disable=not progress)
-    for start in range(0, len(records), CHUNK):
-        chunk = records[start : start + CHUNK]
-        engine = EpisodeEngine(net, split, net.bit_choices, reward, len(chunk))
-        engine.reset(np.array([r["index"] for r in chunk]))
-        bits = np.array([r["bits"] for r in chunk])
-        total = np.zeros(len(chunk))
-        for t in range(net.num_switchable):
-            res = engine.step(np.searchsorted(net.bit_choices, bits[:, t]))
-            total += res.reward
-        ops = engine.episode_bitops()
-        for k, r in enumerate(chunk):
-            where = f"record {start + k} ({r['agent']}, image {r['index']})"
-            if bool(res.correct[k]) != r["correct"]:
-                errors.append(f"{where}: recorded correct={r['correct']}, replay gives {bool(res.correct[k])}")
-            if ops[k] != r["bitops"]:
-                errors.append(f"{where}: recorded {r['bitops']:.0f} BitOps, replay gives {ops[k]:.0f}")
-            if cfg.budget is None and not np.isclose(total[k], r["reward"], atol=1e-6):
-                errors.append(f"{where}: recorded reward {r['reward']:.6f}, replay gives {total[k]:.6f}")
-        bar.update(len(chunk))
+    indices = np.array([r["index"] for r in records], dtype=np.int64)
+    bits = np.array([r["bits"] for r in records], dtype=np.int64) if records else np.zeros((0, 1), dtype=np.int64)
+    correct, replayed, total = replay({**doc["env_kwargs"], "supernet": ref}, doc["split"], indices, bits, bar.update)
     bar.close()
+    check_reward = doc["env_kwargs"].get("budget") is None
+    for k, r in enumerate(records):
+        where = f"record {k} ({r['agent']}, image {r['index']})"
+        errors += episode_errors(where, r, correct[k], replayed[k], total[k], check_reward)
     for row in doc["rows"]:
         name = row["agent"].split(" [")[0]
         eps = [r for r in records if r["agent"] == name]

@@ -8,13 +8,28 @@ A user's agent needs two methods::
         def act(self, obs: np.ndarray, infos: dict) -> np.ndarray:  # (N,) action indices
             ...
 
-``obs`` is the vector env's batch of observations (N, obs_dim); ``infos`` holds ``layer``
-(the layer being decided), ``action_mask`` (N, K), ``bit_choices`` and, for agents that set
-``uses_lookahead = True``, ``view`` (an :class:`EnvView` with the env's side-effect-free
-look-ahead). Only agents that set ``uses_label = True`` can read labels through the view;
-the leaderboard marks them. ``decision_macs_per_step`` declares the agent's own compute per
-decision (a policy network's MACs), ``decision_macs_per_episode`` compute spent once per
-input (a controller that decides once); look-ahead passes are counted by the env itself.
+What an agent gets is only this interface: ``obs``, the vector env's batch of observations
+(N, obs_dim); and ``infos`` with ``layer`` (the layer being decided), ``action_mask`` (N, K),
+``bit_choices`` and ``view``. The view gives the episode's shape (``layer``, ``num_layers``,
+``bit_choices``, ``trained_bits``) and two requests: ``view.lookahead(rest_bits, rows)``, the
+env's side-effect-free look-ahead, only for agents that declare ``uses_lookahead = True``
+(anything else is refused with :class:`LookaheadAccessError`, and the bench fails the row), and
+``view.labels``, only for agents that declare ``uses_label = True`` (the leaderboard marks them
+as upper bounds; anything else gets :class:`LabelAccessError`).
+
+Where an agent runs: ``abn-gym bench`` runs a user's agent (``module:Class``) and a model file
+(``PATH.zip``) in a worker process of its own (:mod:`agents.controllers.worker`), spawned fresh,
+which never holds the env, the engine, the labels, the data or the supernet: nothing the agent
+receives, and nothing it can reach through attributes, frames, ``gc`` or ``sys.modules``, leads
+to them. Look-ahead and labels are requests the bench process answers and counts. The built-in
+baselines run in the bench process, and ``--isolation none`` runs every agent there: only for code
+you trust, which could then reach the bench's state.
+
+Decision cost: look-ahead passes are counted by the env itself. A user's agent that runs PyTorch
+is *measured*: ``torch.utils.flop_counter.FlopCounterMode`` around ``act()`` (MACs = FLOPs / 2).
+Built-in agents and SB3 models are measured from their layers. Otherwise the cost is *declared*:
+``decision_macs_per_step`` (the agent's compute per decision) and ``decision_macs_per_episode``
+(compute spent once per input), 0 when not declared. Each row says which (``decision_cost``).
 """
 
 from __future__ import annotations
@@ -53,6 +68,19 @@ class LabelAccessError(ABNGymError, PermissionError):
     """An agent read the labels without declaring ``uses_label = True``."""
 
 
+class LookaheadAccessError(ABNGymError, PermissionError):
+    """An agent called the look-ahead without declaring ``uses_lookahead = True``."""
+
+
+def lookahead_refused(name: str) -> LookaheadAccessError:
+    """The error for agent ``name`` calling the look-ahead without declaring it."""
+    return LookaheadAccessError(
+        f"agent {name!r} called the look-ahead (infos['view'].lookahead) without declaring uses_lookahead = True; "
+        "declare it in the agent's class (its look-ahead passes are then counted in its decision cost), or do not "
+        "call it"
+    )
+
+
 class AgentFailedError(ABNGymError, RuntimeError):
     """A user-supplied agent raised: the message names the agent, the exception and where it was raised."""
 
@@ -73,13 +101,24 @@ def check_agent(agent: Any) -> Any:
 class EnvView:
     """What a look-ahead agent may ask of the vector env during an episode.
 
+    This view is handed to agents that run in the bench process (built-in baselines, and every
+    agent under ``--isolation none``): trusted code. An agent in a worker gets
+    :class:`agents.controllers.worker.AgentView` instead, which holds nothing of the env.
+
     Args:
         env: the native vector env the benchmark runs.
         allow_labels: whether :attr:`labels` may be read (agents with ``uses_label = True``).
+        allow_lookahead: whether :meth:`lookahead` may be called (agents with ``uses_lookahead = True``).
+        agent_name: the agent's name, for the refusal's message.
     """
 
-    def __init__(self, env: ABNVectorEnv, allow_labels: bool = False) -> None:
+    def __init__(
+        self, env: ABNVectorEnv, allow_labels: bool = False, allow_lookahead: bool = True, agent_name: str = "agent"
+    ) -> None:
         self._env, self._allow_labels = env, allow_labels
+        self._allow_lookahead, self._agent_name = allow_lookahead, agent_name
+        self.refused: LookaheadAccessError | None = None
+        """The refusal of an undeclared look-ahead, kept: an agent that catches it still fails its row."""
 
     @property
     def layer(self) -> int:
@@ -103,6 +142,9 @@ class EnvView:
 
     def lookahead(self, rest_bits: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Logits if layers ``layer..`` ran at ``rest_bits`` (bit values); counted as decision cost."""
+        if not self._allow_lookahead:
+            self.refused = lookahead_refused(self._agent_name)
+            raise self.refused
         return self._env.lookahead(rest_bits, rows)
 
     @property

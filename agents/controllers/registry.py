@@ -335,13 +335,10 @@ def env_spaces(ctx: BenchContext) -> tuple[Any, Any]:
     return probe.single_observation_space, probe.single_action_space
 
 
-def load_plain_model(spec: str, ctx: BenchContext) -> Any:
-    """A model without a card, ``ALGO:PATH.zip[@NAME]``, on the bench's env (its spaces checked)."""
-    # lazy: SB3 costs about half a second at import, and only a model needs it
-    from agents.controllers.sb3_agent import SB3Agent
-
+def check_plain_model(spec: str) -> tuple[str, str, str]:
+    """A model without a card, ``ALGO:PATH.zip[@NAME]``, checked: its algorithm, file and row name."""
     parsed = parse_plain_model(spec)
-    assert parsed is not None  # make_agent routes only these here
+    assert parsed is not None  # callers route only these here
     algo, path, name = parsed
     if is_builtin_name(name):
         raise UsageError(
@@ -354,6 +351,15 @@ def load_plain_model(spec: str, ctx: BenchContext) -> Any:
         raise UsageError(
             f"agent {spec!r}: {path} has a model card, which names its algorithm and env; list it as {path}"
         )
+    return algo, path, name
+
+
+def load_plain_model(spec: str, ctx: BenchContext) -> Any:
+    """A model without a card, ``ALGO:PATH.zip[@NAME]``, on the bench's env (its spaces checked)."""
+    # lazy: SB3 costs about half a second at import, and only a model needs it
+    from agents.controllers.sb3_agent import SB3Agent
+
+    algo, path, name = check_plain_model(spec)
     obs, act = env_spaces(ctx)
     return SB3Agent.load(path, algo, name, observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle)
 

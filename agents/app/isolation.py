@@ -25,13 +25,10 @@ from agents.controllers.base import (
     LookaheadAccessError,
     lookahead_refused,
 )
-from agents.controllers.registry import BenchContext, check_model_env, check_plain_model, is_model_path
+from agents.controllers.registry import BenchContext, check_model_card, check_plain_model, is_model_path
 from agents.controllers.safe_load import UnsafeModelError, parse_plain_model
-from agents.controllers.sb3_agent import find_card
 from agents.controllers.worker import MAX_MESSAGE, WorkerMessageError, decode, encode, serve, spawn_without_main
 from supernets.foundation.errors import ABNGymError, CheckpointError, UsageError
-from supernets.foundation.files import sha256
-from supernets.registry import read_supernet_card
 
 ISOLATION = ("worker", "none")
 """``--isolation``: user agents and model files in a worker process, or everything in the bench process."""
@@ -76,25 +73,7 @@ def _model_request(spec: str, ctx: BenchContext, spaces: tuple[Any, Any]) -> dic
     if parse_plain_model(spec) is not None:  # ALGO:PATH.zip@NAME, a zip without a card
         algo, file, name = check_plain_model(spec)
         return {"algo": algo, "path": file, "name": name, "observation_space": spaces[0], "action_space": spaces[1]}
-    path = Path(spec)
-    if not path.is_file():
-        raise UsageError(f"agent {spec!r}: no such model file")
-    found = find_card(path)
-    if found is None:
-        raise CheckpointError(
-            f"{path} has no model card ({path.with_suffix('.json').name} or card.json beside it), so its algorithm "
-            "is unknown; models saved by `abn-gym train` have one"
-        )
-    card_path, card = found
-    check_model_env(path, ctx)
-    if card.get("sha256") is not None and sha256(path) != card["sha256"]:
-        raise CheckpointError(f"{path} does not match the sha256 in {card_path}: it changed after the card was written")
-    trained_on = card.get("supernet_sha256")
-    if trained_on is not None and trained_on != read_supernet_card(ctx.supernet)["sha256"]:
-        raise CheckpointError(
-            f"{path} was trained on another supernet than {ctx.env_id}'s {ctx.supernet}; benchmark it on the env it "
-            f"was trained on ({card.get('env')}) or retrain it"
-        )
+    _, card = check_model_card(Path(spec), ctx)
     algo = card.get("algo", "ppo")
     return {"algo": algo, "path": spec, "name": spec, "observation_space": spaces[0], "action_space": spaces[1]}
 

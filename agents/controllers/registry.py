@@ -364,16 +364,8 @@ def load_plain_model(spec: str, ctx: BenchContext) -> Any:
     return SB3Agent.load(path, algo, name, observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle)
 
 
-def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = None) -> Any:
-    """A trained SB3 model from its path, with the algorithm read from its model card.
-
-    The card's checksum and supernet must match, and the model's actions must be the env's.
-    The leaderboard name is the path as given, unless ``name`` is.
-    """
-    # lazy: SB3 costs about half a second at import, and only a model needs it
-    from agents.controllers.sb3_agent import SB3Agent
-
-    path = Path(path)
+def check_model_card(path: Path, ctx: BenchContext) -> tuple[Path, dict]:
+    """A saved model's card, checked against the file (sha256), the bench's env and its supernet; reads no model."""
     if not path.is_file():
         raise UsageError(f"agent {str(path)!r}: no such model file")
     card_path, card = _model_card(path)
@@ -386,6 +378,20 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
             f"{path} was trained on another supernet than {ctx.env_id}'s {ctx.supernet}; benchmark it on the env it "
             f"was trained on ({card.get('env')}) or retrain it"
         )
+    return card_path, card
+
+
+def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = None) -> Any:
+    """A trained SB3 model from its path, with the algorithm read from its model card.
+
+    The card's checksum and supernet must match, and the model's actions must be the env's.
+    The leaderboard name is the path as given, unless ``name`` is.
+    """
+    # lazy: SB3 costs about half a second at import, and only a model needs it
+    from agents.controllers.sb3_agent import SB3Agent
+
+    path = Path(path)
+    card_path, card = check_model_card(path, ctx)
     algo = card.get("algo", "ppo")
     obs, act = env_spaces(ctx)
     try:

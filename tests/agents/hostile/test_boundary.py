@@ -8,6 +8,8 @@ run without them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -189,10 +191,12 @@ def test_a_row_that_does_not_reproduce_is_refused_and_nothing_is_published(folde
     out = folder / "out"
     assert main(["bench", *ENV, "--agents", "fixed-4,greedy", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    # In the bench process (trusted code only), the saboteur corrupts the cached supernet and split.
+    # In the bench process (trusted code only), the saboteur corrupts the cached supernet and split: a process
+    # of its own, so that the corruption it leaves in that process's caches cannot reach the tests after this one.
     argv = ["bench", *ENV, "--agents", "saboteur:Saboteur,greedy,fixed-4", "--out", str(out), "--isolation", "none"]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
+    done = subprocess.run([sys.executable, "-m", "agents.app.cli", *argv], cwd=folder, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-3000:]
+    err = done.stderr
     assert "do not reproduce on a fresh engine" in err and "'saboteur'" in err and "'greedy'" in err
     assert json.loads((folder / "saboteur-hit.json").read_text())  # it did reach the bench's state
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -35,6 +35,7 @@ exclude_patterns = [
     "zoo/*/*.md",
     "capacity-sweep.md",
     "perf.md",
+    "results/bench-wall-time.md",
 ]
 
 html_theme = "furo"

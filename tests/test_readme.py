@@ -26,7 +26,10 @@ SHIPPED = ROOT / "supernets" / "checkpoints"
 # Signatures (language, first line) of every README block, in order; what runs each one.
 QUICKSTART = ("python", "import gymnasium as gym")
 PPO = ("python", "from stable_baselines3 import PPO")
-RECIPE = ("bash", "abn-gym train --env ABN-ResNet20Quarter-v1 --normalize-obs --decide-at 0 --reward baseline --cost-coef 0.125 \\")
+RECIPE = (
+    "bash",
+    "abn-gym train --env ABN-ResNet20Quarter-v1 --normalize-obs --decide-at 0 --reward baseline --cost-coef 0.125 \\",
+)
 MYAGENT = ("python", "# myagent.py")
 MYAGENT_BENCH = ("bash", "abn-gym bench --agents myagent:Cheap,fixed-2,fixed-4,static-4 --split val")
 MY_ENV = ("python", "# my_env.py")
@@ -52,7 +55,9 @@ SHRINK: dict[tuple[str, str], list[tuple[str, str]]] = {
 def readme_blocks() -> dict[tuple[str, str], str]:
     """README's code blocks, keyed by their signature (language, first line)."""
     blocks = [(m.group(1), m.group(2)) for m in BLOCK.finditer(README.read_text())]
-    return {(lang, text.splitlines()[0]): text for lang, text in blocks}
+    keyed = {(lang, text.splitlines()[0]): text for lang, text in blocks}
+    assert len(keyed) == len(blocks), "two README blocks share a first line: give each its own"
+    return keyed
 
 
 def shrunk(sig: tuple[str, str]) -> str:
@@ -137,6 +142,9 @@ def test_train_recipe_writes_a_model_that_benches(tmp_path):
     assert card["env"] == "ABN-ResNet20Quarter-v1"
     rows = _rows(run / "bench" / "leaderboard.csv")
     assert {"fixed-4", "static-4"} < set(rows) and len(rows) == 3  # and one row for the trained model
+    # The README's next sentence: `SB3Agent.load("runs/ppo/model.zip")` loads it in Python with its env.
+    out = _python('from agents import SB3Agent\nprint(SB3Agent.load("runs/ppo/model.zip").env_id)\n', tmp_path)
+    assert out.split()[-1] == card["env"]
 
 
 def test_my_env_registers_an_id_for_a_published_card(tmp_path):

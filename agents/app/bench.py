@@ -58,13 +58,12 @@ from agents.app.front import (
     static_hull_mixture,
 )
 from agents.app.isolation import ISOLATION, IsolatedAgent, isolated_kind
+from agents.controllers.model_agents import is_model_path, model_env
 from agents.controllers.registry import (
     SHIPPED_POLICIES,
     BenchContext,
     default_agent_names,
-    is_model_path,
     make_agent,
-    model_env,
     static_search_seconds,
 )
 from agents.controllers.static_configs import find_result, front_static_rows

@@ -31,7 +31,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.controllers.registry import SHIPPED_POLICIES, is_model_path, model_file, shipped_policy
+from agents.controllers.model_agents import is_model_path, model_file
+from agents.controllers.registry import SHIPPED_POLICIES, shipped_policy
 from agents.controllers.sources import changed_sources, fingerprint_sources, user_module_files
 from supernets.foundation.files import atomic_write_json, sha256, writing
 

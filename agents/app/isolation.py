@@ -25,7 +25,7 @@ from agents.controllers.base import (
     LookaheadAccessError,
     lookahead_refused,
 )
-from agents.controllers.registry import BenchContext, check_model_card, check_plain_model, is_model_path
+from agents.controllers.model_agents import BenchContext, check_model_card, check_plain_model, is_model_path
 from agents.controllers.safe_load import UnsafeModelError, parse_plain_model
 from agents.controllers.worker import MAX_MESSAGE, WorkerMessageError, decode, encode, serve, spawn_without_main
 from supernets.foundation.errors import ABNGymError, CheckpointError, UsageError

@@ -192,7 +192,8 @@ def test_an_interrupted_bench_leaves_the_previous_set_whole_and_a_rerun_resumes(
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert {"results.json", "leaderboard.csv", "leaderboard.md", "pareto.png"} <= set(before)
     Interrupting.armed = True
-    changed = [*argv, "--agents", f"fixed-3,{__name__}:Interrupting", "--no-progress"]
+    # In the bench process: a worker ignores Ctrl-C (the bench decides), and this tests the bench's own.
+    changed = [*argv, "--agents", f"fixed-3,{__name__}:Interrupting", "--isolation", "none", "--no-progress"]
     assert main(changed) == 130
     assert "interrupted" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte

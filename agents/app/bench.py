@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,12 @@ class BenchArgs:
     seeds: list[int] = arg([0], "comma-separated seeds")
     out: str = arg("results", "output directory (default: results/)")
     batch_size: int = arg(BATCH, "episodes computed together", type=positive_int)
-    progress: bool = arg(True, "hide progress bars", names=("--no-progress",), action="store_false")
+    progress: bool = arg(
+        True,
+        "hide progress (bars on a terminal; otherwise one line per agent run)",
+        names=("--no-progress",),
+        action="store_false",
+    )
     reference: str | None = arg(
         None, "row the paired accuracy/reward differences are taken against (default: fixed-8, or the first agent)"
     )
@@ -327,6 +332,9 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
+    # Bars only on a terminal: sent to a file or a pipe, they become dozens of lines per agent.
+    say = args.progress and not sys.stderr.isatty()
+    args = replace(args, progress=args.progress and not say)
     ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
     specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
     agents = [_make(n, ctx, args, probe, stack) for n in specs]
@@ -390,6 +398,8 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
                 save_finished(partial, settings, entries[i], entries[i].pop("spec", ""))
                 checker.add_clean(mine)
                 del clean[i]
+                if say and agents[i].name in listed:
+                    print(f"bench: {agents[i].name}: {len(mine)} episodes, {seconds:.1f} s", file=sys.stderr)
 
     todo = [i for i in entries if entries[i]["records"] is None and i not in clean]
     try:
@@ -419,6 +429,8 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
                 entries[i]["sources"] = fingerprint_sources(agent.loaded_files())
             # Kept for a rerun after an interruption, in a file of its own; <out>'s own files stay as they are.
             save_finished(partial, settings, entries[i], entries[i].pop("spec", ""))
+            if say:
+                print(f"bench: {agent.name}: {len(mine)} episodes, {agent_meta['wall_s']:.1f} s", file=sys.stderr)
             harvest(wait=False)
             checker.submit(mine)  # its replay starts now, beside the next agents
     except Exception:
@@ -427,6 +439,9 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
             harvest(wait=True)
         raise
     harvest(wait=True)
+    if say:
+        front_only = sum(1 for n in extra if n not in resumed)
+        print(f"bench: {front_only} static rows of the front that were not listed, in the clean pool", file=sys.stderr)
     if resumed:
         print(f"resumed: {', '.join(resumed)} from the interrupted run in {partial}", file=sys.stderr)
     records: list[dict] = []

@@ -156,3 +156,29 @@ def test_perf_is_mounted_from_the_perf_subpackage():
 
     ns = cli.build_parser().parse_args(["perf", "--quick", "--out", "docs"])
     assert ns.func is cmd_perf and ns.quick and ns.out == "docs"
+
+
+def test_bench_progress_is_one_line_per_listed_agent_off_a_terminal(tmp_path):
+    import subprocess
+
+    argv = ["bench", "--env", "ABN-ResNet20Quarter-v1", "--split", "val", "--episodes", "20"]
+    argv += ["--agents", "fixed-2,fixed-4,random", "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.app.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert "\r" not in done.stderr  # no progress bar redrawn into a file
+    mine = [line for line in lines if line.startswith("bench: ") and "episodes" in line]
+    assert sorted(line.split(":")[1].strip() for line in mine) == ["fixed-2", "fixed-4", "random"]
+    front = json.loads((tmp_path / "out" / "results.json").read_text())["front"]
+    unlisted = len({r["agent"] for r in front} - {"fixed-2", "fixed-4", "random"})
+    assert f"bench: {unlisted} static rows of the front that were not listed" in done.stderr
+    # A refused bench leaves no --out behind.
+    refused = subprocess.run(
+        [sys.executable, "-m", "agents.app.cli", "bench", "--agents", "fixed-9", "--out", str(tmp_path / "no")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2 and not (tmp_path / "no").exists()

@@ -28,7 +28,7 @@ _EXPORTS = {
     "StaticAgent": "agents.controllers.baselines",
     "EscalationAgent": "agents.controllers.escalation",
     "ObsNormalizer": "agents.controllers.normalization",
-    "BenchContext": "agents.controllers.registry",
+    "BenchContext": "agents.controllers.model_agents",
     "make_agent": "agents.controllers.registry",
     "SB3Agent": "agents.controllers.sb3_agent",
 }

@@ -192,8 +192,9 @@ def test_an_interrupted_bench_leaves_the_previous_set_whole_and_a_rerun_resumes(
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert {"results.json", "leaderboard.csv", "leaderboard.md", "pareto.png"} <= set(before)
     Interrupting.armed = True
-    # In the bench process: a worker ignores Ctrl-C (the bench decides), and this tests the bench's own.
-    changed = [*argv, "--agents", f"fixed-3,{__name__}:Interrupting", "--isolation", "none", "--no-progress"]
+    # In the bench process: a worker ignores Ctrl-C (the bench decides), and this tests the bench's own. random
+    # runs in the bench before it (the static rows run in the pool, and a Ctrl-C keeps only the ones it finished).
+    changed = [*argv, "--agents", f"random,{__name__}:Interrupting", "--isolation", "none", "--no-progress"]
     assert main(changed) == 130
     assert "interrupted" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before  # byte for byte
@@ -205,17 +206,17 @@ def test_an_interrupted_bench_leaves_the_previous_set_whole_and_a_rerun_resumes(
     Interrupting.armed = False
     assert main([*changed[:-1], "--json", "--no-progress"]) == 0
     captured = capsys.readouterr()
-    assert "resumed: fixed-3" in captured.err
+    assert "resumed: random" in captured.err
     payload = json.loads(captured.out)
     doc = json.loads((tmp_path / "results.json").read_text())
     csv = (tmp_path / "leaderboard.csv").read_text().splitlines()
-    assert [r["agent"] for r in doc["rows"]] == [line.split(",")[0] for line in csv[1:]] == ["fixed-3", "interrupting"]
+    assert [r["agent"] for r in doc["rows"]] == [line.split(",")[0] for line in csv[1:]] == ["random", "interrupting"]
     assert doc["rows"] == payload["rows"] and not (tmp_path / ".bench-partial").exists()
     # The resumed row is the row a fresh run gives.
     fresh = bench(
         BenchArgs(
             env=QUARTER,
-            agents=["fixed-3"],
+            agents=["random"],
             split="val",
             episodes=24,
             batch_size=8,

@@ -72,10 +72,11 @@ def _model_request(spec: str, ctx: BenchContext, spaces: tuple[Any, Any]) -> dic
     """Check a model file against its card in the bench process (no model code runs here)."""
     if parse_plain_model(spec) is not None:  # ALGO:PATH.zip@NAME, a zip without a card
         algo, file, name = check_plain_model(spec)
-        return {"algo": algo, "path": file, "name": name, "observation_space": spaces[0], "action_space": spaces[1]}
-    _, card = check_model_card(Path(spec), ctx)
-    algo = card.get("algo", "ppo")
-    return {"algo": algo, "path": spec, "name": spec, "observation_space": spaces[0], "action_space": spaces[1]}
+        found = {"algo": algo, "path": file, "name": name, "source": f"{algo}: on the command line"}
+        return {**found, "observation_space": spaces[0], "action_space": spaces[1]}
+    card_path, card = check_model_card(Path(spec), ctx)
+    found = {"algo": card.get("algo", "ppo"), "path": spec, "name": spec, "source": f"its card {card_path}"}
+    return {**found, "observation_space": spaces[0], "action_space": spaces[1]}
 
 
 class IsolatedAgent:

@@ -215,24 +215,12 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
     The leaderboard name is the path as given, unless ``name`` is.
     """
     # lazy: SB3 costs about half a second at import, and only a model needs it
-    from agents.controllers.sb3_agent import SB3Agent
 
     path = Path(path)
     card_path, card = check_model_card(path, ctx)
     algo = card.get("algo", "ppo")
     obs, act = env_spaces(ctx)
-    try:
-        agent = SB3Agent.load(
-            path, algo, name or str(path), observation_space=obs, action_space=act, trust_pickle=ctx.trust_pickle
-        )
-    except ABNGymError:
-        raise  # already says what is wrong and what to do (a refusal naming --trust-pickle, say)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        # A zip of another algorithm fails deep inside SB3 with whatever its loader trips on.
-        raise CheckpointError(
-            f"{path} does not load as {algo!r}, the algo its card {card_path} names ({type(exc).__name__}: {exc}); "
-            "the card belongs to another model: retrain, or correct the card's algo"
-        ) from None
+    agent = load_zip_agent(path, algo, name or str(path), (obs, act), ctx.trust_pickle, f"its card {card_path}")
     n_actions = getattr(agent.model.action_space, "n", None)
     if n_actions != len(ctx.bit_choices):
         raise UsageError(
@@ -240,3 +228,33 @@ def load_model_agent(path: str | Path, ctx: BenchContext, name: str | None = Non
             f"benchmark it on the env it was trained on ({card.get('env')})"
         )
     return agent
+
+
+def load_zip_agent(
+    path: str | Path, algo: str, name: str, spaces: tuple[Any, Any], trust_pickle: bool, source: str
+) -> Any:
+    """:meth:`SB3Agent.load` on the env's spaces; a zip of another algorithm gets one clear error.
+
+    Args:
+        path: the model zip.
+        algo: the algorithm to rebuild it as.
+        name: the leaderboard row name.
+        spaces: the env's single observation and action spaces (no env is built).
+        trust_pickle: load through stable-baselines3, unpickling what the zip carries (``--trust-pickle``).
+        source: what named the algorithm, for the message (``"its card PATH"``, ``"ALGO: on the command line"``).
+    """
+    # lazy: SB3 costs about half a second at import, and only a model needs it
+    from agents.controllers.sb3_agent import SB3Agent
+
+    try:
+        return SB3Agent.load(
+            path, algo, name, observation_space=spaces[0], action_space=spaces[1], trust_pickle=trust_pickle
+        )
+    except ABNGymError:
+        raise  # already says what is wrong and what to do (a refusal naming --trust-pickle, say)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        # A zip of another algorithm fails deep inside SB3 with whatever its loader trips on.
+        raise CheckpointError(
+            f"{path} does not load as {algo!r}, the algo {source} names ({type(exc).__name__}: {exc}); "
+            "the zip belongs to another algorithm: retrain, or name its own algo"
+        ) from None

@@ -176,29 +176,14 @@ def _load(request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         agent = load_user_agent(request["spec"])
         builtin_cost = False
     else:
-        # lazy: SB3 costs about half a second at import, and only a model needs it
-        from agents.controllers.sb3_agent import SB3Agent
+        # lazy: the model loader imports SB3 (about half a second), and only a model needs it
+        from agents.controllers.model_agents import load_zip_agent
 
-        path = request["path"]
-        try:
-            agent = SB3Agent.load(
-                path,
-                request["algo"],
-                request["name"],
-                observation_space=request["observation_space"],
-                action_space=request["action_space"],
-                trust_pickle=bool(request.get("trust_pickle")),
-            )
-        except ABNGymError:
-            raise  # already says what is wrong and what to do (a refusal naming --trust-pickle, say)
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            # lazy: the error class lives with the checkpoints; imported only on this failure
-            from supernets.foundation.errors import CheckpointError
-
-            raise CheckpointError(
-                f"{path} does not load as {request['algo']!r}, the algo its card names ({type(exc).__name__}: {exc}); "
-                "the card belongs to another model: retrain, or correct the card's algo"
-            ) from None
+        spaces = (request["observation_space"], request["action_space"])
+        source = request.get("source", "its card")
+        agent = load_zip_agent(
+            request["path"], request["algo"], request["name"], spaces, bool(request.get("trust_pickle")), source
+        )
         builtin_cost = True  # SB3Agent counts its policy's layers itself
     check_agent(agent)
     meta = {

@@ -17,19 +17,10 @@ from mo_gymnasium.wrappers.vector import MOSyncVectorEnv  # noqa: E402
 
 import abn_gym  # noqa: E402  (registers the ids: MO-Gymnasium's make is Gymnasium's)
 from abn_gym.multi_objective import MOABNEnv, MOABNVectorEnv  # noqa: E402
+from tests.abn_gym.test_multi_objective import play  # noqa: E402
 
 STEEP = "mo-ABN-ResNet20Quarter-v1"
-
-
-def episode(env, actions, seed):
-    """(per-step rewards, last info) of one seeded episode."""
-    env.reset(seed=seed)
-    rewards, term, k = [], False, 0
-    while not term:
-        _, r, term, _, info = env.step(int(actions[k % len(actions)]))
-        rewards.append(r)
-        k += 1
-    return rewards, info
+episode = play  # one seeded episode: (per-step rewards, last info)
 
 
 def test_make_after_import_and_with_the_module_prefix():

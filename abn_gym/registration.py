@@ -43,24 +43,16 @@ MO_VECTOR_ENTRY_POINT = "abn_gym.multi_objective:MOABNVectorEnv"
 MO_ENV_IDS: dict[str, str] = {f"mo-{_id}": _id for _id in ENV_IDS}
 """Every multi-objective id (MO-Gymnasium's ``mo-`` prefix) with the scalar id whose arguments it takes."""
 
-for _id, _kwargs in ENV_IDS.items():
+# Each scalar id, then its multi-objective twin on the same arguments. The twin turns Gymnasium's passive
+# checker off, as MO-Gymnasium's make does: it warns on every vector reward (it expects a float).
+_ENTRIES = [(i, "abn_gym.env:ABNEnv", VECTOR_ENTRY_POINT, k, False) for i, k in ENV_IDS.items()]
+_ENTRIES += [
+    (i, "abn_gym.multi_objective:MOABNEnv", MO_VECTOR_ENTRY_POINT, ENV_IDS[s], True) for i, s in MO_ENV_IDS.items()
+]
+for _id, _entry, _vector, _kwargs, _quiet in _ENTRIES:
     if _id not in gymnasium.registry:
         gymnasium.register(
-            id=_id,
-            entry_point="abn_gym.env:ABNEnv",
-            vector_entry_point=VECTOR_ENTRY_POINT,
-            kwargs=dict(_kwargs),
-        )
-for _id, _scalar in MO_ENV_IDS.items():
-    if _id not in gymnasium.registry:
-        gymnasium.register(
-            id=_id,
-            entry_point="abn_gym.multi_objective:MOABNEnv",
-            vector_entry_point=MO_VECTOR_ENTRY_POINT,
-            kwargs=dict(ENV_IDS[_scalar]),
-            # Gymnasium's passive checker warns on every vector reward (it expects a float), as
-            # MO-Gymnasium's make knows: it turns the checker off the same way.
-            disable_env_checker=True,
+            id=_id, entry_point=_entry, vector_entry_point=_vector, kwargs=dict(_kwargs), disable_env_checker=_quiet
         )
 
 

@@ -44,7 +44,7 @@ DEFAULT_COST_MODEL = "bitops"
 
 TABLE_FORMAT = (
     "a CSV with the header 'layer,bits,cost' (one row per layer and bit-width; an optional "
-    "'# unit: ms' comment line first) or a JSON object {\"unit\": \"ms\", \"layers\": {LAYER: {BITS: COST}}}"
+    '\'# unit: ms\' comment line first) or a JSON object {"unit": "ms", "layers": {LAYER: {BITS: COST}}}'
 )
 
 
@@ -201,7 +201,9 @@ def _put(costs: dict[str, dict[int, float]], path: Path, layer: str, bits: Any, 
             f"cost table {path}: layer {layer!r} has bits={bits!r}, cost={cost!r}; both must be numbers"
         ) from None
     if not math.isfinite(c) or c < 0:
-        raise CostModelError(f"cost table {path}: layer {layer!r} at {b} bits costs {c}; a cost is a finite number >= 0")
+        raise CostModelError(
+            f"cost table {path}: layer {layer!r} at {b} bits costs {c}; a cost is a finite number >= 0"
+        )
     if b in costs.setdefault(layer, {}):
         raise CostModelError(f"cost table {path}: layer {layer!r} at {b} bits is given twice")
     costs[layer][b] = c
@@ -224,15 +226,16 @@ def _table_from_costs(
     unknown = sorted(set(costs) - known)
     if unknown:
         raise CostModelError(
-            f"cost table {path} names layers the supernet does not have: {unknown[:5]}; its layers are "
-            f"{sorted(known)}"
+            f"cost table {path} names layers the supernet does not have: {unknown[:5]}; its layers are {sorted(known)}"
         )
     wanted = sorted({*choices, REFERENCE_BITS})
 
     def need(layer: str, widths: Sequence[int]) -> dict[int, float]:
         row = costs.get(layer)
         if row is None:
-            raise CostModelError(f"cost table {path} has no row for layer {layer!r}: give its cost at bits {list(widths)}")
+            raise CostModelError(
+                f"cost table {path} has no row for layer {layer!r}: give its cost at bits {list(widths)}"
+            )
         missing = [b for b in widths if b not in row]
         if missing:
             raise CostModelError(f"cost table {path}: layer {layer!r} has no cost at bits {missing}; add those rows")

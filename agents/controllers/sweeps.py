@@ -33,4 +33,4 @@ class SweepableAgent(Protocol):
         """K knob values whose operating points span cost fractions ``low`` .. ``high`` of all-8, cheapest first."""
 
     def at(self, value: float) -> tuple[Agent, dict[str, Any]]:
-        """The agent at knob ``value``, and the env keyword arguments it runs with there (e.g. ``{"budget": value}``)."""
+        """The agent at knob ``value``, and the env arguments it runs with there (e.g. ``{"budget": value}``)."""

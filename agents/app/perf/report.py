@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from agents.app.perf.measure import PerfArgs, run
+from agents.app.perf.latency import write_latency_table
+from agents.app.perf.measure import PerfArgs, hardware, run
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 
 
@@ -129,6 +130,12 @@ def goals(report: dict) -> list[tuple[str, str, str, bool]]:
 
 def main(args: PerfArgs) -> int:
     """Run and print (a table, or one JSON object with ``json``); with ``out``, also write perf.json and perf.md."""
+    if args.latency_table is not None:
+        text = write_latency_table(
+            args.latency_table, args.supernet, args.latency_batch, args.latency_repeats, args.device
+        )
+        print(f"wrote {args.latency_table} ({hardware()['cpu']}, {hardware()['cores']} cores)\n{text}")
+        return 0
     report = run(args)
     table = format_report(report)
     if args.out:

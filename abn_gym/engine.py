@@ -126,7 +126,7 @@ class EpisodeEngine:
         # The cost model prices the reward, the budget and the observation. Under "bitops" its table
         # is the same int64 table and its all-8 the same float as cost_ops and max_bitops, so the
         # default path does the same arithmetic on the same numbers (and shares spent_ops, below).
-        self.costs = cost_table(net, self.bit_choices) if costs is None else costs
+        self.costs = cost_table(net, self.bit_choices.tolist()) if costs is None else costs
         if self.costs.bit_choices != tuple(int(b) for b in self.bit_choices):
             raise EnvArgumentError(
                 f"the cost table is for bit_choices={self.costs.bit_choices}, the engine runs {tuple(bit_choices)}: "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,8 @@ def measure_latencies(
     costs["stem"][REFERENCE_BITS] = _median_ms(lambda: net.stem_forward(x), repeats)
     state = net.stem_forward(x)
     for t, name in enumerate(names["switchable"]):
-        # Layer t's input (the earlier layers at 8 bits), bound as defaults: the lambdas run now.
-        costs[name] = {b: _median_ms(lambda s=state, t=t, b=b: net.step(s, t, b), repeats) for b in net.bit_choices}
+        # Layer t on its input (the earlier layers at 8 bits), at every width.
+        costs[name] = {b: _median_ms(partial(net.step, state, t, b), repeats) for b in net.bit_choices}
         state = net.step(state, t, REFERENCE_BITS)
     for name in names["tied"]:  # timed inside the switchable layer they follow
         costs[name] = {b: 0.0 for b in net.bit_choices}

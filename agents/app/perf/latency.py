@@ -29,16 +29,6 @@ from supernets.foundation.errors import UsageError
 from supernets.registry import load_supernet, load_supernet_split
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: oneDNN builds its primitive for a new shape on first use
-    times = []
-    for _ in range(repeats):
-        t0 = _now()
-        fn()
-        times.append(_now() - t0)
-    return 1e3 * float(np.median(times))
-
-
 def _now() -> float:
     # A CUDA kernel runs asynchronously: drain its queue before reading the clock.
     if torch.cuda.is_available():
@@ -48,14 +38,14 @@ def _now() -> float:
 
 @torch.inference_mode()
 def measure_latencies(
-    supernet: str, batch: int = 256, repeats: int = 5, device: str = "cpu"
+    supernet: str, batch: int = 256, repeats: int = 9, device: str = "cpu"
 ) -> dict[str, dict[int, float]]:
     """{layer name: {bits: median ms per batch}}: every switchable layer at every trained width, fixed at 8.
 
     Args:
         supernet: a shipped supernet's name or a published card's path.
         batch: images per forward pass (the first ``batch`` of the val split).
-        repeats: timed repetitions per layer and width (after one warm-up); the median is kept.
+        repeats: timed rounds over every layer and width (after one warm-up round); the median is kept.
         device: "cpu" or "cuda".
     """
     if batch < 1 or repeats < 1:
@@ -64,17 +54,27 @@ def measure_latencies(
     split = load_supernet_split(supernet, "val")
     x = split.inputs(torch.arange(min(batch, len(split))), device)
     names = layer_names(net)
-    costs: dict[str, dict[int, float]] = {"stem": {}}
-    costs["stem"][REFERENCE_BITS] = _median_ms(lambda: net.stem_forward(x), repeats)
+    # Every timed call: (layer, bits, the call). Layer t runs on its input, the earlier layers at 8 bits.
+    calls: list[tuple[str, int, Callable[[], object]]] = [("stem", REFERENCE_BITS, partial(net.stem_forward, x))]
     state = net.stem_forward(x)
     for t, name in enumerate(names["switchable"]):
-        # Layer t on its input (the earlier layers at 8 bits), at every width.
-        costs[name] = {b: _median_ms(partial(net.step, state, t, b), repeats) for b in net.bit_choices}
+        calls += [(name, b, partial(net.step, state, t, b)) for b in net.bit_choices]
         state = net.step(state, t, REFERENCE_BITS)
+    calls.append(("fc", REFERENCE_BITS, partial(net.head, state)))
+    for _, _, call in calls:  # warm-up: oneDNN builds its primitive for a new shape on first use
+        call()
+    # Rounds over every call, so that a change in the machine's load reaches every width alike.
+    times: dict[tuple[str, int], list[float]] = {(name, b): [] for name, b, _ in calls}
+    for _ in range(repeats):
+        for name, b, call in calls:
+            t0 = _now()
+            call()
+            times[name, b].append(1e3 * (_now() - t0))
+    costs: dict[str, dict[int, float]] = {}
+    for (name, b), ms in times.items():
+        costs.setdefault(name, {})[b] = float(np.median(ms))
     for name in names["tied"]:  # timed inside the switchable layer they follow
         costs[name] = {b: 0.0 for b in net.bit_choices}
-    final = state
-    costs["fc"] = {REFERENCE_BITS: _median_ms(lambda: net.head(final), repeats)}
     return costs
 
 
@@ -96,7 +96,7 @@ def summary(supernet: str, path: str | Path) -> str:
 
 
 def write_latency_table(
-    path: str | Path, supernet: str, batch: int = 256, repeats: int = 5, device: str = "cpu"
+    path: str | Path, supernet: str, batch: int = 256, repeats: int = 9, device: str = "cpu"
 ) -> str:
     """Measure (:func:`measure_latencies`), write the CSV cost table to ``path``, and return the summary."""
     if Path(path).suffix.lower() != ".csv":

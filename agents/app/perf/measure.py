@@ -58,7 +58,7 @@ class PerfArgs:
     )
     supernet: str = arg("resnet20-quarter-fashionmnist", "supernet whose layers --latency-table times: name or card")
     latency_batch: int = arg(256, "images per timed forward pass of --latency-table")
-    latency_repeats: int = arg(5, "timed repetitions per layer and bit-width of --latency-table (median kept)")
+    latency_repeats: int = arg(9, "timed rounds over every layer and bit-width of --latency-table (median kept)")
 
 
 def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:

@@ -134,7 +134,12 @@ def main(args: PerfArgs) -> int:
         text = write_latency_table(
             args.latency_table, args.supernet, args.latency_batch, args.latency_repeats, args.device
         )
-        print(f"wrote {args.latency_table} ({hardware()['cpu']}, {hardware()['cores']} cores)\n{text}")
+        hw = hardware()
+        print(
+            f"wrote {args.latency_table}: {args.supernet}, batch {args.latency_batch}, median of "
+            f"{args.latency_repeats} rounds, on {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} with "
+            f"{hw['torch_threads']} threads\n{text}"
+        )
         return 0
     report = run(args)
     table = format_report(report)

@@ -229,3 +229,16 @@ def test_vector_env_matches_single_envs_under_other_cost_models(tmp_path, model)
             assert np.array_equal(o, v_obs[i]) and r == v_r[i]
             for key, value in info.items():
                 assert np.array_equal(value, v_info[key][i]), key
+
+
+def test_ansi_render_names_the_cost_model_and_its_spent_fraction():
+    env = gym.make(BITFUSION, split="val", render_mode="ansi")
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(1)  # 3 bits: 4 of 16 bricks per MAC
+    spent = env.unwrapped.engine.spent[0]
+    assert spent == sum(env.unwrapped.engine.costs.layers[t, 1] for t in range(3)) / env.unwrapped.engine.cost_all8
+    assert f"cost model bitfusion: spent {spent:.3f} of all-8's bricks" in env.render()
+    plain = gym.make(STEEP, split="val", render_mode="ansi")
+    plain.reset(seed=0)
+    assert "cost model" not in plain.render()

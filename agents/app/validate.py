@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from abn_gym.config import make_config, reward_fn
+from abn_gym.config import make_config, reward_fn, table_of
 from abn_gym.engine import EpisodeEngine
 from supernets.foundation.errors import ABNGymError
 from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
@@ -47,14 +47,17 @@ def replay(
     data = load_supernet_split(ref, split, env_kwargs.get("data_dir"))
     cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in env_kwargs.items()})
     reward = reward_fn(cfg, net)
+    assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
+    # The env's actions and cost model, so that a reward priced in bricks or ms replays as recorded.
+    costs = table_of(cfg.supernet, cfg.bit_choices, cfg.cost_model)
     m = len(indices)
     correct, ops, total = np.zeros(m, dtype=bool), np.zeros(m), np.zeros(m)
     for start in range(0, m, CHUNK):
         stop = min(start + CHUNK, m)
-        engine = EpisodeEngine(net, data, net.bit_choices, reward, stop - start)
+        engine = EpisodeEngine(net, data, cfg.bit_choices, reward, stop - start, costs=costs)
         engine.reset(indices[start:stop])
         for t in range(net.num_switchable):
-            res = engine.step(np.searchsorted(net.bit_choices, bits[start:stop, t]))
+            res = engine.step(np.searchsorted(cfg.bit_choices, bits[start:stop, t]))
             total[start:stop] += res.reward
         assert res.correct is not None  # the last step ends the episodes
         correct[start:stop], ops[start:stop] = res.correct, engine.episode_bitops()

@@ -242,3 +242,30 @@ def test_ansi_render_names_the_cost_model_and_its_spent_fraction():
     plain = gym.make(STEEP, split="val", render_mode="ansi")
     plain.reset(seed=0)
     assert "cost model" not in plain.render()
+
+
+def test_the_cost_coef_rule_rules_out_a_width_that_costs_the_same_and_is_less_accurate():
+    from abn_gym.tables import choose_cost_coef, cost_coef_interval
+
+    # BitFusion prices 3 bits as 4: uniform-3 can never be the best if uniform-4 is more accurate.
+    table = {
+        2: {"accuracy": 0.80, "bitops_fraction": 0.08, "cost_fraction": 0.08},
+        3: {"accuracy": 0.84, "bitops_fraction": 0.15, "cost_fraction": 0.26},
+        4: {"accuracy": 0.85, "bitops_fraction": 0.26, "cost_fraction": 0.26},
+        8: {"accuracy": 0.86, "bitops_fraction": 1.0, "cost_fraction": 1.0},
+    }
+    assert np.isnan(cost_coef_interval(table, 3)[0])
+    lo, hi = cost_coef_interval(table, 4)  # the cost fraction, not BitOps, prices the rule
+    assert lo == pytest.approx(0.01 / 0.74) and hi == pytest.approx(0.05 / 0.18)
+    assert choose_cost_coef(table)[:2] == (4, 0.1)
+
+
+@pytest.mark.slow
+def test_the_bitfusion_ids_cost_coef_is_the_rules_choice_on_val():
+    from abn_gym.tables import choose_cost_coef, uniform_returns
+
+    kwargs = dict(abn_gym.ENV_IDS[BITFUSION])
+    table = uniform_returns("val", **kwargs)
+    middle, coef, (lo, hi) = choose_cost_coef(table)
+    assert (middle, coef) == (4, kwargs["cost_coef"]) and lo < coef < hi
+    assert table[3]["cost_fraction"] == table[4]["cost_fraction"] > table[3]["bitops_fraction"]

@@ -2,11 +2,11 @@
 
 Each switchable layer of the frozen supernet runs at each bit-width on its own input (the previous
 layers at 8 bits, on a batch of val images), and the fixed layers (stem conv, classifier) run at 8;
-the median of a few repetitions, in milliseconds per batch, is written as a cost table
-(:func:`supernets.costs.write_cost_file`, unit ``ms``) that ``cost_model=PATH`` loads. A step is
-timed as the env runs it (``ResNetSupernet.step``: the quantised conv with its ReLU and, at a
-block's end, the shortcut add), so a layer tied to a switchable one (ResNet's "B" downsample)
-is inside its layer's time and costs 0 on its own row.
+the median over rounds that each time every layer and width once, in milliseconds per batch, is
+written as a cost table (:func:`supernets.costs.write_cost_file`, unit ``ms``) that
+``cost_model=PATH`` loads. A step is timed as the env runs it (``ResNetSupernet.step``: the
+quantised conv with its ReLU and, at a block's end, the shortcut add), so a layer tied to a
+switchable one (ResNet's "B" downsample) is inside its layer's time and costs 0 on its own row.
 
 Today's kernels are float kernels with fake quantisation: a layer's weights and activations are
 rounded to the bit-width but multiplied in float32, so the time does not fall with the bits. The

@@ -37,15 +37,17 @@ from agents.app.curves import default_range, format_curves_markdown, score_curve
 from agents.app.episodes import run_agent
 from agents.app.front import per_image
 from agents.app.isolation import IsolatedAgent
+from agents.controllers.base import AgentFailedError
 from agents.controllers.model_agents import (
     BenchContext,
     _env_args,
+    check_model_card,
     check_model_env,
     env_spaces,
     load_model_agent,
     model_env,
 )
-from agents.controllers.registry import _import_agent_module, load_escalation, shipped_policy
+from agents.controllers.registry import _import_agent_module, describe_exception, load_escalation, shipped_policy
 from agents.controllers.safe_load import parse_plain_model
 from agents.controllers.sweepables import BudgetSweep, EscalationSweep
 from agents.controllers.sweeps import SweepableAgent
@@ -124,7 +126,10 @@ def make_sweep(spec: str, ctx: BenchContext, isolation: str, probe: Any, stack: 
             )
         module, _, attr = base.partition(":")
         obj = getattr(_import_agent_module(module, spec), attr, None)
-        obj = obj() if isinstance(obj, type) else obj
+        try:
+            obj = obj() if isinstance(obj, type) else obj
+        except Exception as exc:
+            raise AgentFailedError(f"agent {spec!r}: {attr}() raised {describe_exception(exc)}") from None
         if not isinstance(obj, SweepableAgent) or obj.sweep_parameter not in KNOBS:
             raise UsageError(
                 f"agent {spec!r} is not a SweepableAgent (agents.controllers.sweeps): it needs `name`, "
@@ -160,7 +165,12 @@ def _budget_sweep(path: str, ctx: BenchContext, isolation: str, probe: Any, stac
         agent: Any = stack.enter_context(worker)
     else:
         agent = load_model_agent(path, mctx)
-    sweep = BudgetSweep(agent, path, {k: v for k, v in overrides.items() if k != "budget"})
+    points = {k: v for k, v in overrides.items() if k != "budget"}
+    # Its decision layers too: with a budget's mask, repeating a decision is not the env's own decide_at.
+    decide_at = (check_model_card(Path(path), mctx)[1].get("env_kwargs") or {}).get("decide_at")
+    if decide_at is not None:
+        points["decide_at"] = decide_at
+    sweep = BudgetSweep(agent, path, points)
     sweep.env_id = env_id  # type: ignore[attr-defined]  # the points run on the model's env, not the bench's
     return sweep
 

@@ -103,7 +103,8 @@ class BenchArgs:
         [],
         "comma-separated agents: built-in names (random, fixed-<b>, static-<b>, greedy, greedy@<tau>, oracle, ppo), "
         "a trained model's path (runs/ppo/model.zip, algorithm read from its card.json), or module:Class (found in "
-        "the current folder too); NAME@sweep: a curve (escalation@sweep, PATH.zip@sweep). Default: all baselines + ppo",
+        "the current folder too); NAME@sweep: a curve beside the table (escalation@sweep, PATH.zip@sweep). Default "
+        "table (also when only curves are listed): all baselines + ppo",
         parse=parse_agents,
     )
     split: str = arg("test", "data split", choices=SPLITS)
@@ -301,8 +302,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     say = args.progress and not sys.stderr.isatty()
     args = replace(args, progress=args.progress and not say)
     ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
-    fixed = [f"fixed-{b}" for b in probe.bit_choices]  # the table of a bench that lists only curves
-    specs = list(args.agents) or (fixed if sweeps else _default_agents(env_id, args.supernet, probe))
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)  # listing only curves too
     agents = [_make(n, ctx, args, probe, stack) for n in specs]
     curved = [(s, make_sweep(s, ctx, args.isolation, probe, stack)) for s in sweeps]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])

@@ -15,7 +15,7 @@ from agents.app.episodes import run_agent
 from agents.app.sweep_bench import run_curves
 from agents.controllers.baselines import FixedAgent
 from agents.controllers.escalation import EscalationAgent, load_policy
-from agents.controllers.registry import shipped_policy
+from agents.controllers.registry import default_agent_names, shipped_policy
 from agents.controllers.sweepables import EscalationSweep
 
 QUARTER = "ABN-ResNet20Quarter-v1"
@@ -120,7 +120,8 @@ def test_a_users_sweep_of_fixed_rows_is_the_front_there(tmp_path, monkeypatch):
     )
     args = BenchArgs(env=QUARTER, agents=["mysweep:Mine@sweep"], split="val", episodes=40, out=str(tmp_path / "o"))
     res = bench(replace(args, isolation="none", progress=False, sweep_points=3))
-    assert [r["agent"] for r in res["rows"]] == [f"fixed-{b}" for b in range(2, 9)]  # only curves listed
+    rows = [r["agent"] for r in res["rows"]]
+    assert rows == default_agent_names(QUARTER)  # only curves listed: the curve beside the default table
     (curve,) = res["curves"]
     front = {f["agent"]: f["accuracy"] for f in res["front"]}
     assert [p["accuracy"] for p in curve["score"]["points"]] == [front[f"fixed-{b}"] for b in (2, 3, 4)]

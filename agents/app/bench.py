@@ -434,6 +434,8 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     costs = everything.set_index("agent")["bitops_fraction"]
     statics = (front, [r for r in records if r["agent"] in front], [float(costs[n]) for n in front])
     curves = run_curves(curved, args, (env_id, overrides), total, statics, pool, (partial, settings, finished))
+    for c in curves if say else []:
+        print(f"bench: {c['name']}: {c['k']} points x {total} episodes, {c['wall_s']:.1f} s", file=sys.stderr)
     doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust, "curves": curves}
     files = ["leaderboard.csv", "leaderboard.md", "leaderboard-compact.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))

@@ -13,6 +13,7 @@ from agents.app.cli import main
 from agents.app.curves import hypervolume
 from agents.app.episodes import run_agent
 from agents.app.sweep_bench import run_curves
+from agents.app.validate import validate
 from agents.controllers.baselines import FixedAgent
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.registry import default_agent_names, shipped_policy
@@ -175,3 +176,14 @@ def test_what_cannot_be_swept_is_refused(agents, extra, needle, tmp_path, capsys
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_validate_replays_the_curves(swept, tmp_path):
+    out, _ = swept
+    report = validate(out / "results.json", progress=False)
+    doc = json.loads((out / "results.json").read_text())
+    assert report["ok"] and report["episodes"] == len(doc["records"]) + len(doc["curves"][0]["records"])
+    doc["curves"][0]["records"][5]["bits"] = [8] * len(doc["curves"][0]["records"][5]["bits"])
+    (tmp_path / "tampered.json").write_text(json.dumps(doc))
+    errors = validate(tmp_path / "tampered.json", progress=False)["errors"]
+    assert errors and all(e.startswith("curve 'escalation@sweep'") for e in errors)

@@ -260,4 +260,5 @@ def _check(
 
 def curves_markdown(curves: Sequence[dict]) -> str:
     """The "Curves" section of ``leaderboard.md`` (empty without curves)."""
-    return f"\n## Curves\n\n{format_curves_markdown(curves)}\n" if curves else ""
+    # A bold line rather than a heading: the docs include the file inside a container, where no section may start.
+    return f"\n**Curves**: one agent at K operating points.\n\n{format_curves_markdown(curves)}\n" if curves else ""

@@ -108,9 +108,7 @@ def make_sweep(spec: str, ctx: BenchContext, isolation: str, probe: Any, stack: 
             )
         if base != "escalation":
             check_model_env(base, ctx)
-        sweep = EscalationSweep(load_escalation(path, ctx), ctx.env_id, dict(ctx.env_overrides), base)
-        sweep.source = path  # type: ignore[attr-defined]  # its file is what a rerun checks
-        return sweep
+        return EscalationSweep(load_escalation(path, ctx), ctx.env_id, dict(ctx.env_overrides), base, source=str(path))
     if parse_plain_model(base) is not None:
         raise UsageError(
             f"agent {spec!r}: a model without a card cannot be swept (its env, and whether it reads a budget, are "
@@ -170,15 +168,13 @@ def _budget_sweep(path: str, ctx: BenchContext, isolation: str, probe: Any, stac
     decide_at = (check_model_card(Path(path), mctx)[1].get("env_kwargs") or {}).get("decide_at")
     if decide_at is not None:
         points["decide_at"] = decide_at
-    sweep = BudgetSweep(agent, path, points)
-    sweep.env_id = env_id  # type: ignore[attr-defined]  # the points run on the model's env, not the bench's
-    return sweep
+    return BudgetSweep(agent, path, points, env_id)  # the points run on the model's env, not the bench's
 
 
 def _fingerprint(spec: str, sweep: Any, k: int, low: float, high: float) -> str | None:
     """What a curve's episodes depend on besides the bench's settings (None for a user's class: never reused)."""
-    if isinstance(sweep, EscalationSweep):
-        key = sha256(sweep.source)  # type: ignore[attr-defined]
+    if isinstance(sweep, EscalationSweep) and sweep.source is not None:
+        key = sha256(sweep.source)
     elif isinstance(sweep, BudgetSweep):
         key = sha256(spec[: -len(SWEEP)])
     else:

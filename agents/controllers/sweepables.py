@@ -43,6 +43,7 @@ class EscalationSweep:
         overrides: its env arguments that differ from the id's.
         name: the curve's name.
         images: val images of the calibration.
+        source: the policy's file (what a rerun of an interrupted bench checks), if any.
     """
 
     sweep_parameter = "price"
@@ -54,8 +55,10 @@ class EscalationSweep:
         overrides: dict[str, Any],
         name: str = "escalation",
         images: int = CALIBRATION_IMAGES,
+        source: str | None = None,
     ) -> None:
         self.policy, self.env_id, self.overrides, self.name, self.images = policy, env_id, overrides, name, images
+        self.source = source
         self._calibration: tuple[np.ndarray, float, float] | None = None
 
     def calibrate(self) -> tuple[np.ndarray, float, float]:
@@ -108,12 +111,13 @@ class BudgetSweep:
         agent: the model as an agent (in a worker process, or here).
         name: the curve's name.
         env_args: the model's env arguments (its card's), less the budget: every point runs on them.
+        env_id: the model's env id (its card's), where the points run.
     """
 
     sweep_parameter = "budget"
 
-    def __init__(self, agent: Agent, name: str, env_args: dict[str, Any]) -> None:
-        self.agent, self.name, self.env_args = agent, name, env_args
+    def __init__(self, agent: Agent, name: str, env_args: dict[str, Any], env_id: str) -> None:
+        self.agent, self.name, self.env_args, self.env_id = agent, name, env_args, env_id
 
     def sweep_values(self, k: int, low: float, high: float) -> list[float]:
         """K budgets evenly spaced from ``low`` to ``high``: each point's mean cost is its budget or less."""

@@ -139,8 +139,7 @@ def test_a_finished_curve_is_reused_by_a_rerun(swept, tmp_path):
     args = BenchArgs(split="val", episodes=60, progress=False, sweep_points=3)
     partial, settings = tmp_path / "partial", {"run": 1}
     partial.mkdir()
-    sweep = EscalationSweep(policy(), QUARTER, {}, "escalation")
-    sweep.source = shipped_policy("escalation", QUARTER)
+    sweep = EscalationSweep(policy(), QUARTER, {}, "escalation", source=str(shipped_policy("escalation", QUARTER)))
     with CleanPool(1) as pool:
         first = run_curves(
             [("escalation@sweep", sweep)], args, (QUARTER, {}), 60, static, pool, (partial, settings, {})
@@ -152,8 +151,7 @@ def test_a_finished_curve_is_reused_by_a_rerun(swept, tmp_path):
             def at(self, value):
                 raise AssertionError("a finished curve is not run again")
 
-        again = Refuses(policy(), QUARTER, {}, "escalation")
-        again.source = sweep.source
+        again = Refuses(policy(), QUARTER, {}, "escalation", source=sweep.source)
         second = run_curves(
             [("escalation@sweep", again)], args, (QUARTER, {}), 60, static, pool, (partial, settings, finished)
         )

@@ -55,11 +55,15 @@ clients: .venv data
 # The two leaderboards: the shipped ResNet-20 task and the steep quarter-width one (test split, seed 0).
 # One torch thread: on 2 cores shared with another job, two spinning OpenMP threads slow the small
 # convolutions down by orders of magnitude; the figures are the same with any thread count.
+# BENCH_CURVES: curves (NAME@sweep) ranked beside an env's default table, as ENV=CURVE entries.
 BENCH_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1
 BENCH_THREADS ?= 1
+BENCH_CURVES ?= ABN-ResNet20Quarter-v1=escalation@sweep
 bench: .venv data
 	set -e; for env in $(BENCH_ENVS); do \
-		OMP_NUM_THREADS=$(BENCH_THREADS) $(VENV)/bin/abn-gym bench --env $$env --out results/$$env; done
+		curves=$$(for c in $(BENCH_CURVES); do case $$c in "$$env="*) printf '%s,' "$${c#*=}";; esac; done); \
+		OMP_NUM_THREADS=$(BENCH_THREADS) $(VENV)/bin/abn-gym bench --env $$env --out results/$$env \
+			$${curves:+--agents "$${curves%,}"}; done
 
 perf: .venv data
 	$(VENV)/bin/abn-gym perf --include-bench --out docs
@@ -68,7 +72,8 @@ perf: .venv data
 figures: bench
 	set -e; for env in $(BENCH_ENVS); do mkdir -p docs/$$env && \
 		cp results/$$env/pareto.png results/$$env/heatmap-*.png results/$$env/leaderboard.md \
-			results/$$env/leaderboard-compact.md docs/$$env/; done
+			results/$$env/leaderboard-compact.md docs/$$env/ && \
+		if [ -f results/$$env/curves.png ]; then cp results/$$env/curves.png docs/$$env/; fi; done
 
 # The levers for learned controllers, trained and compared on the val split of each task (resumable).
 levers: .venv data

@@ -45,6 +45,7 @@ from agents.app.bench_resume import (
     reusable,
     save_finished,
 )
+from agents.app.bench_specs import check_specs, parse_agents, resolve_env
 from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, outcome, static_row
 from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
@@ -58,7 +59,8 @@ from agents.app.front import (
     static_hull_mixture,
 )
 from agents.app.isolation import ISOLATION, IsolatedAgent, isolated_kind
-from agents.controllers.model_agents import is_model_path, model_env
+from agents.app.sweep_bench import curves_markdown, make_sweep, parse_sweep_range, run_curves, split_sweeps, sweep_env
+from agents.controllers.model_agents import is_model_path
 from agents.controllers.registry import (
     SHIPPED_POLICIES,
     BenchContext,
@@ -67,6 +69,7 @@ from agents.controllers.registry import (
     static_search_seconds,
 )
 from agents.controllers.static_configs import find_result, front_static_rows
+from agents.controllers.sweeps import DEFAULT_SWEEP_POINTS
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, positive_int
 from supernets.foundation.errors import UsageError
@@ -81,20 +84,10 @@ __all__ = [
     "format_markdown",
     "leaderboard",
     "per_image",
+    "resolve_env",
     "run_agent",
     "static_hull_mixture",
 ]
-
-
-def parse_agents(text: str) -> list[str]:
-    """``--agents`` as a list of names; a list that names no agent is refused (leave the option out instead)."""
-    agents = [a.strip() for a in text.split(",") if a.strip()]
-    if not agents:
-        raise UsageError(
-            f"--agents {text!r} names no agent; list agents separated by commas (e.g. --agents fixed-4,greedy), "
-            "or leave out --agents for the default leaderboard"
-        )
-    return agents
 
 
 @dataclass
@@ -110,7 +103,8 @@ class BenchArgs:
         [],
         "comma-separated agents: built-in names (random, fixed-<b>, static-<b>, greedy, greedy@<tau>, oracle, ppo), "
         "a trained model's path (runs/ppo/model.zip, algorithm read from its card.json), or module:Class (found in "
-        "the current folder too). Default: all baselines + ppo",
+        "the current folder too); NAME@sweep: a curve beside the table (escalation@sweep, PATH.zip@sweep). Default "
+        "table (also when only curves are listed): all baselines + ppo",
         parse=parse_agents,
     )
     split: str = arg("test", "data split", choices=SPLITS)
@@ -142,6 +136,12 @@ class BenchArgs:
     )
     trust_pickle: bool = arg(False, "load model zips through SB3, running code pickled in them (trusted files only)")
     trust_card_env: bool = arg(False, "let a model card's module:ID env import its module (trusted cards only)")
+    sweep_points: int = arg(DEFAULT_SWEEP_POINTS, "operating points K of each NAME@sweep curve", type=positive_int)
+    sweep_range: list[float] | None = arg(
+        None,
+        "LOW,HIGH: the curves' cost range in fractions of all-8 (default: all-2's to all-4's)",
+        parse=parse_sweep_range,
+    )
 
 
 def _points(value: float | None, ci: Sequence[float | None]) -> str:
@@ -243,43 +243,6 @@ def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> l
     return names
 
 
-def resolve_env(env: str | None, specs: Sequence[str], trust_card_env: bool = False) -> tuple[str, dict[str, Any]]:
-    """The env id and argument overrides the bench runs: ``env`` if given, else the listed models' card env.
-
-    Models of different envs are refused without ``--env``; with it, each loader refuses a disagreeing card.
-    """
-    if env is not None:
-        return env, {}
-    found: dict[str, tuple[str, dict[str, Any]]] = {s: model_env(s, trust_card_env) for s in specs if is_model_path(s)}
-    envs = {json.dumps([e, o], sort_keys=True, default=str) for e, o in found.values()}
-    if len(envs) > 1:
-        listing = "; ".join(f"{s}: {e}" + (f" {o}" if o else "") for s, (e, o) in found.items())
-        raise UsageError(
-            f"the listed models belong on different envs ({listing}); one bench runs one env: "
-            "benchmark them separately, each on its own env"
-        )
-    return next(iter(found.values()), (DEFAULT_ENV_ID, {}))
-
-
-def _spec_key(spec: str) -> str:
-    """What identifies an ``--agents`` entry: a model path by its file, anything else by its text."""
-    return str(Path(spec).resolve()) if is_model_path(spec) else spec
-
-
-def check_specs(specs: Sequence[str]) -> None:
-    """Refuse an ``--agents`` list that names one agent twice (a model file under two paths included)."""
-    seen: dict[str, str] = {}
-    for spec in specs:
-        key = _spec_key(spec)
-        if key in seen:
-            also = "" if seen[key] == spec else f" (as {seen[key]!r} and {spec!r})"
-            raise UsageError(
-                f"--agents lists {spec!r} twice{also}; one name, one row: list each agent once "
-                "(--seeds gives more episodes per image)"
-            )
-        seen[key] = spec
-
-
 def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     """Every static row the front is built from: fixed-b of each action, and static-b when available.
 
@@ -323,7 +286,10 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     out = Path(args.out)
     check_specs(args.agents)
     trust = {"trust_pickle": args.trust_pickle, "trust_card_env": args.trust_card_env}  # recorded in results.json
-    env_id, overrides = resolve_env(args.env, args.agents, args.trust_card_env)
+    plain, sweeps = split_sweeps(args.agents)  # NAME@sweep: curves (agents.app.sweep_bench)
+    args, alone = replace(args, agents=plain), args.env is None and not any(map(is_model_path, plain))
+    found = sweep_env(sweeps, args.trust_card_env) if alone else None
+    env_id, overrides = found or resolve_env(args.env, plain, args.trust_card_env)
     if args.supernet is not None:
         overrides = {**overrides, "supernet": args.supernet}
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
@@ -336,8 +302,9 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     say = args.progress and not sys.stderr.isatty()
     args = replace(args, progress=args.progress and not say)
     ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
-    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)  # listing only curves too
     agents = [_make(n, ctx, args, probe, stack) for n in specs]
+    curved = [(s, make_sweep(s, ctx, args.isolation, probe, stack)) for s in sweeps]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])
     listed = [a.name for a in agents]
     reference = args.reference or ("fixed-8" if "fixed-8" in listed else listed[0])
@@ -464,12 +431,26 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     everything["decision_cost"] = [meta.get(n, {}).get("decision_cost", "declared") for n in everything["agent"]]
     table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
     held = front_summary(everything, front, listed)
-    doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust}
+    costs = everything.set_index("agent")["bitops_fraction"]
+    statics = (front, [r for r in records if r["agent"] in front], [float(costs[n]) for n in front])
+    curves = run_curves(curved, args, (env_id, overrides), total, statics, pool, (partial, settings, finished))
+    for c in curves if say else []:
+        print(f"bench: {c['name']}: {c['k']} points x {total} episodes, {c['wall_s']:.1f} s", file=sys.stderr)
+    doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust, "curves": curves}
     files = ["leaderboard.csv", "leaderboard.md", "leaderboard-compact.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
-    atomic_write_text(partial / "leaderboard.md", format_markdown(table) + "\n")
-    atomic_write_text(partial / "leaderboard-compact.md", format_compact_markdown(table) + "\n")
-    from agents.app.plots import heatmap_plot, pareto_plot  # lazy: matplotlib, a few tenths of a second to import
+    for name, text in (
+        ("leaderboard.md", format_markdown(table)),
+        ("leaderboard-compact.md", format_compact_markdown(table)),
+    ):
+        atomic_write_text(partial / name, text + "\n" + curves_markdown(curves))
+    from agents.app.plots import curves_plot, heatmap_plot, pareto_plot  # lazy: matplotlib, tenths of a second
+
+    if curves:
+        dots = [{"agent": h["agent"], "accuracy": h["accuracy"], "cost": float(costs[h["agent"]])} for h in held]
+        with writing(partial / "curves.png"):
+            curves_plot(curves, dots, partial / "curves.png", f"{env_id} on {args.split} ({total} images)")
+        files.append("curves.png")
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
     with writing(partial / "pareto.png"):
@@ -492,4 +473,5 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         "episodes": total,
         "rows": json.loads(table.to_json(orient="records")),
         "front": held,
+        "curves": [{k: v for k, v in c.items() if k != "records"} for c in curves],
     }

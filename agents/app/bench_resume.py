@@ -189,9 +189,9 @@ def commit_set(partial: Path, out: Path, files: Sequence[str]) -> None:
         files: the names of the set's files.
     """
     with _sigint_deferred(), writing(out):
-        for old in out.glob("heatmap-*.png"):
+        for old in [*out.glob("heatmap-*.png"), *out.glob("curves.png")]:
             if old.name not in files:
-                old.unlink()  # the previous set's heatmap of an agent this set does not plot
+                old.unlink()  # the previous set's plot of an agent (or curves) this set does not plot
         for name in files:
             os.replace(partial / name, out / name)
         shutil.rmtree(partial, ignore_errors=True)

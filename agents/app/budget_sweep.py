@@ -5,7 +5,10 @@ A policy trained on a Budget id with a budget drawn per episode (``abn-gym train
 one model serves every budget. This runs it at each budget of ``--budgets`` on a split and compares
 every point with the best random mixture of two static configurations (fixed-b and static-b, run
 without a budget on the same images) that spends the same mean BitOps: the paired gap, with a
-bootstrap interval over images, as the leaderboard computes its ``gap to static mixtures``.
+bootstrap interval over images, as the leaderboard computes its ``gap to static mixtures``; and the
+curve as the bench ranks ``PATH.zip@sweep`` (:mod:`agents.app.curves`): its hypervolume over all-2's
+to all-4's cost, the static front's, the paired interval of the difference and the share of points
+above the mixtures.
 
 Writes ``sweep.json``, ``sweep.md`` and ``sweep.png`` (the policy's curve beside the static rows and
 their mixtures' upper hull) into ``--out``.
@@ -21,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.app.bench import run_agent, static_hull_mixture
+from agents.app.curves import format_curves_markdown, score_curve
+from agents.app.episodes import run_agent
 from agents.app.selection import static_front
-from agents.app.stats import paired_bootstrap
 from agents.controllers.sb3_agent import SB3Agent
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
@@ -40,6 +43,8 @@ def sweep(model: str | Path, budgets: list[float], split: str = "test", episodes
         split: the split to run on ("test" for final figures; choose on "val").
         episodes: first images of the split (default: all).
     """
+    if not budgets:
+        raise UsageError("--budgets names no budget; give comma-separated fractions of all-8, e.g. 0.1,0.2,0.3")
     agent = SB3Agent.load(model)
     env_id = agent.env_id
     trained = dict(agent.env_kwargs or {})
@@ -48,31 +53,30 @@ def sweep(model: str | Path, budgets: list[float], split: str = "test", episodes
     keep = {k: trained[k] for k in ("decide_at", "cost_coef", "bit_choices") if trained.get(k) is not None}
     front = static_front(env_id, split, episodes, (("budget", None),))
     accuracy = front.correct.mean(axis=1)
-    points = []
+    points: list[dict[str, Any]] = []
+    correct = []
     for budget in budgets:
         records = run_agent(agent, env_id, split, episodes, env_overrides={**keep, "budget": budget}, progress=False)
-        correct = np.array([r["correct"] for r in records], dtype=np.float64)
-        bitops = float(np.mean([r["bitops"] for r in records]))
-        mix = static_hull_mixture(bitops, [(j, front.bitops[j], accuracy[j]) for j in range(len(front.names))])
-        point: dict[str, Any] = {
-            "budget": budget,
-            "accuracy": float(correct.mean()),
-            "bitops": bitops,
-            "bitops_fraction": float(np.mean([r["bitops_fraction"] for r in records])),
-            "max_bitops_fraction": float(np.max([r["bitops_fraction"] for r in records])),
-            "decision_macs": float(np.mean([r["decision_macs"] for r in records])),
-            "mixture": None if mix is None else [[front.names[j], float(w)] for j, w in mix],
-        }
-        if mix is not None:
-            delta = correct - sum(w * front.correct[j] for j, w in mix)
-            mean, lo, hi = paired_bootstrap(delta[None, :])
-            point.update(mixture_gap=float(mean[0]), mixture_gap_ci=[float(lo[0]), float(hi[0])])
-        else:
-            point.update(mixture_gap=None, mixture_gap_ci=None)
-        points.append(point)
+        correct.append([r["correct"] for r in records])
+        points.append(
+            {
+                "budget": budget,
+                "bitops": float(np.mean([r["bitops"] for r in records])),
+                "bitops_fraction": float(np.mean([r["bitops_fraction"] for r in records])),
+                "max_bitops_fraction": float(np.max([r["bitops_fraction"] for r in records])),
+                "decision_macs": float(np.mean([r["decision_macs"] for r in records])),
+            }
+        )
+    all8 = records[0]["bitops"] / records[0]["bitops_fraction"]  # the all-8 BitOps every fraction is of
+    costs = front.bitops / all8
+    score = score_curve(
+        np.array(correct, float), [p["bitops_fraction"] for p in points], front.correct, costs, front.names
+    )
+    for point, scored in zip(points, score.pop("points"), strict=True):
+        point.update({k: scored[k] for k in ("accuracy", "mixture", "mixture_gap", "mixture_gap_ci")})
     statics = [
-        {"agent": n, "accuracy": float(a), "bitops": float(b)}
-        for n, a, b in zip(front.names, accuracy, front.bitops, strict=True)
+        {"agent": n, "accuracy": float(a), "bitops": float(b), "cost": float(c)}
+        for n, a, b, c in zip(front.names, accuracy, front.bitops, costs, strict=True)
     ]
     return {
         "model": str(model),
@@ -81,6 +85,7 @@ def sweep(model: str | Path, budgets: list[float], split: str = "test", episodes
         "episodes": len(front.correct[0]),
         "points": points,
         "static": statics,
+        "curve": score,
     }
 
 
@@ -106,51 +111,18 @@ def format_sweep(result: dict) -> str:
             f"| {p['budget']:.3f} | {100 * p['accuracy']:.2f} | {p['bitops'] / 1e9:.4f} | "
             f"{p['bitops_fraction']:.3f} / {p['max_bitops_fraction']:.3f} | {gap} |"
         )
-    return "\n".join(lines)
+    curve = {"name": f"`{result['model']}`", "knob": "budget", "k": len(result["points"]), "score": result["curve"]}
+    return "\n".join(lines) + "\n\n" + format_curves_markdown([curve])
 
 
 def sweep_plot(result: dict, path: str | Path) -> None:
-    """The policy's accuracy-BitOps curve beside the static rows and the upper hull of their mixtures."""
+    """The policy's curve beside the static rows and the upper hull of their mixtures (:func:`curves_plot`)."""
     # lazy: matplotlib costs about a second at import, and only the plot needs it
-    import matplotlib
+    from agents.app.plots import curves_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # lazy too, once the Agg backend (no display) is chosen
-
-    statics = sorted(result["static"], key=lambda s: s["bitops"])
-    pts = [(i, s["bitops"], s["accuracy"]) for i, s in enumerate(statics)]
-    xs = np.linspace(statics[0]["bitops"], statics[-1]["bitops"], 200)
-    hull = [sum(w * statics[i]["accuracy"] for i, w in static_hull_mixture(x, pts)) for x in xs]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(xs / 1e9, 100 * np.array(hull), color="black", lw=1.2, alpha=0.6, label="static mixtures (upper hull)")
-    for kind, marker in (("fixed-", "o"), ("static-", "s")):
-        rows = [s for s in statics if s["agent"].startswith(kind)]
-        ax.plot([s["bitops"] / 1e9 for s in rows], [100 * s["accuracy"] for s in rows], marker, ls="", label=f"{kind}b")
-    p = result["points"]
-    ax.errorbar(
-        [q["bitops"] / 1e9 for q in p],
-        [100 * q["accuracy"] for q in p],
-        fmt="D-",
-        color="tab:red",
-        label="one budget-conditioned policy",
-    )
-    for q in p:
-        ax.annotate(
-            f"{q['budget']:.2f}",
-            (q["bitops"] / 1e9, 100 * q["accuracy"]),
-            fontsize=7,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    ax.set_xlabel("mean BitOps per input (G)")
-    ax.set_ylabel(f"{result['split']} accuracy (%)")
-    ax.set_title(f"{result['env']}: budget sweep on {result['split']}")
-    ax.legend(fontsize=8)
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    score = {**result["curve"], "points": [{"cost": p["bitops_fraction"], **p} for p in result["points"]]}
+    curve = {"name": "one budget-conditioned policy", "knob": "budget", "score": score}
+    curves_plot([curve], result["static"], path, f"{result['env']}: budget sweep on {result['split']}")
 
 
 @dataclass

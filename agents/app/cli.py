@@ -27,6 +27,7 @@ from agents.app.bench import BenchArgs, bench, format_markdown
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
 from agents.app.static_search import default_out, publish_static, save_result
+from agents.app.sweep_bench import curves_markdown
 from agents.app.train import bench_command, read_run_card, train_agent
 from agents.app.train_args import AgentTrainArgs
 from agents.app.train_escalation import add_escalation_command
@@ -161,7 +162,7 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if command.json:
         print(json.dumps(result))
         return 0
-    print(format_markdown(pd.DataFrame(result["rows"])))
+    print(format_markdown(pd.DataFrame(result["rows"])) + "\n" + curves_markdown(result["curves"]))
     unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
     if unlisted:
         print(f"\nthe static front also held {', '.join(unlisted)} (run, not listed: see results.json's front)")

@@ -294,3 +294,59 @@ def bits_figure(records: Sequence[dict], agent: str, labels: np.ndarray, max_con
     ax.set_title(f"{agent}: mean bit-width per layer and class")
     fig.colorbar(im, ax=ax, label="bits")
     return fig
+
+
+_CURVE_COLOURS = ("tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink")
+
+
+def curves_plot(curves: Sequence[dict], statics: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """Each curve's points beside the static rows and their mixtures' upper hull, saved as a PNG at ``path``.
+
+    Accuracy against mean cost (a fraction of all-8); the curves' cost range is shaded and the
+    reference accuracy of their hypervolume dotted (:mod:`agents.app.curves`). A curve is drawn as
+    the staircase its hypervolume integrates: each point holds until a more accurate one.
+
+    Args:
+        curves: ``name``, ``knob`` and ``score`` (:func:`agents.app.curves.score_curve`) of each curve.
+        statics: the static rows: ``agent``, ``accuracy`` and ``cost``.
+        path: the PNG to write.
+        title: the axes' title.
+    """
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    rows = sorted(statics, key=lambda s: (s["cost"], -s["accuracy"]))
+    hull = upper_hull([(i, s["cost"], s["accuracy"]) for i, s in enumerate(rows)])
+    ax.plot([h[1] for h in hull], [100 * h[2] for h in hull], ls="--", color="tab:blue", lw=1, label="static mixtures")
+    for fam, label in (("fixed", "fixed-b"), ("static", "static-b")):
+        mine = [s for s in rows if family(s["agent"]) == fam]
+        ax.plot([s["cost"] for s in mine], [100 * s["accuracy"] for s in mine], ls="", label=label, **FAMILY_STYLE[fam])
+    shown = [(s["cost"], s["accuracy"]) for s in rows]
+    if curves:
+        low, high = curves[0]["score"]["range"]
+        ref = curves[0]["score"]["reference"]
+        ax.axvspan(low, high, color="grey", alpha=0.08, label="hypervolume's cost range")
+        ax.axhline(100 * ref["accuracy"], color="grey", ls=":", lw=1, label=f"reference: {ref['row']}'s accuracy")
+        staircase = np.maximum.accumulate([100 * s["accuracy"] for s in rows])
+        ax.step(
+            [s["cost"] for s in rows], staircase, where="post", color="black", lw=0.8, alpha=0.5, label="static front"
+        )
+        for colour, curve in zip(_CURVE_COLOURS * len(curves), curves):
+            pts = sorted(curve["score"]["points"], key=lambda p: p["cost"])
+            x, y = [p["cost"] for p in pts], [100 * p["accuracy"] for p in pts]
+            best = np.maximum.accumulate(y)  # the staircase the hypervolume integrates
+            ax.step([*x, high], [*best, best[-1]], where="post", color=colour, lw=1, alpha=0.7)
+            ax.plot(
+                x, y, "D", color=colour, mfc="none", mew=1.5, label=f"{curve['name']} ({curve['knob']}, K={len(pts)})"
+            )
+            shown += [(p["cost"], p["accuracy"]) for p in pts]
+        pad = 0.25 * (high - low)
+        ax.set_xlim(max(0.0, low - pad), high + pad)
+        visible = [a for c, a in shown if low - pad <= c <= high + pad]
+        ax.set_ylim(100 * min(visible) - 1, 100 * max(visible) + 1)
+    ax.set_xlabel("mean cost per input (fraction of all-8)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "curves and the static front")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    _save(fig, path)
+    return path

@@ -54,6 +54,24 @@ def paired_bootstrap(
     if n == 0:
         nan = np.full(k, np.nan)
         return nan, nan.copy(), nan.copy()
+    means = resampled_means(d, reps, seed)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    return d.mean(axis=1), np.percentile(means, lo_q, axis=1), np.percentile(means, hi_q, axis=1)
+
+
+def resampled_means(values: np.ndarray, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> np.ndarray:
+    """The mean of each row of ``values`` (k, n) in each of ``reps`` bootstrap resamples of its n columns: (k, reps).
+
+    Every row sees the same resamples (the draws :func:`paired_bootstrap` makes with the same ``seed``),
+    so a statistic of several rows computed per resample (a hypervolume, say) stays paired.
+
+    Args:
+        values: per-image values, one row per quantity; at least one column.
+        reps: the number of resamples.
+        seed: the bootstrap's seed.
+    """
+    d = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    k, n = d.shape
     rng = np.random.default_rng(seed)
     means = np.empty((k, reps))
     for start in range(0, reps, 250):
@@ -63,5 +81,4 @@ def paired_bootstrap(
         counts = np.zeros((m, n))
         np.add.at(counts, (np.repeat(np.arange(m), n), idx.reshape(-1)), 1.0)
         means[:, start : start + m] = d @ counts.T / n
-    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    return d.mean(axis=1), np.percentile(means, lo_q, axis=1), np.percentile(means, hi_q, axis=1)
+    return means

@@ -137,4 +137,35 @@ def validate(path: str | Path, progress: bool = True) -> dict:
                 f"front row {row['agent']!r}: accuracy {row['accuracy']:.6f} at {row['bitops']:.0f} BitOps, "
                 f"its episodes give {acc:.6f} at {ops:.0f}"
             )
-    return {"ok": not errors, "episodes": len(records), "errors": errors}
+    replayed_curves = _curve_errors(doc, ref, errors)
+    return {"ok": not errors, "episodes": len(records) + replayed_curves, "errors": errors}
+
+
+def _curve_errors(doc: dict, supernet: str, errors: list[str]) -> int:
+    """Replay every curve's episodes (correctness and BitOps: a point may run on another reward) and check its points.
+
+    Appends to ``errors``; returns the number of episodes replayed.
+    """
+    count = 0
+    for curve in doc.get("curves", []):
+        recs = curve["records"]
+        if not recs:
+            errors.append(f"curve {curve['name']!r} has no episodes")
+            continue
+        indices = np.array([r["index"] for r in recs], dtype=np.int64)
+        bits = np.array([r["bits"] for r in recs], dtype=np.int64)
+        correct, ops, _ = replay({**doc["env_kwargs"], "supernet": supernet}, doc["split"], indices, bits)
+        for k, r in enumerate(recs):
+            where = f"curve {curve['name']!r}, point {r['point']}, image {r['index']}"
+            errors += episode_errors(where, r, correct[k], ops[k], 0.0, check_reward=False)
+        for i, point in enumerate(curve["score"]["points"]):
+            eps = [r for r in recs if r["point"] == i]
+            acc = float(np.mean([r["correct"] for r in eps])) if eps else float("nan")
+            cost = float(np.mean([r["bitops_fraction"] for r in eps])) if eps else float("nan")
+            if not (np.isclose(acc, point["accuracy"], atol=1e-9) and np.isclose(cost, point["cost"], rtol=1e-9)):
+                errors.append(
+                    f"curve {curve['name']!r}, point {i}: accuracy {point['accuracy']:.6f} at cost "
+                    f"{point['cost']:.6f}, its episodes give {acc:.6f} at {cost:.6f}"
+                )
+        count += len(recs)
+    return count

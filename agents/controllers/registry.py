@@ -73,6 +73,9 @@ AGENT_FORMS = {
     "PATH.zip": "an SB3 model saved by `abn-gym train`, e.g. runs/ppo/model.zip; its card.json names the algorithm",
     "ALGO:PATH.zip@NAME": "an SB3 model without a card (plain `model.save`), e.g. ppo:mine.zip@my-ppo; needs --env",
     "module:Class": "your own agent class (no arguments), e.g. myagent:MyAgent; the current folder is searched too",
+    "escalation@sweep": "a curve: the escalation controller at K prices (also PATH.pt@sweep), beside the table",
+    "PATH.zip@sweep": "a curve: a model trained on a Budget id at K budgets, beside the table",
+    "module:Class@sweep": "a curve: your SweepableAgent (agents.controllers.sweeps) at K knob values; --isolation none",
 }
 """Every form ``--agents`` accepts, with what it means (``abn-gym bench --list-agents``)."""
 

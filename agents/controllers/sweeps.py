@@ -24,6 +24,10 @@ class SweepableAgent(Protocol):
         name: the curve's name (the row's name without ``@sweep``).
         sweep_parameter: what the knob is: "budget" (a cost fraction of all-8), "price" (the cost
             coefficient of a reward) or "weight" (the cost objective's weight in a linear scalarisation).
+
+    Optionally, ``env_id``: the env id the points run on (with ``at``'s env arguments) instead of the
+    bench's, e.g. a Budget id; it must have the bench's supernet and actions. The points are scored on
+    correctness and cost only, so the reward may differ.
     """
 
     name: str

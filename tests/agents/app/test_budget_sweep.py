@@ -70,3 +70,29 @@ def test_each_budget_is_kept_and_compared_with_the_mixtures(budget_model, tmp_pa
 def test_a_model_without_a_budget_is_refused(tmp_path, capsys):
     assert main(["agents/policies/ppo-ABN-ResNet-v0.zip", "--budgets", "0.2", "--out", str(tmp_path)]) == 2
     assert "was not trained with a budget" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_sweep_is_scored_as_a_curve_and_the_bench_sweeps_the_model_alike(budget_model, tmp_path):
+    from dataclasses import replace
+
+    from agents.app.bench import BenchArgs, bench
+    from agents.app.curves import hypervolume
+
+    budgets = [0.1, 0.2, 0.3]
+    result = sweep(budget_model, budgets, split="val", episodes=48)
+    static = {s["agent"]: s for s in result["static"]}
+    low, high = static["fixed-2"]["cost"], static["fixed-4"]["cost"]
+    costs = [p["bitops_fraction"] for p in result["points"]]
+    accs = np.array([p["accuracy"] for p in result["points"]])
+    want = hypervolume(costs, accs, low, high, static["fixed-2"]["accuracy"])
+    assert result["curve"]["hv"] == pytest.approx(want) and result["curve"]["range"] == pytest.approx([low, high])
+    # The bench's PATH.zip@sweep on the plain steep id: the same points at the same budgets (the model in a worker).
+    args = BenchArgs(env="ABN-ResNet20Quarter-v1", agents=[f"{budget_model}@sweep"], split="val", episodes=48)
+    res = bench(replace(args, out=str(tmp_path), progress=False, sweep_points=3, sweep_range=[0.1, 0.3]))
+    (curve,) = res["curves"]
+    assert curve["knob"] == "budget" and curve["values"] == pytest.approx(budgets)
+    assert [p["accuracy"] for p in curve["score"]["points"]] == pytest.approx(list(accs))
+    assert [p["cost"] for p in curve["score"]["points"]] == pytest.approx(costs)
+    mine = hypervolume(costs, accs, 0.1, 0.3, static["fixed-2"]["accuracy"])
+    assert curve["score"]["hv"] == pytest.approx(mine)

@@ -122,7 +122,7 @@ def test_agent_in_the_current_folder_is_found(tmp_path, monkeypatch, capsys):
 def test_list_agents_explains_every_form(capsys):
     assert main(["bench", "--list-agents"]) == 0
     out = capsys.readouterr().out
-    for form in ("greedy@<tau>", "PATH.zip", "module:Class", "static-<b>"):
+    for form in ("greedy@<tau>", "PATH.zip", "module:Class", "static-<b>", "escalation@sweep", "PATH.zip@sweep"):
         assert form in out
     assert make_agent("greedy@0.9", CTX).tau == 0.9
 

@@ -46,6 +46,8 @@ class BenchContext:
     """Load model zips through stable-baselines3, unpickling (running) what they carry (``--trust-pickle``)."""
     trust_card_env: bool = False
     """Let a model card's ``module:ID`` env import its module (``--trust-card-env``)."""
+    cost_model: str = "bitops"
+    """The env's cost model (:func:`supernets.costs.cost_table`): the static front is searched under it."""
 
 
 MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")

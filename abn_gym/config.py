@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from abn_gym.engine import EpisodeEngine, forget_reference_predictions
 from abn_gym.errors import EnvArgumentError, EnvCallError, UnknownEnvArgumentError
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
+from supernets.costs import DEFAULT_COST_MODEL, CostModelError, CostTable, cost_table
 from supernets.data import SPLITS
 from supernets.foundation.errors import UnknownNameError
 from supernets.registry import (
@@ -50,6 +53,7 @@ class EnvConfig:
     data_dir: str | None = None
     decide_at: tuple[int, ...] | None = None
     group_size: int = 1
+    cost_model: str = DEFAULT_COST_MODEL
 
     def kwargs(self) -> dict[str, Any]:
         """The arguments as a plain dict (what pickling and the vector env pass on)."""
@@ -82,6 +86,7 @@ def forget_supernets() -> None:
     """
     forget_loaded_supernets()
     _architecture.cache_clear()
+    _table.cache_clear()
     forget_reference_predictions()
 
 
@@ -135,8 +140,14 @@ def make_config(**kwargs: Any) -> EnvConfig:
         RewardFn.for_actions(cfg.reward, float(cfg.cost_coef), float(cfg.gamma), bits, arch.bit_choices)
     except (TypeError, ValueError) as exc:
         raise EnvArgumentError(f"invalid reward settings: {exc}") from None
-    budget = _budget(cfg.budget, arch.bitops([bits[0]] * arch.num_switchable) / arch.max_bitops)
     decide_at = _decision_points(cfg.decide_at, arch.num_switchable)
+    model = cfg.cost_model
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)  # a pathlib.Path to a cost table
+    if not isinstance(model, str):
+        _fail("cost_model", model, "'bitops', 'bitfusion' or the path of a cost table (.csv or .json)")
+    costs = table_of(cfg.supernet, bits, model)
+    budget = _budget(cfg.budget, cheapest_fraction(costs, decide_at), costs.unit)
     group = cfg.group_size
     if isinstance(group, bool) or not isinstance(group, (int, np.integer)) or group < 1:
         _fail(
@@ -154,15 +165,56 @@ def make_config(**kwargs: Any) -> EnvConfig:
         gamma=float(cfg.gamma),
         decide_at=decide_at,
         group_size=int(group),
+        cost_model=model,
     )
 
 
-def _budget(value: Any, lowest: float) -> float | tuple[float, float] | None:
+def table_of(supernet: str, bit_choices: Sequence[int], cost_model: str) -> CostTable:
+    """The cost table of ``cost_model`` on ``supernet`` at ``bit_choices``, or a :class:`CostModelError`.
+
+    The error names the argument and what to give instead: an unknown model's name, or a table
+    that does not fit the supernet's layers (a missing or unknown layer or bit-width, a negative
+    cost, a bad header or bad JSON).
+    """
+    path = Path(cost_model)
+    # A table file is read again when it changes (a user's edit, a new `abn-gym perf` run).
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
+    try:
+        return _table(supernet, get_entry(supernet).card.stat().st_mtime_ns, tuple(bit_choices), cost_model, stamp)
+    except CostModelError as exc:
+        raise CostModelError(f"invalid cost_model={cost_model!r}: {exc}") from None
+
+
+@lru_cache(maxsize=32)
+def _table(
+    supernet: str, card_mtime_ns: int, bit_choices: tuple[int, ...], cost_model: str, stamp: tuple[int, int] | None
+) -> CostTable:
+    costs = cost_table(architecture(supernet), bit_choices, cost_model)
+    costs.layers.flags.writeable = False  # shared by every env of the process
+    return costs
+
+
+def cheapest_fraction(costs: CostTable, decide_at: tuple[int, ...] | None) -> float:
+    """The cheapest configuration's cost as a fraction of all-8: the lowest budget that can be met.
+
+    A step's layers share one width (``decide_at``), so each step's cheapest action prices them together.
+    """
+    points = decide_at or tuple(range(len(costs.layers)))
+    ends = (*points[1:], len(costs.layers))
+    if costs.layers.dtype.kind == "i":  # exact integers, as the uniform cheapest configuration's BitOps
+        cheapest = sum(int(costs.layers[p:end].sum(axis=0).min()) for p, end in zip(points, ends))
+        return float(cheapest + int(costs.fixed)) / costs.all8
+    cheapest_float = sum(float(costs.layers[p:end].sum(axis=0).min()) for p, end in zip(points, ends))
+    return (cheapest_float + costs.fixed) / costs.all8
+
+
+def _budget(value: Any, lowest: float, unit: str = "BitOps") -> float | tuple[float, float] | None:
     """``budget`` validated: None, one fraction in [lowest, 1], or a (low, high) range with low <= high."""
     if value is None:
         return None
+    what = "BitOps" if unit == "BitOps" else f"cost ({unit})"
     expected = (
-        f"a BitOps fraction of the all-8 configuration in [{lowest:.4f}, 1] (the cheapest configuration's "
+        f"a {what} fraction of the all-8 configuration in [{lowest:.4f}, 1] (the cheapest configuration's "
         "fraction up to 1), or a (low, high) range of them with low <= high"
     )
 
@@ -219,7 +271,10 @@ def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     split = load_supernet_split(cfg.supernet, cfg.split, cfg.data_dir)
     reward = reward_fn(cfg, net)
     assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
-    return EpisodeEngine(net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at)
+    costs = table_of(cfg.supernet, cfg.bit_choices, cfg.cost_model)
+    return EpisodeEngine(
+        net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at, costs=costs
+    )
 
 
 class EpisodeSampler:

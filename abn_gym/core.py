@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import logger, spaces
 
 from abn_gym import render as rendering
-from abn_gym.config import EnvConfig
+from abn_gym.config import EnvConfig, table_of
 from abn_gym.engine import EpisodeEngine, StepResult
 from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.observations import ObservationLayout
@@ -50,6 +50,7 @@ def _is_array(value: Any) -> bool:
 def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str, Any]:
     """The extra info of an episode's last step, for one row of the engine (NumPy scalars and arrays)."""
     bitops = engine.episode_bitops()[row]
+    cost = engine.episode_cost()[row]
     assert res.correct is not None and res.prediction is not None, "only the last step has a prediction"
     return {
         "correct": res.correct[row],
@@ -62,6 +63,11 @@ def terminal_info(res: StepResult, engine: EpisodeEngine, row: int) -> dict[str,
         # The steps' bitops_step plus bitops_fixed is bitops exactly; bitops_all8 normalises both.
         "bitops_fixed": np.float64(engine.fixed_ops),
         "bitops_all8": np.float64(engine.max_bitops),
+        # The same four in the cost model's unit (== the bitops ones under "bitops").
+        "cost": cost,
+        "cost_fraction": cost / np.float64(engine.cost_all8),
+        "cost_fixed": np.float64(engine.cost_fixed),
+        "cost_all8": np.float64(engine.cost_all8),
     }
 
 
@@ -85,6 +91,8 @@ class EnvCore:
     decision_points: tuple[int, ...]
     horizon: int
     render_mode: str | None
+    cost_model: str
+    cost_unit: str
     _engine: EpisodeEngine | None
     _started: bool
 
@@ -103,6 +111,8 @@ class EnvCore:
         self.num_layers = arch.num_switchable
         self.decision_points = config.decide_at or tuple(range(self.num_layers))
         self.horizon = len(self.decision_points)  # steps per episode
+        costs = table_of(config.supernet, self.bit_choices, config.cost_model)
+        self.cost_model, self.cost_unit = costs.model, costs.unit  # "table:FILE" names a user's table
         self._engine = None  # built lazily: the env pickles without weights
         self._started = False
         return self.layout.space(config.obs_mode), spaces.Discrete(len(self.bit_choices))

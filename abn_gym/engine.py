@@ -19,10 +19,12 @@ from typing import cast
 import numpy as np
 import torch
 
+from abn_gym import budgets
 from abn_gym.errors import EnvArgumentError, EnvCallError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
 from supernets.bitops import REFERENCE_BITS
+from supernets.costs import CostTable, cost_table
 from supernets.data import Split
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
@@ -68,6 +70,7 @@ class StepResult:
     bits: np.ndarray
     bitops_step: np.ndarray
     clipped: np.ndarray
+    cost_step: np.ndarray  # the step's cost in the cost model's unit (float64; == bitops_step under "bitops")
     # Only on the last step:
     prediction: np.ndarray | None = None
     correct: np.ndarray | None = None
@@ -87,6 +90,10 @@ class EpisodeEngine:
         device: torch device of the supernet.
         decide_at: the layers at which a step begins (from 0, strictly increasing); a step runs
             every layer up to the next decision point at the chosen bit-width. None: every layer.
+        costs: the cost model's table at ``bit_choices`` (:func:`supernets.costs.cost_table`); it
+            prices the reward's step cost, the budget and its mask, and the observation's spent
+            fraction. None: BitOps. BitOps are counted beside it whatever the model (``info``'s
+            ``bitops_*`` keys, :meth:`episode_bitops`).
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class EpisodeEngine:
         num_envs: int,
         device: str | torch.device = "cpu",
         decide_at: Sequence[int] | None = None,
+        costs: CostTable | None = None,
     ) -> None:
         self.net, self.split, self.reward_fn = net, split, reward
         if int(num_envs) % reward.group_size:
@@ -115,23 +123,39 @@ class EpisodeEngine:
             [[int(net.layer_bitops(t, int(b))) for b in self.bit_choices] for t in range(self.num_layers)],
             dtype=np.int64,
         )
-        self.cost = self.cost_ops / self.max_bitops
+        # The cost model prices the reward, the budget and the observation. Under "bitops" its table
+        # is the same int64 table and its all-8 the same float as cost_ops and max_bitops, so the
+        # default path does the same arithmetic on the same numbers (and shares spent_ops, below).
+        self.costs = cost_table(net, self.bit_choices) if costs is None else costs
+        if self.costs.bit_choices != tuple(int(b) for b in self.bit_choices):
+            raise EnvArgumentError(
+                f"the cost table is for bit_choices={self.costs.bit_choices}, the engine runs {tuple(bit_choices)}: "
+                "build it with cost_table(net, bit_choices, cost_model)"
+            )
+        self.cost_units = self.costs.layers
+        self.cost_all8 = self.costs.all8
+        integer = self.cost_units.dtype.kind == "i"
+        self.cost_fixed = int(self.costs.fixed) if integer else self.costs.fixed
+        self._same_cost = self.costs.model == "bitops" and np.array_equal(self.cost_units, self.cost_ops)
+        self.cost = self.cost_units / self.cost_all8
+        # Costs that never fall as bits rise (BitOps, BitFusion) make a budget's allowed actions a
+        # prefix; a measured table need not, and gets the general rules of abn_gym.budgets.
+        self.monotone = budgets.is_monotone(self.cost_units)
         # One step runs layers t .. next_layer[t] - 1 (one layer unless decide_at says otherwise);
         # span_ops[t] is their BitOps at each action (== cost_ops without decide_at, so the
-        # default path reads the same numbers from the same kind of table).
+        # default path reads the same numbers from the same kind of table); span_units their cost.
         points = tuple(range(self.num_layers)) if decide_at is None else tuple(int(p) for p in decide_at)
         self.decision_points = points
         self.horizon = len(points)
-        self.next_layer = list(range(1, self.num_layers + 1))
-        self.span_ops = self.cost_ops.copy()
-        for p, end in zip(points, (*points[1:], self.num_layers)):
-            self.next_layer[p] = end
-            self.span_ops[p] = self.cost_ops[p:end].sum(axis=0)
-        self.span_cost = self.span_ops / self.max_bitops
+        self.span_ops, self.next_layer = budgets.spans(self.cost_ops, points)
+        self.span_units, _ = budgets.spans(self.cost_units, points)
+        self.span_cost = self.span_units / self.cost_all8
         self.fixed_ops = sum(s.bitops(REFERENCE_BITS) for s in net.fixed_specs)
-        self.fixed_fraction = self.fixed_ops / self.max_bitops
-        # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0.
-        self.min_rest = np.concatenate([np.cumsum(self.cost[::-1, 0])[::-1], [0.0]])
+        self.fixed_fraction = self.cost_fixed / self.cost_all8
+        # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0. The cheapest
+        # action of every step, always allowed (budgets are validated >= the cheapest configuration).
+        self.cheapest = [int(np.argmin(self.span_units[t])) for t in range(self.num_layers)]
+        self.min_rest = budgets.min_rest(self.cost, self.span_cost, points, self.next_layer, self.monotone)
         layer_macs = [s.macs + sum(e.macs for j, e in net.extra_specs if j == t) for t, s in enumerate(net.layer_specs)]
         self.rest_macs = np.concatenate([np.cumsum(layer_macs[::-1])[::-1], [0]]) + net.fixed_specs[-1].macs
         # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
@@ -149,6 +173,7 @@ class EpisodeEngine:
         # Per-step reward of every (layer, action): one lookup per step instead of arithmetic.
         self._step_reward = reward.step(self.span_cost)
         self._cost_ops_float = self.span_ops.astype(np.float64)
+        self._cost_units_float = self.span_units.astype(np.float64)
         self._bits_fraction = (self.bit_choices / REFERENCE_BITS).astype(np.float32)  # bits_so_far entries
         self._budget_enabled = False
         self._reference_bits = reward.reference_bits
@@ -162,6 +187,8 @@ class EpisodeEngine:
         self.labels = np.zeros(n, dtype=np.int64)
         self.chosen = np.zeros((n, self.num_layers), dtype=np.int64)
         self.spent_ops = np.zeros(n, dtype=np.int64)
+        # The cost model's spent units; under "bitops" the very same array as spent_ops.
+        self.spent_units = self.spent_ops if self._same_cost else np.zeros(n, dtype=self.cost_units.dtype)
         self.budgets = np.ones(n, dtype=np.float64)
         self.lookahead_macs = np.zeros(n, dtype=np.int64)
         self._obs = np.zeros((n, lay.size), dtype=np.float32)
@@ -209,6 +236,7 @@ class EpisodeEngine:
         self.budgets[:] = 1.0 if budgets is None else budgets
         self.chosen[:] = 0
         self.spent_ops[:] = 0
+        self.spent_units[:] = 0
         self.lookahead_macs[:] = 0
         self.t = 0
         x = self.split.inputs(torch.from_numpy(indices), self.device)
@@ -222,7 +250,7 @@ class EpisodeEngine:
         return self.t >= self.num_layers
 
     def action_masks(self) -> np.ndarray:
-        """(N, K) bool: actions that keep each episode within its BitOps budget (all True without one)."""
+        """(N, K) bool: actions that keep each episode within its cost budget (all True without one)."""
         if self.done:
             return np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
         mask = np.ones((self.num_envs, len(self.bit_choices)), dtype=bool)
@@ -235,7 +263,7 @@ class EpisodeEngine:
                 + self.min_rest[self.next_layer[t]]
             )
             mask = total <= self.budgets[:, None] + 1e-12
-            mask[:, 0] = True  # the cheapest action is always feasible (budgets are validated >= minimum)
+            mask[:, self.cheapest[t]] = True  # always feasible: budgets are validated >= the minimum
         return mask
 
     @torch.inference_mode()
@@ -246,9 +274,12 @@ class EpisodeEngine:
         clipped = self._no_clip
         if self._budget_enabled:
             mask = self.action_masks()
-            allowed_max = mask.sum(axis=1) - 1  # allowed actions are a prefix: cost rises with bits
-            clipped = actions > allowed_max
-            actions = np.minimum(actions, allowed_max)
+            if self.monotone:
+                allowed_max = mask.sum(axis=1) - 1  # allowed actions are a prefix: cost rises with bits
+                clipped = actions > allowed_max
+                actions = np.minimum(actions, allowed_max)
+            else:
+                clipped, actions = budgets.fit(mask, actions, self.cheapest[t])
         bits = self.bit_choices[actions]
         assert self.state is not None, "reset() runs the stem first"  # for the type checker
         end = self.next_layer[t]
@@ -265,6 +296,8 @@ class EpisodeEngine:
             self.chosen[:, t:end] = bits[:, None]
             self._obs[:, self._bits_col + t : self._bits_col + end] = self._bits_fraction[actions][:, None]
         self.spent_ops += self.span_ops[t][actions]  # [t][a]: two fast indexings beat one [t, a]
+        if not self._same_cost:
+            self.spent_units += self.span_units[t][actions]
         reward = self._step_reward[t][actions]
         self.t = end
         result = StepResult(
@@ -275,13 +308,14 @@ class EpisodeEngine:
             bits=bits,
             bitops_step=self._cost_ops_float[t][actions],
             clipped=clipped,
+            cost_step=self._cost_units_float[t][actions],
         )
         if self.done:
             logits = self.net.head(self.state).float()
             logp = torch.log_softmax(logits, dim=1).cpu().numpy()
             pred = logp.argmax(axis=1)
             correct = pred == self.labels
-            fraction = self.episode_bitops() / self.max_bitops
+            fraction = self.episode_cost() / self.cost_all8
             reference = None
             if self._reference_bits is not None:
                 reference = reference_predictions(self.net, self.split, self._reference_bits, self.indices)
@@ -294,12 +328,19 @@ class EpisodeEngine:
 
     @property
     def spent(self) -> np.ndarray:
-        """BitOps of the switchable layers so far, as a fraction of the all-8 configuration."""
-        return self.spent_ops / self.max_bitops
+        """Cost of the switchable layers so far, as a fraction of the all-8 configuration's cost."""
+        return self.spent_units / self.cost_all8
 
     def episode_bitops(self) -> np.ndarray:
         """Exact total BitOps of each episode's configuration so far, fixed 8-bit layers included."""
         return (self.spent_ops + self.fixed_ops).astype(np.float64)
+
+    def episode_cost(self) -> np.ndarray:
+        """Total cost (the cost model's unit) of each episode's configuration so far, fixed layers included.
+
+        Exact for the integer models (BitOps, BitFusion); a float table's sum is rounded as float64 sums are.
+        """
+        return (self.spent_units + self.cost_fixed).astype(np.float64)
 
     # Shared compute ----------------------------------------------------------------------------
     def _stats_writer(self, t: int) -> Callable[[torch.Tensor, torch.Tensor | None], None]:
@@ -359,7 +400,7 @@ class EpisodeEngine:
             obs[:, lay.slices["bits_so_far"]] = self.chosen / REFERENCE_BITS
             obs[:, lay.slices["budget"].start] = self.budgets
             self._obs_full = False
-        obs[:, self._spent_col] = self.spent_ops / self.max_bitops
+        obs[:, self._spent_col] = self.spent_units / self.cost_all8
         return obs.copy()
 
     # Look-ahead and snapshots -------------------------------------------------------------------
@@ -410,7 +451,7 @@ class EpisodeEngine:
             "state": None if self.state is None else _copy_state(self.state),
             **{
                 k: getattr(self, k).copy()
-                for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs")
+                for k in ("indices", "labels", "chosen", "spent_ops", "spent_units", "budgets", "lookahead_macs")
             },
             "budget_enabled": self._budget_enabled,
         }
@@ -423,7 +464,7 @@ class EpisodeEngine:
             )
         self.t = snapshot["t"]
         self.state = None if snapshot["state"] is None else _copy_state(snapshot["state"])
-        for k in ("indices", "labels", "chosen", "spent_ops", "budgets", "lookahead_macs"):
+        for k in ("indices", "labels", "chosen", "spent_ops", "spent_units", "budgets", "lookahead_macs"):
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]
         self._obs_full = True

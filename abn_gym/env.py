@@ -327,7 +327,12 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
         a = check_action(action, len(self.bit_choices), self.bit_choices)
         res = engine.step(np.array([a]))
         # NumPy scalars, never Python ones: TorchRL reads each info value's dtype.
-        info: dict[str, Any] = {"layer": np.int64(res.layer), "bits": res.bits[0], "bitops_step": res.bitops_step[0]}
+        info: dict[str, Any] = {
+            "layer": np.int64(res.layer),
+            "bits": res.bits[0],
+            "bitops_step": res.bitops_step[0],
+            "cost_step": res.cost_step[0],
+        }
         if self.config.budget is not None:
             info["clipped"] = res.clipped[0]
             info["action_mask"] = engine.action_masks()[0]

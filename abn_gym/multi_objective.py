@@ -2,11 +2,12 @@
 
 ``mo-<id>`` (``mo-ABN-ResNet20Quarter-v1``...) is registered for every scalar id with the same
 arguments. Its single env is :class:`MOABNEnv` and its native vector env :class:`MOABNVectorEnv`;
-both return, at every step, the reward vector (terminal term, minus the step's BitOps as a fraction
-of all-8) from :func:`abn_gym.rewards.reward_vectors`, the function both share. MO-Gymnasium and
-morl-baselines read ``env.unwrapped.reward_space`` and ``env.unwrapped.reward_dim``, which is why
-these are subclasses and not wrappers. ``scalar_weights`` weighs the vector back into the scalar
-id's reward, bit for bit (``mo_gymnasium.wrappers.LinearReward(env, weight=...)``).
+both return, at every step, the reward vector (terminal term, minus the step's cost as a fraction
+of all-8's, in the env's ``cost_model``: BitOps by default) from
+:func:`abn_gym.rewards.reward_vectors`, the function both share. MO-Gymnasium and morl-baselines
+read ``env.unwrapped.reward_space`` and ``env.unwrapped.reward_dim``, which is why these are
+subclasses and not wrappers. ``scalar_weights`` weighs the vector back into the scalar id's
+reward, bit for bit (``mo_gymnasium.wrappers.LinearReward(env, weight=...)``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from abn_gym.config import EnvConfig, architecture, reward_fn
+from abn_gym.budgets import spans
+from abn_gym.config import EnvConfig, architecture, reward_fn, table_of
 from abn_gym.engine import StepResult
 from abn_gym.env import ABNEnv
 from abn_gym.errors import EnvArgumentError
@@ -28,7 +30,7 @@ def objectives(config: EnvConfig) -> tuple[spaces.Box, np.ndarray]:
     """The per-step ``reward_space`` and the ``scalar_weights`` of validated arguments ``config``.
 
     The bounds: the terminal term's range (:meth:`abn_gym.rewards.RewardFn.terminal_bounds`; 0
-    before the last step), and from minus the costliest step's BitOps fraction (computed as the env
+    before the last step), and from minus the costliest step's cost fraction (computed as the env
     computes a step's cost, so it is reached exactly) up to 0, the reward of the vector env's
     autoreset call (as in MO-Gymnasium's vector envs; every real step costs more than 0).
     """
@@ -40,14 +42,13 @@ def objectives(config: EnvConfig) -> tuple[spaces.Box, np.ndarray]:
         raise EnvArgumentError(f"invalid reward={config.reward!r} for a multi-objective id: {exc}") from None
     assert config.bit_choices is not None, "make_config resolves the bit-widths"
     points = config.decide_at or tuple(range(net.num_switchable))
-    layer_ops = np.array(
-        [[int(net.layer_bitops(t, b)) for b in config.bit_choices] for t in range(net.num_switchable)], dtype=np.int64
-    )
-    # A step runs the layers from its decision point up to the next one (the engine's span_ops).
-    span_ops = np.array([layer_ops[p:end].sum(axis=0) for p, end in zip(points, (*points[1:], net.num_switchable))])
+    costs = table_of(config.supernet, config.bit_choices, config.cost_model)
+    # A step runs the layers from its decision point up to the next one (the engine's span_units).
+    span, _ = spans(costs.layers, points)
+    costliest = max(span[p].max() for p in points)
     low, high = reward.terminal_bounds()
     space = spaces.Box(
-        low=np.array([min(low, 0.0), -(np.float64(span_ops.max()) / net.max_bitops)]),
+        low=np.array([min(low, 0.0), -(np.float64(costliest) / costs.all8)]),
         high=np.array([max(high, 0.0), 0.0]),
         dtype=np.float64,
     )
@@ -59,7 +60,8 @@ class MOABNEnv(ABNEnv):
 
     ``step`` returns a float64 array of shape ``(reward_dim,)`` = (2,): the reward's terminal term
     (``correct`` as 1.0 or 0.0 for the registered ids; 0 before the last step) and minus the step's
-    BitOps as a fraction of all-8 (``-info["bitops_step"] / info["bitops_all8"]``). Everything else
+    cost as a fraction of all-8's (``-info["cost_step"] / info["cost_all8"]``, in the env's
+    ``cost_model``; under the default "bitops", ``-info["bitops_step"] / info["bitops_all8"]``). Everything else
     (observations, actions, info, budgets, masks) is the scalar env's.
 
     Attributes:
@@ -76,7 +78,7 @@ class MOABNEnv(ABNEnv):
         self.reward_space, self.scalar_weights = objectives(self.config)
 
     def _reward_of(self, res: StepResult) -> np.ndarray:
-        return reward_vectors(res.bitops_step / self.engine.max_bitops, res.terminal_reward)[0]
+        return reward_vectors(res.cost_step / self.engine.cost_all8, res.terminal_reward)[0]
 
 
 class MOABNVectorEnv(ABNVectorEnv):
@@ -95,7 +97,7 @@ class MOABNVectorEnv(ABNVectorEnv):
         self.reward_space, self.scalar_weights = objectives(self.config)
 
     def _rewards_of(self, res: StepResult) -> np.ndarray:
-        return reward_vectors(res.bitops_step / self.engine.max_bitops, res.terminal_reward)
+        return reward_vectors(res.cost_step / self.engine.cost_all8, res.terminal_reward)
 
     def _no_rewards(self) -> np.ndarray:
         return np.zeros((self.num_envs, self.reward_dim))

@@ -29,12 +29,23 @@ QUARTER_COST_COEF = 0.1
 """Default ``cost_coef`` of ABN-ResNet20Quarter-v1, chosen on val by the rule of ABN-ResNet-v0's
 (``python -m abn_gym.tables --env ABN-ResNet20Quarter-v1 --split val``)."""
 
+BITFUSION_COST_COEF = 0.09
+"""``cost_coef`` of ABN-ResNet20Quarter-BitFusion-v1, by the same rule on val in BitFusion's bricks
+(``python -m abn_gym.tables --env ABN-ResNet20Quarter-BitFusion-v1 --split val``): uniform-4 is the
+best uniform configuration from 0.013 to 0.168; uniform-3 costs what uniform-4 does and is never best."""
+
 ENV_IDS: dict[str, dict] = {
     DEFAULT_ENV_ID: {},
     "ABN-ResNet-Budget-v0": {"reward": "correct", "budget": DEFAULT_BUDGET},
     # The steep task: ResNet-20 at a quarter of the width, where bit-widths move accuracy by points.
     "ABN-ResNet20Quarter-v1": {"supernet": QUARTER, "cost_coef": QUARTER_COST_COEF},
     "ABN-ResNet20Quarter-Budget-v1": {"supernet": QUARTER, "reward": "correct", "budget": DEFAULT_BUDGET},
+    # The steep task priced by a BitFusion-style accelerator (2-bit bricks) instead of BitOps.
+    "ABN-ResNet20Quarter-BitFusion-v1": {
+        "supernet": QUARTER,
+        "cost_coef": BITFUSION_COST_COEF,
+        "cost_model": "bitfusion",
+    },
 }
 """Every registered id with the keyword arguments it fixes."""
 

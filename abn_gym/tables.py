@@ -22,12 +22,15 @@ from supernets.foundation.errors import ABNGymError
 
 
 def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 256, **env_kwargs) -> dict:
-    """{bits: {"accuracy", "bitops_fraction", "return"}} for every action, on the first ``limit`` images."""
+    """{bits: {"accuracy", "bitops_fraction", "cost_fraction", "return"}} for every action, first ``limit`` images.
+
+    ``cost_fraction`` is in the env's ``cost_model`` (equal to ``bitops_fraction`` under "bitops").
+    """
     probe = ABNVectorEnv(1, split=split, **env_kwargs)
     n = len(probe.engine.split) if limit is None else min(limit, len(probe.engine.split))
     out = {}
     for a, bits in enumerate(probe.bit_choices):
-        returns, correct, frac = [], [], []
+        returns, correct, frac, cost = [], [], [], []
         for start in range(0, n, batch):
             m = min(batch, n - start)
             env = ABNVectorEnv(m, split=split, **env_kwargs)
@@ -39,9 +42,11 @@ def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 
             returns.append(total)
             correct.append(info["correct"])
             frac.append(info["bitops_fraction"])
+            cost.append(info["cost_fraction"])
         out[bits] = {
             "accuracy": float(np.concatenate(correct).mean()),
             "bitops_fraction": float(np.concatenate(frac).mean()),
+            "cost_fraction": float(np.concatenate(cost).mean()),
             "return": float(np.concatenate(returns).mean()),
         }
     return out
@@ -50,21 +55,30 @@ def uniform_returns(split: str = "test", limit: int | None = None, batch: int = 
 def cost_coef_interval(table: dict, bits: int) -> tuple[float, float]:
     """The range of ``cost_coef`` for which uniform-``bits`` has the highest mean return of ``table``.
 
-    A uniform configuration's return is linear in the coefficient, accuracy - c x BitOps fraction,
-    so the range is exact: each other configuration bounds it from below (if it costs more) or
-    from above (if it costs less). ``(nan, nan)`` when no coefficient makes ``bits`` the best.
+    A uniform configuration's return is linear in the coefficient, accuracy - c x cost fraction
+    (``cost_fraction``, else ``bitops_fraction``), so the range is exact: each other configuration
+    bounds it from below (if it costs more) or from above (if it costs less); one that costs the
+    same (BitFusion prices 3 bits as 4) and is more accurate rules every coefficient out.
+    ``(nan, nan)`` when no coefficient makes ``bits`` the best.
     """
-    acc, frac = table[bits]["accuracy"], table[bits]["bitops_fraction"]
+    acc, frac = table[bits]["accuracy"], _fraction(table[bits])
     lo, hi = 0.0, float("inf")
     for b, row in table.items():
         if b == bits:
             continue
-        d_acc, d_frac = row["accuracy"] - acc, row["bitops_fraction"] - frac
+        d_acc, d_frac = row["accuracy"] - acc, _fraction(row) - frac
         if d_frac > 0:
             lo = max(lo, d_acc / d_frac)
         elif d_frac < 0:
             hi = min(hi, d_acc / d_frac)
+        elif d_acc > 0:
+            lo = float("inf")
     return (lo, hi) if lo <= hi else (float("nan"), float("nan"))
+
+
+def _fraction(row: dict) -> float:
+    """A table row's cost fraction: the cost model's, or BitOps' in tables written before cost models."""
+    return float(row.get("cost_fraction", row["bitops_fraction"]))
 
 
 class NoCostCoefError(ValueError):
@@ -98,7 +112,8 @@ class TablesArgs:
     env: str = arg(DEFAULT_ENV_ID, "environment id whose supernet and reward are used")
     supernet: str | None = arg(None, "supernet instead of the env's: a name or a card DIR/NAME.json")
     limit: int | None = arg(None, "first N images of the split (default: all)")
-    cost_coef: float | None = arg(None, "BitOps price of the returns (default: the env's)")
+    cost_coef: float | None = arg(None, "price of the returns' cost fraction (default: the env's)")
+    cost_model: str | None = arg(None, "cost model instead of the env's: bitops, bitfusion, or a cost table's path")
     json: bool = arg(False, "print the table as one JSON object", action="store_true")
 
 
@@ -118,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             kw["supernet"] = args.supernet
         if args.cost_coef is not None:
             kw["cost_coef"] = args.cost_coef
+        if args.cost_model is not None:
+            kw["cost_model"] = args.cost_model
         table = uniform_returns(args.split, args.limit, **kw)
     except ABNGymError as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
@@ -138,6 +155,11 @@ def format_report(table: dict, cost_coef: float) -> str:
         "| --- |" + " --- |" * len(bits),
         "| accuracy % | " + " | ".join(f"{100 * table[b]['accuracy']:.2f}" for b in bits) + " |",
         "| BitOps / all-8 | " + " | ".join(f"{table[b]['bitops_fraction']:.3f}" for b in bits) + " |",
+        *(
+            ["| cost / all-8 | " + " | ".join(f"{_fraction(table[b]):.3f}" for b in bits) + " |"]
+            if any(_fraction(table[b]) != table[b]["bitops_fraction"] for b in bits)
+            else []
+        ),
         "| mean return | " + " | ".join(f"{table[b]['return']:.4f}" for b in bits) + " |",
     ]
     best = max(bits, key=lambda b: table[b]["return"])

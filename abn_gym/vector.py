@@ -250,6 +250,8 @@ class ABNVectorEnv(EnvCore, VectorEnv):
             "_bits": ones,
             "bitops_step": res.bitops_step,
             "_bitops_step": ones,
+            "cost_step": res.cost_step,
+            "_cost_step": ones,
         }
         if self.config.budget is not None:
             info.update(clipped=res.clipped, _clipped=ones)

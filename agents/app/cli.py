@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 import pandas as pd
 
 from agents.app.bench import BenchArgs, bench, format_markdown
+from agents.app.costs import CostColumns
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
 from agents.app.static_search import default_out, publish_static, save_result
@@ -169,7 +170,8 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if command.json:
         print(json.dumps(result))
         return 0
-    print(format_markdown(pd.DataFrame(result["rows"])))
+    cost = CostColumns(result["cost_model"], result["cost_all8"])
+    print(cost.line() + "\n\n" + format_markdown(pd.DataFrame(result["rows"]), cost))
     unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
     if unlisted:
         print(f"\nthe static front also held {', '.join(unlisted)} (run, not listed: see results.json's front)")

@@ -234,7 +234,8 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     for); without one they join only when a static-b is listed (its search then runs anyway).
     """
     names = [f"fixed-{b}" for b in ctx.bit_choices]
-    shipped = find_result(ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    sha = read_supernet_card(ctx.supernet)["sha256"]
+    shipped = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from, ctx.cost_model)
     if shipped is not None or any(s.startswith("static-") for s in specs):
         names += front_static_rows(shipped)
     return names

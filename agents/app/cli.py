@@ -147,7 +147,7 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     paths = [save_result(result, out, args.supernet, sha, ns.command_line)]
     if args.publish:
         paths.append(publish_static(paths[0], args.supernet))
-    unit = result["cost_model"]["unit"]
+    unit = static_configs.result_model(result)["unit"]
     for b, cfg in result["configs"].items():
         cost = (
             f"{result['bitops'][b] / 1e9:.4f} GBitOps (target {result['targets'][b] / 1e9:.4f})"

@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from abn_gym import budgets
+from abn_gym.budgets import fit, is_monotone, min_rest, spans
 from abn_gym.errors import EnvArgumentError, EnvCallError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
@@ -126,7 +126,7 @@ class EpisodeEngine:
         # The cost model prices the reward, the budget and the observation. Under "bitops" its table
         # is the same int64 table and its all-8 the same float as cost_ops and max_bitops, so the
         # default path does the same arithmetic on the same numbers (and shares spent_ops, below).
-        self.costs = cost_table(net, self.bit_choices) if costs is None else costs
+        self.costs = cost_table(net, self.bit_choices.tolist()) if costs is None else costs
         if self.costs.bit_choices != tuple(int(b) for b in self.bit_choices):
             raise EnvArgumentError(
                 f"the cost table is for bit_choices={self.costs.bit_choices}, the engine runs {tuple(bit_choices)}: "
@@ -140,22 +140,22 @@ class EpisodeEngine:
         self.cost = self.cost_units / self.cost_all8
         # Costs that never fall as bits rise (BitOps, BitFusion) make a budget's allowed actions a
         # prefix; a measured table need not, and gets the general rules of abn_gym.budgets.
-        self.monotone = budgets.is_monotone(self.cost_units)
+        self.monotone = is_monotone(self.cost_units)
         # One step runs layers t .. next_layer[t] - 1 (one layer unless decide_at says otherwise);
         # span_ops[t] is their BitOps at each action (== cost_ops without decide_at, so the
         # default path reads the same numbers from the same kind of table); span_units their cost.
         points = tuple(range(self.num_layers)) if decide_at is None else tuple(int(p) for p in decide_at)
         self.decision_points = points
         self.horizon = len(points)
-        self.span_ops, self.next_layer = budgets.spans(self.cost_ops, points)
-        self.span_units, _ = budgets.spans(self.cost_units, points)
+        self.span_ops, self.next_layer = spans(self.cost_ops, points)
+        self.span_units, _ = spans(self.cost_units, points)
         self.span_cost = self.span_units / self.cost_all8
         self.fixed_ops = sum(s.bitops(REFERENCE_BITS) for s in net.fixed_specs)
         self.fixed_fraction = self.cost_fixed / self.cost_all8
         # Cheapest possible cost of layers t.. (for budget feasibility); row L is 0. The cheapest
         # action of every step, always allowed (budgets are validated >= the cheapest configuration).
         self.cheapest = [int(np.argmin(self.span_units[t])) for t in range(self.num_layers)]
-        self.min_rest = budgets.min_rest(self.cost, self.span_cost, points, self.next_layer, self.monotone)
+        self.min_rest = min_rest(self.cost, self.span_cost, points, self.next_layer, self.monotone)
         layer_macs = [s.macs + sum(e.macs for j, e in net.extra_specs if j == t) for t, s in enumerate(net.layer_specs)]
         self.rest_macs = np.concatenate([np.cumsum(layer_macs[::-1])[::-1], [0]]) + net.fixed_specs[-1].macs
         # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
@@ -279,7 +279,7 @@ class EpisodeEngine:
                 clipped = actions > allowed_max
                 actions = np.minimum(actions, allowed_max)
             else:
-                clipped, actions = budgets.fit(mask, actions, self.cheapest[t])
+                clipped, actions = fit(mask, actions, self.cheapest[t])
         bits = self.bit_choices[actions]
         assert self.state is not None, "reset() runs the stem first"  # for the type checker
         end = self.next_layer[t]

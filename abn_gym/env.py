@@ -38,6 +38,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``ABN-ResNet-Budget-v0`` | ``resnet20-fashionmnist`` | correct | - | 0.25 of all-8 |
     | ``ABN-ResNet20Quarter-v1`` | ``resnet20-quarter-fashionmnist`` | default | 0.1 | none |
     | ``ABN-ResNet20Quarter-Budget-v1`` | ``resnet20-quarter-fashionmnist`` | correct | - | 0.25 of all-8 |
+    | ``ABN-ResNet20Quarter-BitFusion-v1`` | ``resnet20-quarter-fashionmnist`` | default (bricks) | 0.09 | none |
 
     The quarter-width supernet (ResNet-20 with 4/8/16 channels) is the steep task: its bit-widths
     move accuracy by several points, where ResNet-20 at full width moves it by about one. The
@@ -66,12 +67,13 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | layer | 6 | next layer: C_in/64, C_out/64, stride/2, kernel/3, share of the network's MACs, position |
     | layer_onehot | 18 | one-hot index of the next layer (zeros after the last) |
     | bits_so_far | 18 | bit-width chosen for each earlier layer / 8 (0 for layers to come) |
-    | bitops_spent | 1 | BitOps of the switchable layers so far / BitOps of the all-8 configuration |
-    | budget | 1 | this episode's BitOps budget as a fraction of all-8 (1 without a budget) |
+    | bitops_spent | 1 | cost of the switchable layers so far / cost of all-8 (BitOps by default: see Cost models) |
+    | budget | 1 | this episode's cost budget as a fraction of all-8 (1 without a budget) |
 
     ## Rewards
     ``reward="default"``: every step costs ``-cost_coef * BitOps(layer, bits) / BitOps(all-8)``
-    and the last step adds +1 if the prediction is correct. The default ``cost_coef=0.04`` was
+    (in the units of ``cost_model``, BitOps by default) and the last step adds +1 if the
+    prediction is correct. The default ``cost_coef=0.04`` was
     chosen on the val split (``python -m abn_gym.tables --split val``) as a value for which the
     best uniform configuration is in the middle of the range, neither all-2 nor all-8: the rule
     (:func:`abn_gym.tables.choose_cost_coef`) takes the middle of the exact range of coefficients
@@ -89,6 +91,24 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     cancels out and only the effect of the bits remains: the self-critical baseline) and
     ``"agreement"`` (same cost; +1 if the prediction equals the same image's all-8 prediction,
     label-free). Both cost one extra forward pass per new image.
+
+    ## Cost models (``cost_model``)
+    The cost that the reward's step cost, the budget and its mask, the observation's
+    ``bitops_spent`` and ``budget`` parts, the terminal fraction of ``"blockdrop"`` and the
+    multi-objective reward all price, as a fraction of the all-8 configuration's cost
+    (:mod:`supernets.costs`). ``"bitops"`` (the default): ``bits * bits * MACs`` per layer,
+    as before. ``"bitfusion"``: a BitFusion accelerator (Sharma et al., ISCA 2018) composes a
+    multiply from 2-bit bricks, so a MAC at w bits costs ``ceil(w/2) ** 2`` bricks: 3 bits cost
+    what 4 cost, 5 what 6, 7 what 8. A path to a ``.csv`` or ``.json`` table: a cost (latency in
+    ms, energy...) for every layer at every bit-width, as HAQ's lookup tables (``abn-gym perf
+    --latency-table PATH`` measures one); it must name every layer of the supernet, at every
+    bit-width of ``bit_choices`` and at 8, and a mistake raises
+    :class:`~supernets.costs.CostModelError` (a ``ValueError``) naming it. A table whose costs
+    fall as bits rise is allowed: a budget's clipping then lowers an action to the highest allowed
+    one below it, or the step's cheapest one. ``env.unwrapped.cost_model`` (``"bitops"``,
+    ``"bitfusion"`` or ``"table:FILE"``) and ``env.unwrapped.cost_unit`` (``"BitOps"``,
+    ``"bricks"``, or the table's unit) name it; the vector env has both too (``get_attr``).
+    The ``bitops_*`` info keys stay BitOps whatever the model; the ``cost*`` keys are the model's.
 
     ## Starting State
     ``reset`` picks an image of ``split``: seeded uniform random by default, the i-th image with
@@ -153,11 +173,18 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``bitops`` | last step | float64 | the episode's BitOps, fixed 8-bit layers included |
     | ``bitops_fraction`` | last step | float64 | ``bitops`` / ``bitops_all8`` |
     | ``bitops_fixed`` | last step | float64 | BitOps of the fixed 8-bit stem conv and classifier (no step's) |
-    | ``bitops_all8`` | last step | float64 | BitOps of all-8: the normaliser of the cost and the fraction |
+    | ``bitops_all8`` | last step | float64 | BitOps of all-8: the normaliser of the BitOps fraction |
+    | ``cost_step`` | every step | float64 | the cost model's cost of the layers this step ran |
+    | ``cost`` | last step | float64 | the episode's cost in the cost model's unit, fixed layers included |
+    | ``cost_fraction`` | last step | float64 | ``cost`` / ``cost_all8`` |
+    | ``cost_fixed`` | last step | float64 | the fixed layers' cost at 8 bits (no step's) |
+    | ``cost_all8`` | last step | float64 | the cost of all-8: the normaliser of the step cost and the budget |
 
     Costs add up exactly: the episode's ``bitops_step`` values plus ``bitops_fixed`` equal
-    ``bitops`` (whole numbers in float64), and the default reward's step cost is
-    ``-cost_coef * bitops_step / bitops_all8``.
+    ``bitops`` (whole numbers in float64), and likewise ``cost_step`` and ``cost_fixed`` give
+    ``cost``: exactly under ``"bitops"`` (where each ``cost*`` key equals its ``bitops*`` key) and
+    ``"bitfusion"`` (whole numbers), up to float64 rounding of the sum for a user's table. The
+    default reward's step cost is ``-cost_coef * cost_step / cost_all8``.
     ``clipped``: the action asked for more than the budget allows, and the step ran at the highest
     bit-width that keeps the budget reachable instead. ``action_mask`` equals ``action_masks()``
     (all True after the last step). Without a budget the reset info is empty. The vector env batches each key (see
@@ -192,9 +219,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``bit_choices``: the action set, a subset of the trained bit-widths, e.g. ``(2, 3, 4)``.
     - ``reward``: ``"default"``, ``"logprob"``, ``"blockdrop"``, ``"correct"``, ``"baseline"`` or
       ``"agreement"``.
-    - ``cost_coef``: weight of the BitOps cost (default 0.04).
+    - ``cost_coef``: weight of the step cost (default 0.04).
     - ``gamma``: BlockDrop's penalty for a wrong prediction (default 0.5).
-    - ``budget``: BitOps budget as a fraction of all-8, or a (low, high) range drawn per episode.
+    - ``budget``: cost budget as a fraction of all-8's cost, or a (low, high) range drawn per episode.
+    - ``cost_model``: ``"bitops"`` (default), ``"bitfusion"``, or a cost table's path (see Cost models).
     - ``decide_at``: the layers where the agent decides, e.g. ``(0, 7, 13)``; None: every layer.
     - ``group_size``: vector env only: K consecutive sub-envs share an image, group-relative
       terminal reward (default 1: off).
@@ -261,6 +289,9 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       ``gym.make`` raises ``DeprecatedEnv`` and names v1.
     - ``mo-`` ids: added as twins of every id, with its version; the scalar ids' episodes and
       rewards are unchanged bit for bit.
+    - ``cost_model`` (default ``"bitops"``, unchanged bit for bit) and the ``cost*`` info keys
+      added; ``ABN-ResNet20Quarter-BitFusion-v1`` registered (the steep task in BitFusion bricks,
+      ``cost_coef`` 0.09 by the same rule on val).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]

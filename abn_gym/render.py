@@ -97,6 +97,11 @@ def ansi(engine: EpisodeEngine, row: int, started: bool = True) -> str:
         f"spent {spent / 1e6:.3f} MBitOps in the switchable layers ({spent / engine.max_bitops:.3f} of all-8), "
         f"{(spent + engine.fixed_ops) / 1e6:.3f} M with the fixed 8-bit layers"
     )
+    if engine.costs.model != "bitops":  # the cost the reward and the budget price
+        lines.append(
+            f"cost model {engine.costs.model}: spent {engine.spent[row]:.3f} of all-8's {engine.costs.unit} "
+            "in the switchable layers"
+        )
     if engine.budgets[row] < 1.0:
         lines.append(f"budget {engine.budgets[row]:.3f} of all-8")
     return "\n".join(lines) + "\n"

@@ -35,7 +35,7 @@ import numpy as np
 
 from supernets.bitops import REFERENCE_BITS, LayerSpec
 from supernets.foundation.errors import UsageError
-from supernets.foundation.files import sha256
+from supernets.foundation.files import atomic_write_text, sha256
 
 COST_MODELS = ("bitops", "bitfusion")
 """The built-in cost models; any other value of ``cost_model`` is read as a table's path."""
@@ -257,8 +257,6 @@ def _table_from_costs(
 
 def write_cost_file(path: str | Path, costs: dict[str, dict[int, float]], unit: str) -> None:
     """Write ``costs`` ({layer: {bits: cost}}) as a CSV cost table that :func:`load_cost_file` reads."""
-    from supernets.foundation.files import atomic_write_text
-
     rows = [f"# unit: {unit}", "layer,bits,cost"]
     rows += [f"{layer},{b},{c!r}" for layer, row in costs.items() for b, c in sorted(row.items())]
     atomic_write_text(path, "\n".join(rows) + "\n")

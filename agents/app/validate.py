@@ -51,7 +51,8 @@ def replay(
     cfg = make_config(**{k: tuple(v) if isinstance(v, list) else v for k, v in env_kwargs.items()})
     reward = reward_fn(cfg, net)
     assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
-    # The env's own actions: a user's cost table need only price those.
+    # The env's actions and cost model, so that a reward priced in bricks or ms replays as recorded
+    # (a user's cost table need only price the env's own actions).
     choices = np.asarray(cfg.bit_choices)
     if bits.size and not np.isin(bits, choices).all():
         raise ResultsMismatchError(

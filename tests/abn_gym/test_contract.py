@@ -43,6 +43,7 @@ def test_single_env_info_keys_have_one_type_and_shape_and_are_documented(env_id,
     assert set(doc) == {
         "layer", "bits", "bitops_step", "clipped", "action_mask", "correct", "prediction", "label", "index",
         "episode_bits", "bitops", "bitops_fraction", "bitops_fixed", "bitops_all8",
+        "cost_step", "cost", "cost_fraction", "cost_fixed", "cost_all8",
     }  # fmt: skip
     env = gym.make(env_id, **kwargs)
     budget = env.unwrapped.config.budget is not None

@@ -59,9 +59,9 @@ def test_vector_reward_parts_space_and_weights(mo_id):
         assert vectors.shape == (18, 2) and vectors.dtype == np.float64
         assert all(u.reward_space.contains(r) for r in rewards)
         assert vectors[:-1, 0].tolist() == [0.0] * 17 and vectors[-1, 0] == float(info["correct"])
-        # The cost objective sums to the episode's switchable BitOps: the fixed 8-bit layers are charged
-        # to no step, as the scalar reward charges them to none.
-        switchable = (info["bitops"] - info["bitops_fixed"]) / info["bitops_all8"]
+        # The cost objective sums to the episode's switchable cost (BitOps, or the id's cost_model): the
+        # fixed 8-bit layers are charged to no step, as the scalar reward charges them to none.
+        switchable = (info["cost"] - info["cost_fixed"]) / info["cost_all8"]
         assert np.isclose(-vectors[:, 1].sum(), switchable, rtol=1e-13, atol=0)
     # The cost bound is the costliest step, reached exactly (8 bits at the costliest layer); 0 is the
     # vector env's autoreset call's.
@@ -98,7 +98,7 @@ def test_every_possible_step_weighs_back_exactly_with_and_without_fused_multiply
     engine, w = u.engine, u.scalar_weights
     for t in range(engine.horizon):
         for a in range(len(u.bit_choices)):
-            cost = engine.span_ops[t][a].astype(np.float64) / engine.max_bitops
+            cost = engine.span_units[t][a].astype(np.float64) / engine.cost_all8
             for term in (0.0, 1.0) if t == engine.horizon - 1 else (0.0,):
                 scalar = engine._step_reward[t][a] + term
                 vector = np.array([term, -cost])

@@ -53,6 +53,12 @@ class PerfArgs:
     device: str = arg("cpu", "cpu or cuda")
     include_bench: bool = arg(False, "also time `abn-gym bench` with its defaults (f)", action="store_true")
     out: str | None = arg(None, "also write perf.json and perf.md into this directory")
+    latency_table: str | None = arg(
+        None, "instead, time every layer at every bit-width and write a cost table (CSV, ms) to this .csv path"
+    )
+    supernet: str = arg("resnet20-quarter-fashionmnist", "supernet whose layers --latency-table times: name or card")
+    latency_batch: int = arg(256, "images per timed forward pass of --latency-table")
+    latency_repeats: int = arg(9, "timed rounds over every layer and bit-width of --latency-table (median kept)")
 
 
 def _median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:

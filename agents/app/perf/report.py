@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from agents.app.perf.measure import PerfArgs, run
+from agents.app.perf.latency import write_latency_table
+from agents.app.perf.measure import PerfArgs, hardware, run
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 
 
@@ -129,6 +130,17 @@ def goals(report: dict) -> list[tuple[str, str, str, bool]]:
 
 def main(args: PerfArgs) -> int:
     """Run and print (a table, or one JSON object with ``json``); with ``out``, also write perf.json and perf.md."""
+    if args.latency_table is not None:
+        text = write_latency_table(
+            args.latency_table, args.supernet, args.latency_batch, args.latency_repeats, args.device
+        )
+        hw = hardware()
+        print(
+            f"wrote {args.latency_table}: {args.supernet}, batch {args.latency_batch}, median of "
+            f"{args.latency_repeats} rounds, on {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} with "
+            f"{hw['torch_threads']} threads\n{text}"
+        )
+        return 0
     report = run(args)
     table = format_report(report)
     if args.out:

@@ -45,7 +45,7 @@ from agents.app.bench_resume import (
     save_finished,
 )
 from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, outcome, static_row
-from agents.app.costs import CostColumns, pareto_cost_plot
+from agents.app.costs import CostColumns
 from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
     STATIC_PREFIXES,
@@ -429,7 +429,8 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     atomic_write_text(partial / "leaderboard.md", cost.line() + "\n\n" + format_markdown(table, cost) + "\n")
     atomic_write_text(partial / "leaderboard-compact.md", format_compact_markdown(table, cost) + "\n")
-    from agents.app.plots import heatmap_plot  # lazy: matplotlib, a few tenths of a second to import
+    from agents.app.cost_plot import pareto_cost_plot  # lazy: matplotlib, a few tenths of a second to import
+    from agents.app.plots import heatmap_plot  # lazy: matplotlib, as above
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
     with writing(partial / "pareto.png"):

@@ -11,10 +11,7 @@ for it ("cost (Mbricks)", "cost / all-8"), and a line above the table names the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from supernets.costs import DEFAULT_COST_MODEL
 
@@ -86,29 +83,3 @@ class CostColumns:
             "bitfusion": "BitFusion bricks = ceil(w/2) x ceil(a/2) per MAC",
         }.get(str(model), "a user's per-layer cost table")
         return f"{text}: {about}; the front, the mixtures and the verdicts use this cost."
-
-
-def pareto_cost_plot(table: pd.DataFrame, path: str | Path, title: str, cost: CostColumns) -> Path:
-    """The bench's Pareto plot (:func:`agents.app.plots.pareto_figure`) with the cost on the x axis.
-
-    Under BitOps it is exactly :func:`agents.app.plots.pareto_plot`. Under another model the plot is
-    drawn from a copy of the table whose ``bitops`` column holds the cost, scaled so that the figure's
-    division by 1e9 gives the cost column's units, and the axis is labelled for the model.
-    """
-    from agents.app.plots import pareto_figure, pareto_plot, plt  # lazy: matplotlib, as bench imports its plots
-
-    if cost.is_bitops:
-        return pareto_plot(table, path, title)
-    divisor, prefix = cost.scale
-    view = table.assign(bitops=table["cost"] * (1e9 / divisor))
-    fig = pareto_figure(view, title)
-    ax = fig.axes[0]
-    ax.set_xlabel(f"mean cost per input ({prefix}{cost.model.get('unit')}, cost model {cost.model.get('model')})")
-    if not title:
-        ax.set_title(f"accuracy vs cost ({cost.model.get('model')})")
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")  # written whole, then moved, as every bench file is
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path

@@ -1,6 +1,6 @@
 """Developer step: write the known fronts the multi-objective ids read (:mod:`abn_gym.fronts`).
 
-``python -m agents.app.known_fronts [--supernet NAME ...]`` runs every static configuration of a
+``python -m agents.app.known_fronts [--supernets NAME,...]`` runs every static configuration of a
 shipped supernet (``fixed-b`` for each of its bit-widths, and each ``static-b`` of its shipped
 static fronts: ``agents/policies/static-<name>.json`` under BitOps, ``static-<name>-bitfusion.json``
 under BitFusion) on the whole val and test splits, and writes the number of correct images of
@@ -16,12 +16,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from abn_gym.fronts import front_path
 from agents.controllers.static_configs import POLICY_DIR, model_suffix
 from supernets.costs import COST_MODELS
+from supernets.foundation.cliargs import arg, comma_list, dataclass_from_args, dataclass_parser
 from supernets.foundation.files import atomic_write_json, check_source_checkout
 from supernets.registry import SUPERNETS, load_supernet, load_supernet_split, read_supernet_card
 from supernets.resnet import ResNetSupernet
@@ -94,13 +96,27 @@ def write_front(supernet: str, command: str) -> dict:
     return doc
 
 
+@dataclass
+class KnownFrontsArgs:
+    """Arguments of ``python -m agents.app.known_fronts``."""
+
+    supernets: list[str] = arg(
+        [],
+        "comma-separated shipped supernets (default: every one with a shipped static front)",
+        parse=comma_list(str, "supernet names"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m agents.app.known_fronts``, generated from :class:`KnownFrontsArgs`."""
+    return dataclass_parser(KnownFrontsArgs, prog="python -m agents.app.known_fronts", description=__doc__)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: write the known front of each ``--supernet`` (default: every shipped one with a static front)."""
-    parser = argparse.ArgumentParser(prog="python -m agents.app.known_fronts", description=__doc__)
-    parser.add_argument("--supernet", action="append", help="a shipped supernet's name (repeatable)")
-    ns = parser.parse_args(argv)
-    names = ns.supernet or [s for s in SUPERNETS if (POLICY_DIR / f"static-{s}.json").is_file()]
-    command = "python -m agents.app.known_fronts " + " ".join(f"--supernet {s}" for s in names)
+    """Entry point: write the known front of each supernet listed (default: every shipped one with a static front)."""
+    args = dataclass_from_args(KnownFrontsArgs, build_parser().parse_args(argv))
+    names = args.supernets or [s for s in SUPERNETS if (POLICY_DIR / f"static-{s}.json").is_file()]
+    command = "python -m agents.app.known_fronts --supernets " + ",".join(names)
     for name in names:
         t0 = time.perf_counter()
         doc = write_front(name, command)

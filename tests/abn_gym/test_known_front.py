@@ -115,3 +115,23 @@ def test_pareto_front_refuses_what_it_cannot_know(kwargs, needle):
     env = gym.make(MO_ID, **kwargs)
     with pytest.raises(KnownFrontError, match=needle):
         env.unwrapped.pareto_front()
+
+
+@pytest.mark.parametrize(
+    "env_id,supernet", [("ABN-ResNet-v0", "resnet20-fashionmnist"), ("ABN-ResNet20Quarter-v1", QUARTER)]
+)
+def test_stored_test_accuracies_are_the_leaderboards(env_id, supernet):
+    """The stored test-split counts agree with `make bench`'s leaderboard, computed by the bench's own episodes."""
+    stored = json.loads(front_path(supernet).read_text())
+    lines = (front_path(supernet).parents[2] / "docs" / env_id / "leaderboard-compact.md").read_text().splitlines()
+    board = {
+        cells[0]: float(cells[1].split()[0])
+        for cells in (line.strip("| ").split(" | ") for line in lines[2:] if line.startswith("|"))
+    }
+    names = {n: c for c in stored["configs"] for n in [c["name"], *c["also"]]}
+    checked = [n for n in board if n in names]
+    assert {f"fixed-{b}" for b in range(2, 9)} | {f"static-{b}" for b in range(3, 8)} <= set(checked)
+    for name in checked:
+        assert round(100 * names[name]["correct"]["test"] / stored["images"]["test"], 2) == board[name], name
+    front = gym.make(f"mo-{env_id}", split="test").unwrapped.pareto_front()
+    assert [tuple(p) for p in front] == [tuple(p) for p in non_dominated(front)] and len(front) >= 8

@@ -22,6 +22,7 @@ from abn_gym.config import EnvConfig, architecture, reward_fn, table_of
 from abn_gym.engine import StepResult
 from abn_gym.env import ABNEnv
 from abn_gym.errors import EnvArgumentError
+from abn_gym.fronts import known_front
 from abn_gym.rewards import OBJECTIVES, reward_vectors
 from abn_gym.vector import ABNVectorEnv
 
@@ -80,6 +81,16 @@ class MOABNEnv(ABNEnv):
     def _reward_of(self, res: StepResult) -> np.ndarray:
         return reward_vectors(res.cost_step / self.engine.cost_all8, res.terminal_reward)[0]
 
+    def pareto_front(self, gamma: float = 1.0) -> list[np.ndarray]:
+        """The known Pareto front on this env's split: the static front's non-dominated vector returns.
+
+        Each point is a static configuration's expected episode return, ``[gamma**(H-1) * accuracy,
+        -sum_k gamma**k * cost_k / cost_all8]`` (``[accuracy, -(cost - cost_fixed) / cost_all8]`` at
+        ``gamma=1``) in the env's cost model, cheapest first (:mod:`abn_gym.fronts`). Refused on the
+        train split, for rewards whose terminal term is not the correctness, and for unshipped supernets.
+        """
+        return known_front(self.config, gamma)
+
 
 class MOABNVectorEnv(ABNVectorEnv):
     """:class:`~abn_gym.vector.ABNVectorEnv` with (N, ``reward_dim``) vector rewards (see :class:`MOABNEnv`).
@@ -101,6 +112,10 @@ class MOABNVectorEnv(ABNVectorEnv):
 
     def _no_rewards(self) -> np.ndarray:
         return np.zeros((self.num_envs, self.reward_dim))
+
+    def pareto_front(self, gamma: float = 1.0) -> list[np.ndarray]:
+        """The known Pareto front of one sub-env (see :meth:`MOABNEnv.pareto_front`)."""
+        return known_front(self.config, gamma)
 
 
 # help() and IDEs show the scalar env's keyword arguments (ABNEnv's generated signature).

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -47,6 +46,7 @@ from agents.app.bench_resume import (
 )
 from agents.app.bench_specs import check_specs, parse_agents, resolve_env
 from agents.app.clean import CleanPool, RowChecker, RowNotReproducedError, clean_agent, outcome, static_row
+from agents.app.costs import CostColumns
 from agents.app.episodes import BATCH, is_builtin, run_agent
 from agents.app.front import (
     STATIC_PREFIXES,
@@ -59,6 +59,7 @@ from agents.app.front import (
     static_hull_mixture,
 )
 from agents.app.isolation import ISOLATION, IsolatedAgent, isolated_kind
+from agents.app.leaderboard_md import format_markdown
 from agents.app.sweep_bench import curves_markdown, make_sweep, parse_sweep_range, run_curves, split_sweeps, sweep_env
 from agents.controllers.model_agents import is_model_path
 from agents.controllers.registry import (
@@ -122,6 +123,9 @@ class BenchArgs:
         None, "row the paired accuracy/reward differences are taken against (default: fixed-8, or the first agent)"
     )
     supernet: str | None = arg(None, "supernet instead of the env's: a shipped name or a card DIR/NAME.json")
+    cost_model: str | None = arg(
+        None, "cost model instead of the env's: bitops, bitfusion, or a cost table's path (.csv or .json)"
+    )
     static_from: str | None = arg(
         None, "folder with a `static-search --out` result for the supernet (default: beside its card, else searched)"
     )
@@ -142,65 +146,6 @@ class BenchArgs:
         "LOW,HIGH: the curves' cost range in fractions of all-8 (default: all-2's to all-4's)",
         parse=parse_sweep_range,
     )
-
-
-def _points(value: float | None, ci: Sequence[float | None]) -> str:
-    if value is None or ci[0] is None or not np.isfinite(value):
-        return "-"
-    return f"{100 * value:+.2f} ({100 * ci[0]:+.2f} to {100 * ci[1]:+.2f})"
-
-
-def _yes_no(flag: Any) -> str:
-    return "yes" if flag is True else "no" if flag is False else "-"
-
-
-def format_markdown(table: pd.DataFrame) -> str:
-    """The leaderboard as a Markdown table (accuracy in %, BitOps in G, decision cost in M MACs).
-
-    With paired statistics, three more columns (points, paired 95% CIs): the difference to the reference
-    row, the gap to the static front, and the gap to the static mixtures, marked **beats** when its whole
-    interval is above zero. A ``normalize_obs`` column (the zoo's) gives an ``obs normalised`` column.
-    """
-    paired = "paired" in table.columns and table["paired"].notna().all()
-    ref = table["paired"].iloc[0]["reference"] if paired and len(table) else ""
-    norm = "normalize_obs" in table.columns  # the zoo's learned rows: observations normalised or not
-    head = "| agent | " + ("obs normalised | " if norm else "") + "accuracy % (95% CI) | GBitOps | decision MMACs | "
-    head += "BitOps / fixed-8 | "
-    align = "| --- | " + ("--- | " if norm else "") + "---: | ---: | ---: | ---: | "
-    if paired:
-        head += (
-            f"Δ accuracy vs {ref}, points (paired 95% CI) | gap to static front, points (paired 95% CI) | "
-            "gap to static mixtures, points (paired 95% CI) | "
-        )
-        align += "---: | ---: | ---: | "
-    head += "reward (95% CI) | episodes | seeds | wall s |"
-    align += "---: | ---: | ---: | ---: |"
-    lines = [head, align]
-    for _, r in table.iterrows():
-        cell = f"{_yes_no(r['normalize_obs'])} | " if norm else ""
-        line = (
-            f"| {r['agent']} | {cell}{100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
-            f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} | "
-            f"{r['bitops_fraction']:.3f} | "
-        )
-        if paired:
-            p, f = r["paired"], r["front"]
-            gap = _points(f["accuracy_gap"], f["accuracy_gap_ci"]) + (f" vs {f['against']}" if f["against"] else "")
-            hull = _points(f.get("hull_gap"), f.get("hull_gap_ci", [None, None]))
-            hull += " **beats**" if f.get("beats_static_mixtures") else ""  # the verdict: see agents.app.front
-            line += f"{_points(p['accuracy_delta'], p['accuracy_delta_ci'])} | {gap} | {hull} | "
-        line += (
-            f"{r['reward']:.4f} ({r['reward_ci'][0]:.4f}-{r['reward_ci'][1]:.4f}) | "
-            f"{r['episodes']} | {r['seeds']} | {r['wall_s']:.1f} |"
-        )
-        lines.append(line)
-    labelled = [r["agent"] for _, r in table.iterrows() if r.get("uses_label")]
-    if labelled:
-        lines += ["", f"{', '.join(labelled)}: uses the labels, an upper bound rather than a controller."]
-    declared = [r["agent"] for _, r in table.iterrows() if r.get("decision_cost") == "declared"]
-    if declared:
-        lines += ["", f"{', '.join(declared)}: decision MMACs declared by the agent, not measured."]
-    return "\n".join(lines)
 
 
 def _results_doc(
@@ -234,11 +179,12 @@ def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> l
     """The env's default leaderboard, less what cannot run on the supernet benchmarked.
 
     Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
-    --supernet replaces the env's own supernet (it was trained on that one).
+    --supernet or --cost-model replaces the env's own (it was trained on that one, and sees its costs).
     """
     own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
+    own_cost = env_kwargs(env_id).get("cost_model", EnvConfig().cost_model)
     names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
-    if supernet is not None and supernet != own:
+    if (supernet is not None and supernet != own) or probe.config.cost_model != own_cost:
         names = [n for n in names if n not in SHIPPED_POLICIES]
     return names
 
@@ -251,7 +197,8 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     for); without one they join only when a static-b is listed (its search then runs anyway).
     """
     names = [f"fixed-{b}" for b in ctx.bit_choices]
-    shipped = find_result(ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+    sha = read_supernet_card(ctx.supernet)["sha256"]
+    shipped = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from, ctx.cost_model)
     if shipped is not None or any(s.startswith("static-") for s in specs):
         names += front_static_rows(shipped)
     return names
@@ -292,7 +239,10 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     env_id, overrides = found or resolve_env(args.env, plain, args.trust_card_env)
     if args.supernet is not None:
         overrides = {**overrides, "supernet": args.supernet}
+    if args.cost_model is not None:
+        overrides = {**overrides, "cost_model": args.cost_model}
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
+    cost = CostColumns(probe.engine.costs.describe(), probe.engine.cost_all8)
     size = len(probe.engine.split)
     if args.episodes is not None and not 1 <= args.episodes <= size:
         raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
@@ -301,7 +251,15 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     # Bars only on a terminal: sent to a file or a pipe, they become dozens of lines per agent.
     say = args.progress and not sys.stderr.isatty()
     args = replace(args, progress=args.progress and not say)
-    ctx = BenchContext(env_id, supernet, probe.bit_choices, tuple(sorted(overrides.items())), args.static_from, **trust)
+    ctx = BenchContext(
+        env_id,
+        supernet,
+        probe.bit_choices,
+        tuple(sorted(overrides.items())),
+        args.static_from,
+        **trust,
+        cost_model=probe.config.cost_model,
+    )
     specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)  # listing only curves too
     agents = [_make(n, ctx, args, probe, stack) for n in specs]
     curved = [(s, make_sweep(s, ctx, args.isolation, probe, stack)) for s in sweeps]
@@ -324,6 +282,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         "batch_size": args.batch_size,
         "supernet_sha256": read_supernet_card(supernet)["sha256"],
         **trust,
+        "cost_model": cost.model,  # a table's checksum too: an edited table is another bench
     }
     partial = out / PARTIAL
     finished = load_finished(partial, settings)
@@ -427,24 +386,26 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
             if entries[i]["fingerprint"] is not None and entries[i]["name"] in exc.rows:
                 forget_finished(partial, entries[i]["fingerprint"])
         raise
-    everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front)
+    everything = add_paired(leaderboard(records, meta, probe.engine.max_bitops), records, reference, front, cost.column)
     everything["decision_cost"] = [meta.get(n, {}).get("decision_cost", "declared") for n in everything["agent"]]
     table = everything[everything["agent"].isin(listed)].reset_index(drop=True)
-    held = front_summary(everything, front, listed)
-    costs = everything.set_index("agent")["bitops_fraction"]
+    held = front_summary(everything, front, listed, cost.column)
+    costs = everything.set_index("agent")[cost.fraction_column]
     statics = (front, [r for r in records if r["agent"] in front], [float(costs[n]) for n in front])
     curves = run_curves(curved, args, (env_id, overrides), total, statics, pool, (partial, settings, finished))
     for c in curves if say else []:
         print(f"bench: {c['name']}: {c['k']} points x {total} episodes, {c['wall_s']:.1f} s", file=sys.stderr)
     doc = {**_results_doc(env_id, args, kwargs, supernet, records, meta, table, held, total), **trust, "curves": curves}
+    doc["cost_model"] = cost.model
     files = ["leaderboard.csv", "leaderboard.md", "leaderboard-compact.md", "pareto.png"]
     atomic_write_text(partial / "leaderboard.csv", table.to_csv(index=False))
     for name, text in (
-        ("leaderboard.md", format_markdown(table)),
-        ("leaderboard-compact.md", format_compact_markdown(table)),
+        ("leaderboard.md", cost.line() + "\n\n" + format_markdown(table, cost)),
+        ("leaderboard-compact.md", format_compact_markdown(table, cost)),
     ):
         atomic_write_text(partial / name, text + "\n" + curves_markdown(curves))
-    from agents.app.plots import curves_plot, heatmap_plot, pareto_plot  # lazy: matplotlib, tenths of a second
+    from agents.app.cost_plot import pareto_cost_plot  # lazy: matplotlib, a few tenths of a second to import
+    from agents.app.plots import curves_plot, heatmap_plot  # lazy: matplotlib, as above
 
     if curves:
         dots = [{"agent": h["agent"], "accuracy": h["accuracy"], "cost": float(costs[h["agent"]])} for h in held]
@@ -454,7 +415,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
 
     # The plot draws the complete front, listed or not: it is what the verdicts were judged against.
     with writing(partial / "pareto.png"):
-        pareto_plot(everything, partial / "pareto.png", title=f"{env_id} on {args.split} ({total} images)")
+        pareto_cost_plot(everything, partial / "pareto.png", f"{env_id} on {args.split} ({total} images)", cost)
     # The heatmap shows an adaptive agent: the learned one when present, else the first other.
     adaptive = [n for n in listed if n != "random" and not n.startswith(STATIC_PREFIXES)]
     if adaptive:
@@ -474,4 +435,6 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         "rows": json.loads(table.to_json(orient="records")),
         "front": held,
         "curves": [{k: v for k, v in c.items() if k != "records"} for c in curves],
+        "cost_model": cost.model,
+        "cost_all8": cost.all8,
     }

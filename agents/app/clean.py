@@ -6,9 +6,9 @@ no agent has seen, whatever runs in the bench process. The pool runs beside the 
 thread each), which pays for the rows on a machine with a core to spare.
 
 Before the table is written, every agent row is replayed there too: each recorded (image,
-configuration) is run on a fresh engine and must give the recorded correctness, BitOps and
-reward. The engine is exact and batch-independent, so an (image, configuration) a static row
-already computed is taken from that row instead of being run again.
+configuration) is run on a fresh engine and must give the recorded correctness, BitOps, cost (in
+the env's cost model) and reward. The engine is exact and batch-independent, so an (image,
+configuration) a static row already computed is taken from that row instead of being run again.
 """
 
 from __future__ import annotations
@@ -95,10 +95,12 @@ def static_row(
     return records, time.perf_counter() - t0
 
 
-def replay_chunk(env_kwargs: dict, split: str, indices: list[int], bits: list[list[int]]) -> tuple[list, list, list]:
-    """(correct, BitOps, reward) of each (image, configuration), on a supernet this process loaded."""
-    correct, ops, reward = replay(env_kwargs, split, np.array(indices), np.array(bits))
-    return correct.tolist(), ops.tolist(), reward.tolist()
+def replay_chunk(
+    env_kwargs: dict, split: str, indices: list[int], bits: list[list[int]]
+) -> tuple[list, list, list, list]:
+    """(correct, BitOps, reward, cost) of each (image, configuration), on a supernet this process loaded."""
+    correct, ops, reward, cost = replay(env_kwargs, split, np.array(indices), np.array(bits))
+    return correct.tolist(), ops.tolist(), reward.tolist(), cost.tolist()
 
 
 class CleanPool:
@@ -142,14 +144,14 @@ class RowChecker:
 
     def __init__(self, pool: CleanPool, env_kwargs: dict, split: str) -> None:
         self.pool, self.env_kwargs, self.split = pool, env_kwargs, split
-        self.known: dict[tuple, tuple[bool, float, float]] = {}
+        self.known: dict[tuple, tuple[bool, float, float, float | None]] = {}
         self._jobs: list[tuple[list[tuple], Future]] = []
         self._asked: set[tuple] = set()
 
     def add_clean(self, records: Sequence[dict]) -> None:
         """Episodes computed where no agent was (a static row): their (image, configuration)s are not rerun."""
         for r in records:
-            self.known[(r["index"], tuple(r["bits"]))] = (r["correct"], r["bitops"], r["reward"])
+            self.known[(r["index"], tuple(r["bits"]))] = (r["correct"], r["bitops"], r["reward"], r.get("cost"))
 
     def submit(self, records: Sequence[dict]) -> None:
         """Start replaying the (image, configuration)s of ``records`` that are not known or asked for yet."""
@@ -166,16 +168,16 @@ class RowChecker:
         for recs in rows.values():
             self.submit(recs)
         for part, job in self._jobs:
-            for key, correct, ops, reward in zip(part, *outcome(job)):
-                self.known[key] = (correct, ops, reward)
+            for key, correct, ops, reward, cost in zip(part, *outcome(job)):
+                self.known[key] = (correct, ops, reward, cost)
         self._jobs = []
         check_reward = self.env_kwargs.get("budget") is None
         refused, names = [], []
         for name, recs in rows.items():
             errors: list[str] = []
             for r in recs:
-                correct, ops, reward = self.known[(r["index"], tuple(r["bits"]))]
-                errors += episode_errors(f"image {r['index']}", r, correct, ops, reward, check_reward)
+                correct, ops, reward, cost = self.known[(r["index"], tuple(r["bits"]))]
+                errors += episode_errors(f"image {r['index']}", r, correct, ops, reward, check_reward, cost)
             if errors:
                 names.append(name)
                 refused.append(f"{name!r} ({len(errors)} mismatches in {len(recs)} episodes; first: {errors[0]})")

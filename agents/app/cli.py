@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 import pandas as pd
 
 from agents.app.bench import BenchArgs, bench, format_markdown
+from agents.app.costs import CostColumns
 from agents.app.levers import add_levers_command
 from agents.app.perf.cli import add_perf_command
 from agents.app.static_search import default_out, publish_static, save_result
@@ -36,6 +37,7 @@ from agents.app.zoo.cli import add_zoo_command
 from agents.controllers import static_configs
 from agents.controllers.registry import describe_agent_names
 from supernets.cli import add_supernet_commands
+from supernets.costs import DEFAULT_COST_MODEL
 from supernets.foundation.cliargs import add_command, add_version, arg, dataclass_from_args, positive_int
 from supernets.foundation.errors import ABNGymError
 from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
@@ -80,6 +82,9 @@ class StaticSearchCommand:
         None, "a saved static-<name>.json of the same search to continue from its trace's end (same --limit)"
     )
     progress: bool = arg(True, "hide the progress bar", names=("--no-progress",), action="store_false")
+    cost_model: str = arg(
+        DEFAULT_COST_MODEL, "what a configuration costs: bitops, bitfusion, or a cost table's path (.csv or .json)"
+    )
 
 
 @dataclass
@@ -135,18 +140,22 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     net = load_supernet(args.supernet)
     sha = read_supernet_card(args.supernet)["sha256"]
     resume = static_configs.read_resume(args.resume, sha) if args.resume is not None else None
+    split = load_supernet_split(args.supernet, "val")
     result = static_configs.static_search(
-        net, load_supernet_split(args.supernet, "val"), limit=args.limit, progress=args.progress, resume=resume
+        net, split, limit=args.limit, progress=args.progress, resume=resume, cost_model=args.cost_model
     )
     out = default_out(args.supernet) if args.out is None else args.out
     paths = [save_result(result, out, args.supernet, sha, ns.command_line)]
     if args.publish:
         paths.append(publish_static(paths[0], args.supernet))
+    unit = static_configs.result_model(result)["unit"]
     for b, cfg in result["configs"].items():
-        print(
-            f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  "
+        cost = (
             f"{result['bitops'][b] / 1e9:.4f} GBitOps (target {result['targets'][b] / 1e9:.4f})"
+            if "cost" not in result
+            else f"{result['cost'][b]:.6g} {unit} (target {result['targets'][b]:.6g})"
         )
+        print(f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  {cost}")
     print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
@@ -162,7 +171,9 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if command.json:
         print(json.dumps(result))
         return 0
-    print(format_markdown(pd.DataFrame(result["rows"])) + "\n" + curves_markdown(result["curves"]))
+    cost = CostColumns(result["cost_model"], result["cost_all8"])
+    print(cost.line() + "\n\n" + format_markdown(pd.DataFrame(result["rows"]), cost))
+    print(curves_markdown(result["curves"]))
     unlisted = [f["agent"] for f in result["front"] if not f["listed"]]
     if unlisted:
         print(f"\nthe static front also held {', '.join(unlisted)} (run, not listed: see results.json's front)")

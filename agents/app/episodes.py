@@ -91,7 +91,8 @@ def run_agent(
     """Run ``agent`` on the first ``episodes`` images of ``split`` (all when None), in order.
 
     ``indices`` picks the images explicitly instead. Returns one record per episode: index,
-    bits, BitOps, correctness, reward and decision MACs.
+    bits, BitOps, cost (``info["cost"]`` and ``info["cost_fraction"]``, in the env's cost model),
+    correctness, reward and decision MACs.
 
     A user's agent (not one of abn-gym's) has ``act()`` measured with PyTorch's FLOP counter;
     when it ran PyTorch ops, the measured MACs are its decision cost, else its declared
@@ -148,6 +149,8 @@ def run_agent(
                     "bits": [int(b) for b in info["episode_bits"][r]],
                     "bitops": float(info["bitops"][r]),
                     "bitops_fraction": float(info["bitops_fraction"][r]),
+                    "cost": float(info["cost"][r]),
+                    "cost_fraction": float(info["cost_fraction"][r]),
                     "correct": bool(info["correct"][r]),
                     "reward": float(returns[r]),
                     "decision_macs": int(lookahead[r] + own),

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from agents.app.costs import CostColumns
 from agents.app.stats import interval, paired_bootstrap
 from supernets.foundation.errors import UsageError
 
@@ -71,8 +72,13 @@ def check_row_names(rows: Sequence[tuple[str, str, bool]]) -> None:
 
 
 def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitops: float) -> pd.DataFrame:
-    """One row per agent: accuracy and reward with 95% CIs, mean BitOps, decision cost, wall time."""
+    """One row per agent: accuracy and reward with 95% CIs, mean BitOps, decision cost, wall time.
+
+    Records with a ``cost`` (the env's cost model, :mod:`agents.app.costs`) give each row its mean
+    ``cost`` and ``cost_fraction`` (the mean of the episodes' fractions of all-8) too.
+    """
     df = pd.DataFrame.from_records(records)
+    costed = "cost" in df.columns
     rows = []
     for name, meta in agents_meta.items():
         sub = df[df["agent"] == name]
@@ -97,6 +103,8 @@ def leaderboard(records: Sequence[dict], agents_meta: dict[str, dict], max_bitop
                 "uses_label": bool(meta.get("uses_label")),
             }
         )
+        if costed:
+            rows[-1].update(cost=float(sub["cost"].mean()), cost_fraction=float(sub["cost_fraction"].mean()))
     return pd.DataFrame(rows)
 
 
@@ -153,7 +161,11 @@ def upper_hull(points: Sequence[tuple[int, float, float]]) -> list[tuple[int, fl
 
 
 def add_paired(
-    table: pd.DataFrame, records: Sequence[dict], reference: str, front_rows: Sequence[str] | None = None
+    table: pd.DataFrame,
+    records: Sequence[dict],
+    reference: str,
+    front_rows: Sequence[str] | None = None,
+    cost: str = "bitops",
 ) -> pd.DataFrame:
     """Add the ``paired`` and ``front`` columns: per-image differences with a paired bootstrap over images.
 
@@ -172,7 +184,8 @@ def add_paired(
     A row cheaper than every static row has neither comparison (gaps null, flags false).
 
     ``front_rows`` names the static rows (default: every row named fixed-b or static-b); each
-    must be a row of ``table``.
+    must be a row of ``table``. ``cost`` is the column the rows spend (``bitops``, or ``cost``
+    under another cost model): "no more", "cheaper" and "the same mean spend" are measured in it.
     """
     names = list(table["agent"])
     if reference not in names:
@@ -188,7 +201,7 @@ def add_paired(
         static = [names.index(n) for n in front_rows]
     correct, reward = per_image(records, names)
     ref = names.index(reference)
-    bitops = table["bitops"].to_numpy(float)
+    bitops = table[cost].to_numpy(float)
     accuracy = table["accuracy"].to_numpy(float)
     against: list[int | None] = []
     for i in range(len(names)):
@@ -242,18 +255,22 @@ def add_paired(
     return table
 
 
-def front_summary(table: pd.DataFrame, front_rows: Sequence[str], listed: Sequence[str]) -> list[dict]:
+def front_summary(
+    table: pd.DataFrame, front_rows: Sequence[str], listed: Sequence[str], cost: str = "bitops"
+) -> list[dict]:
     """The rows the static front held, cheapest first: name, accuracy, mean BitOps, and whether it was listed.
 
     ``table`` has every row that ran (listed or not); ``listed`` are the rows the user asked for.
+    ``cost`` is the column the rows spend; a row's mean ``cost`` joins when it is not ``bitops``.
     """
     rows = table.set_index("agent")
-    held = sorted(front_rows, key=lambda n: (float(rows.loc[n, "bitops"]), n))
+    held = sorted(front_rows, key=lambda n: (float(rows.loc[n, cost]), n))
     return [
         {
             "agent": n,
             "accuracy": float(rows.loc[n, "accuracy"]),
             "bitops": float(rows.loc[n, "bitops"]),
+            **({"cost": float(rows.loc[n, cost])} if cost != "bitops" else {}),
             "listed": n in listed,
         }
         for n in held
@@ -272,16 +289,18 @@ def mixtures_verdict(front: dict) -> str:
     return text + (" **beats**" if front.get("beats_static_mixtures") else "")
 
 
-def format_compact_markdown(table: pd.DataFrame) -> str:
+def format_compact_markdown(table: pd.DataFrame, cost: CostColumns | None = None) -> str:
     """The leaderboard in six columns, one short line per row: the page a browser shows.
 
     agent, accuracy % (95% CI), GBitOps, decision MMACs, the gap to the static mixtures (the
     verdict, with **beats**) and the gap to the static front with the row it is measured
     against; intervals are paired 95% ones, in points. The full table (``leaderboard.md``,
-    :func:`agents.app.bench.format_markdown`) has every other column.
+    :func:`agents.app.bench.format_markdown`) has every other column. Under a cost model other
+    than BitOps (``cost``), the GBitOps column holds its cost (e.g. ``cost (Mbricks)``).
     """
     paired = "front" in table.columns and table["front"].notna().all()
-    head = "| agent | accuracy % (95% CI) | GBitOps | decision MMACs |"
+    cost = cost or CostColumns({"model": "bitops"}, 0.0)
+    head = f"| agent | accuracy % (95% CI) | {cost.header} | decision MMACs |"
     align = "| --- | ---: | ---: | ---: |"
     if paired:
         head += " gap to static mixtures, points | gap to static front, points |"
@@ -290,7 +309,7 @@ def format_compact_markdown(table: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         line = (
             f"| {r['agent']} | {100 * r['accuracy']:.2f} ({100 * r['accuracy_ci'][0]:.2f}-"
-            f"{100 * r['accuracy_ci'][1]:.2f}) | {r['bitops'] / 1e9:.4f} | {r['decision_macs'] / 1e6:.2f} |"
+            f"{100 * r['accuracy_ci'][1]:.2f}) | {cost.cell(r)} | {r['decision_macs'] / 1e6:.2f} |"
         )
         if paired:
             f = r["front"]

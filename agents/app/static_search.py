@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agents.controllers.static_configs import shipped_path
+from agents.controllers.static_configs import model_suffix, result_model, shipped_path
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json
 from supernets.foundation.files import check_source_checkout as _check_source_checkout
@@ -21,9 +21,19 @@ def default_out(supernet: str) -> Path:
     return get_entry(supernet).card.parent if not get_entry(supernet).shipped else Path("runs/static-search")
 
 
+def result_suffix(result: dict) -> str:
+    """The file-name suffix of a search result's cost model: "" for BitOps (:func:`model_suffix`)."""
+    model = str(result_model(result)["model"])
+    return model_suffix(model if not model.startswith("table:") else model[len("table:") :])
+
+
 def save_result(result: dict, out: str | Path, supernet: str, supernet_sha256: str, command: str) -> Path:
-    """Write a search result to ``out/static-<name>.json`` (atomically); returns the path."""
-    name = supernet_name(supernet)
+    """Write a search result to ``out/static-<name><suffix>.json`` (atomically); returns the path.
+
+    The suffix names the cost model (none for BitOps, ``-bitfusion``, ``-table-<stem>``), so that
+    searches under different models sit side by side and bench finds the one it needs.
+    """
+    name = supernet_name(supernet) + result_suffix(result)
     path = Path(out) / f"static-{name}.json"
     atomic_write_json(path, {**result, "supernet": name, "supernet_sha256": supernet_sha256, "command": command})
     return path
@@ -35,13 +45,20 @@ def check_source_checkout(target: Path) -> None:
 
 
 def publish_static(result_path: str | Path, supernet: str) -> Path:
-    """Developer step: copy a search result over the shipped ``agents/policies/static-<supernet>.json``."""
+    """Developer step: copy a search result over the shipped ``agents/policies/static-<supernet><suffix>.json``."""
     if not get_entry(supernet).shipped:
         raise UsageError(
             f"--publish ships static fronts for the package's own supernets only; {supernet}'s result stays in "
             "your folder (bench finds it beside the card, or with --static-from DIR)"
         )
-    target = shipped_path(supernet)
+    result = json.loads(Path(result_path).read_text())
+    model = str(result_model(result)["model"])
+    if model.startswith("table:"):
+        raise UsageError(
+            f"--publish ships static fronts for the built-in cost models only; a search under a user's table ({model}) "
+            "stays in your folder (bench finds it beside the card, or with --static-from DIR)"
+        )
+    target = shipped_path(supernet, model)
     check_source_checkout(target)
-    atomic_write_json(target, json.loads(Path(result_path).read_text()))
+    atomic_write_json(target, result)
     return target

@@ -237,7 +237,7 @@ def run_curves(
         meta, mine = entry["meta"], entry["records"]
         per_point = [[r for r in mine if r["point"] == i] for i in range(len(meta["values"]))]
         correct = np.array([[r["correct"] for r in sorted(p, key=lambda r: r["index"])] for p in per_point], float)
-        point_costs = [float(np.mean([r["bitops_fraction"] for r in p])) for p in per_point]
+        point_costs = [float(np.mean([r.get("cost_fraction", r["bitops_fraction"]) for r in p])) for p in per_point]
         score = score_curve(correct, point_costs, static_correct, costs, names, (low, high))
         for p, value in zip(score["points"], meta["values"]):
             p["value"] = value

@@ -46,9 +46,11 @@ class BenchContext:
     """Load model zips through stable-baselines3, unpickling (running) what they carry (``--trust-pickle``)."""
     trust_card_env: bool = False
     """Let a model card's ``module:ID`` env import its module (``--trust-card-env``)."""
+    cost_model: str = "bitops"
+    """The env's cost model (:func:`supernets.costs.cost_table`): the static front is searched under it."""
 
 
-MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode")
+MODEL_ENV_ARGS = ("supernet", "bit_choices", "reward", "cost_coef", "gamma", "budget", "obs_mode", "cost_model")
 """Env arguments that make a model's env: what it sees, what it may do, how it is scored. The others
 say where and how episodes run (split, sampling, device, data_dir; the bench sets them) or shape
 training only (group_size). decide_at does not either: a policy trained with it repeats its decision

@@ -109,10 +109,12 @@ def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
     A search run here says so on stderr, and its seconds are counted (see :func:`static_search_seconds`).
     """
     sha = read_supernet_card(ctx.supernet)["sha256"]
-    key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
+    key = (ctx.supernet, sha, ctx.bit_choices, ctx.static_from, ctx.cost_model)
     if key not in _STATIC_CACHE:
-        found = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from)
-        _STATIC_CACHE[key] = found if found is not None else search_for_bench(ctx.supernet, ctx.bit_choices, progress)
+        found = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from, ctx.cost_model)
+        _STATIC_CACHE[key] = (
+            found if found is not None else search_for_bench(ctx.supernet, ctx.bit_choices, progress, ctx.cost_model)
+        )
     return _STATIC_CACHE[key]
 
 
@@ -121,7 +123,7 @@ def static_search_seconds(ctx: BenchContext, agent_name: str, done: dict) -> flo
     if not agent_name.startswith("static-") or any(n.startswith("static-") for n in done):
         return 0.0
     result = _STATIC_CACHE.get(
-        (ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from)
+        (ctx.supernet, read_supernet_card(ctx.supernet)["sha256"], ctx.bit_choices, ctx.static_from, ctx.cost_model)
     )
     return float(result.get("search_seconds", 0.0)) if result else 0.0
 

@@ -1,9 +1,12 @@
 """HAQ-like static mixed precision: one layer-wise configuration for all inputs, found on `val`.
 
-Search from all-8: repeatedly lower (by one step of ``bit_choices``) the layer whose reduction
-costs the least val accuracy per BitOps saved, down to all-lowest, and record the first
-configuration that fits each BitOps target. Activations entering every layer are cached for the
-current configuration, so a candidate only reruns the layers from the one it changes.
+Search from all-8: repeatedly lower the layer whose reduction costs the least val accuracy per
+unit of cost saved, down to all-lowest, and record the first configuration that fits each cost
+target. Cost is measured under a cost model (:func:`supernets.costs.cost_table`: BitOps by
+default, BitFusion's bricks, or a user's table). A layer is lowered to the next narrower width that
+costs strictly less under the model: one step of ``bit_choices`` under BitOps, and from 8 to 6
+(not 7, which costs as many bricks) under BitFusion. Activations entering every layer are cached
+for the current configuration, so a candidate only reruns the layers from the one it changes.
 
 The descent is memoryless given the current configuration: a saved result's ``trace`` can be
 replayed and the descent continued from its last configuration (``resume``), which gives
@@ -25,8 +28,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from supernets.costs import COST_MODELS, DEFAULT_COST_MODEL, CostTable, cost_table
 from supernets.data import Split
 from supernets.foundation.errors import UsageError
+from supernets.foundation.files import sha256
 from supernets.registry import get_entry, load_supernet, load_supernet_split, supernet_name
 from supernets.resnet import ResNetSupernet, State
 
@@ -41,6 +46,19 @@ Between fixed-2 and fixed-8 (the front's ends), denser at the cheap end where th
 sit, so that the chords of the static mixtures' hull are short. A fractional b is "as cheap as
 uniform-b" in the sense of :func:`target_bitops`."""
 DEFAULT_LIMIT = 2000
+
+
+def model_suffix(cost_model: str | Path) -> str:
+    """The file-name suffix of a search under ``cost_model``: "" (BitOps), "-bitfusion", "-table-<stem>"."""
+    name = str(cost_model)
+    if name == DEFAULT_COST_MODEL:
+        return ""
+    return f"-{name}" if name == "bitfusion" else f"-table-{Path(name).stem}"
+
+
+def result_model(result: dict) -> dict:
+    """The cost model a saved result was searched under (``describe()``); results without one are BitOps."""
+    return result.get("cost_model") or {"model": DEFAULT_COST_MODEL, "unit": "BitOps", "sha256": None}
 
 
 def target_name(b: float) -> str:
@@ -59,6 +77,42 @@ def target_bitops(net: ResNetSupernet, b: float) -> float:
     two, three = net.bitops([2] * net.num_switchable), net.bitops([3] * net.num_switchable)
     macs = (three - two) / 5  # the switchable MACs: uniform-3 costs 9 of them where uniform-2 costs 4
     return two + (b * b - 4) * macs
+
+
+def target_cost(net: ResNetSupernet, table: CostTable, b: float) -> float:
+    """The cost target of ``b`` under ``table``'s cost model.
+
+    BitOps: exactly :func:`target_bitops`, "as cheap as uniform-b". Another model: the same place
+    between the all-lowest and the all-highest configurations' costs as :func:`target_bitops` has
+    between their BitOps. So the front is as dense, at the same spread of cost, under every model:
+    "as cheap as uniform-b" would not be (under BitFusion, 3 bits cost what 4 do, so targets 3 to 4
+    would be one cost, and 7 to 8 another). Under BitFusion both ends are the same fraction of all-8
+    as under BitOps, so a target is the BitOps target's fraction of all-8.
+    """
+    if table.model == DEFAULT_COST_MODEL:
+        return target_bitops(net, b)
+    low, high = [min(table.bit_choices)] * net.num_switchable, [max(table.bit_choices)] * net.num_switchable
+    place = (target_bitops(net, b) - net.bitops(low)) / (net.bitops(high) - net.bitops(low))
+    return table.total(low) + place * (table.total(high) - table.total(low))
+
+
+def _lower(table: CostTable, layer: int, bits: int) -> int | None:
+    """The next narrower width of ``layer`` that costs strictly less than ``bits`` (None: none does)."""
+    col = table.column(bits)
+    for k in range(col - 1, -1, -1):
+        if table.layers[layer, k] < table.layers[layer, col]:
+            return table.bit_choices[k]
+    return None
+
+
+def _steps_left(table: CostTable, config: Sequence[int]) -> int:
+    """How many lowerings the descent has left from ``config`` (the progress bar's length)."""
+    steps = 0
+    for i, b in enumerate(config):
+        low = _lower(table, i, b)
+        while low is not None:
+            steps, low = steps + 1, _lower(table, i, low)
+    return steps
 
 
 @torch.inference_mode()
@@ -85,7 +139,7 @@ def _accuracy_from(
     return correct / n
 
 
-def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: ResNetSupernet) -> None:
+def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: ResNetSupernet, model: dict) -> None:
     """Refuse to continue a saved search made on other settings: the continued path would be another search's."""
     theirs = {"bit_choices": resume.get("bit_choices"), "split": resume.get("split"), "images": resume.get("images")}
     mine = {"bit_choices": choices, "split": split.name, "images": n}
@@ -94,6 +148,11 @@ def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: R
             f"the saved static search to resume was made with {theirs} and a trace of {len(resume.get('trace') or [])} "
             f"steps, this search runs with {mine}: resume a result made with the same --limit and action set, "
             "or search from all-8 without --resume"
+        )
+    if result_model(resume) != model:
+        raise UsageError(
+            f"the saved static search to resume was made under the cost model {result_model(resume)}, this search "
+            f"runs under {model}: resume a result of the same --cost-model (and table file), or search without --resume"
         )
     if len(resume["trace"][-1]["bits"]) != net.num_switchable:
         raise UsageError(
@@ -110,8 +169,9 @@ def static_search(
     limit: int | None = DEFAULT_LIMIT,
     progress: bool = True,
     resume: dict | None = None,
+    cost_model: str | Path = DEFAULT_COST_MODEL,
 ) -> dict:
-    """Configurations for BitOps targets "as cheap as uniform-b" for each b in ``targets``.
+    """Configurations for cost targets "as cheap as uniform-b" for each b in ``targets``.
 
     The descent always goes on down to every layer at its lowest bit-width, so that the trace
     holds the whole path from all-8 to all-lowest, whatever the targets.
@@ -119,39 +179,48 @@ def static_search(
     Args:
         net: frozen supernet.
         split: the split searched on (``val``: never the test split).
-        targets: uniform bit-widths whose BitOps are the targets (:func:`target_bitops`; fractional ones too).
+        targets: uniform bit-widths whose costs are the targets (:func:`target_cost`; fractional ones too).
         bit_choices: bit-widths a layer may take (default: all the supernet's).
         limit: use the first ``limit`` images of the split (None: all).
         progress: show a progress bar.
         resume: a saved result of the same search (same supernet, split, ``limit`` and ``bit_choices``)
             to continue: its trace is replayed and the descent goes on from its last configuration,
             which gives exactly the result of one search from all-8.
+        cost_model: what a configuration costs: "bitops", "bitfusion" or a cost table's path
+            (:func:`supernets.costs.cost_table`).
 
     Returns a dict ``{"configs": {name: bits}, "val_accuracy": {...}, "bitops": {...}, "trace": [...]}``,
-    keyed by :func:`target_name`.
+    keyed by :func:`target_name`, with ``cost_model`` (the model's ``describe()``); under a model
+    other than BitOps, ``cost`` per configuration and per trace step too.
     """
     choices = sorted(bit_choices or net.bit_choices)
+    table = cost_table(net, choices, cost_model)
+    model = table.describe()
+    plain = table.model == DEFAULT_COST_MODEL  # BitOps: the results keep exactly their old keys
     n = len(split) if limit is None else min(limit, len(split))
     labels = split.labels[:n]
     with torch.inference_mode():
         stem = net.stem_forward(split.inputs(slice(0, n)))
-    goal = {target_name(b): target_bitops(net, b) for b in targets}
+    goal = {target_name(b): target_cost(net, table, b) for b in targets}
     found: dict[str, list[int]] = {}
     found_acc: dict[str, float] = {}
 
-    def record(config: list[int], bitops: float, acc: float) -> None:
+    def record(config: list[int], cost: float, acc: float) -> None:
         for b, g in goal.items():
-            if b not in found and bitops <= g:
+            if b not in found and cost <= g:
                 found[b], found_acc[b] = list(config), acc
+
+    def step_of(config: list[int]) -> dict:
+        return {"bits": list(config), "bitops": net.bitops(config), **({} if plain else {"cost": table.total(config)})}
 
     if resume is None:
         config = [choices[-1]] * net.num_switchable
-        trace: list[dict] = [{"bits": list(config), "bitops": net.bitops(config)}]
+        trace: list[dict] = [step_of(config)]
     else:
-        _check_resume(resume, choices, split, n, net)
+        _check_resume(resume, choices, split, n, net, model)
         trace = [dict(step) for step in resume["trace"]]
         for step in trace[:-1]:  # the path walked already: its first configuration under each target
-            record(step["bits"], step["bitops"], step["val_accuracy"])
+            record(step["bits"], step["bitops" if plain else "cost"], step["val_accuracy"])
         config = list(trace[-1]["bits"])
     states: list[State] = [stem] * (net.num_switchable + 1)
     _prefix_states(net, stem, config, 0, states)
@@ -162,28 +231,27 @@ def static_search(
             f"{acc}: it was made on other images or another supernet; search without --resume"
         )
     trace[-1]["val_accuracy"] = acc
-    total_steps = sum(choices.index(b) for b in config)
-    bar = tqdm(total=total_steps, desc="static search", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=_steps_left(table, config), desc="static search", file=sys.stderr, disable=not progress)
     while True:
-        current = net.bitops(config)
+        current = table.total(config)
         record(config, current, acc)
         best = None
         for i in range(net.num_switchable):
-            k = choices.index(config[i])
-            if k == 0:
+            low = _lower(table, i, config[i])
+            if low is None:
                 continue
             cand = list(config)
-            cand[i] = choices[k - 1]
-            saved = current - net.bitops(cand)
+            cand[i] = low
+            saved = current - table.total(cand)
             cand_acc = _accuracy_from(net, states[i] if i > 0 else stem, cand, i, labels)
             score = (acc - cand_acc) / saved
             if best is None or score < best[0]:
                 best = (score, i, cand, cand_acc)
-        if best is None:  # everything is at the lowest bit-width: the path's end
+        if best is None:  # no layer can get cheaper (every one at its lowest bit-width): the path's end
             break
         _, i, config, acc = best
         _prefix_states(net, stem, config, i, states)
-        trace.append({"bits": list(config), "bitops": net.bitops(config), "val_accuracy": acc, "lowered": i})
+        trace.append({**step_of(config), "val_accuracy": acc, "lowered": i})
         bar.update(1)
     bar.close()
     order = [b for b in goal if b in found]
@@ -191,7 +259,9 @@ def static_search(
         "configs": {b: found[b] for b in order},
         "val_accuracy": {b: found_acc[b] for b in order},
         "bitops": {b: net.bitops(found[b]) for b in order},
+        **({} if plain else {"cost": {b: table.total(found[b]) for b in order}}),
         "targets": goal,
+        "cost_model": model,
         "bit_choices": choices,
         "split": split.name,
         "images": n,
@@ -216,16 +286,32 @@ def read_resume(path: str | Path, supernet_sha256: str) -> dict:
     return data
 
 
-def shipped_path(supernet: str) -> Path:
-    """Where the shipped search result for ``supernet`` lives (a card path: its name's file)."""
-    return POLICY_DIR / f"static-{supernet_name(supernet)}.json"
+def model_key(cost_model: str | Path) -> tuple[str, str | None]:
+    """What identifies a cost model in saved results: (model, table sha256), as ``CostTable.describe()`` has them."""
+    name = str(cost_model)
+    if name in COST_MODELS:
+        return name, None
+    path = Path(name)
+    if not path.is_file():
+        raise UsageError(f"cost model {name!r}: no such cost table file; give bitops, bitfusion or a table's path")
+    return f"table:{path.name}", sha256(path)
 
 
-def _matching(path: Path, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
+def shipped_path(supernet: str, cost_model: str | Path = DEFAULT_COST_MODEL) -> Path:
+    """Where the shipped search result for ``supernet`` under ``cost_model`` lives (a card path: its name's file)."""
+    return POLICY_DIR / f"static-{supernet_name(supernet)}{model_suffix(cost_model)}.json"
+
+
+def _matching(
+    path: Path, supernet_sha256: str, bit_choices: Sequence[int], cost_model: str | Path = DEFAULT_COST_MODEL
+) -> dict | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
     if data.get("supernet_sha256") != supernet_sha256 or data.get("bit_choices") != sorted(bit_choices):
+        return None
+    model = result_model(data)
+    if (model.get("model"), model.get("sha256")) != model_key(cost_model):
         return None
     if not {target_name(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})):
         return None
@@ -241,44 +327,61 @@ def front_static_rows(result: dict | None) -> list[str]:
     return [f"static-{b}" for b in names if result is None or b in result.get("configs", {})]
 
 
-def load_shipped(supernet: str, supernet_sha256: str, bit_choices: Sequence[int]) -> dict | None:
-    """The shipped search result, if it was made for this exact supernet and action set."""
-    return _matching(shipped_path(supernet), supernet_sha256, bit_choices)
+def load_shipped(
+    supernet: str, supernet_sha256: str, bit_choices: Sequence[int], cost_model: str | Path = DEFAULT_COST_MODEL
+) -> dict | None:
+    """The shipped search result, if it was made for this exact supernet, action set and cost model."""
+    return _matching(shipped_path(supernet, cost_model), supernet_sha256, bit_choices, cost_model)
 
 
 def find_result(
-    supernet: str, supernet_sha256: str, bit_choices: Sequence[int], static_from: str | Path | None = None
+    supernet: str,
+    supernet_sha256: str,
+    bit_choices: Sequence[int],
+    static_from: str | Path | None = None,
+    cost_model: str | Path = DEFAULT_COST_MODEL,
 ) -> dict | None:
-    """A saved search result for this exact supernet (sha256) and action set, or None.
+    """A saved search result for this exact supernet (sha256), action set and cost model, or None.
 
     Looked for in ``static_from`` when given (a clear error when it holds none that matches),
-    else beside the supernet's card, then among the shipped ones.
+    else beside the supernet's card, then among the shipped ones. The file is
+    ``static-<name><suffix>.json``, the suffix naming the cost model (:func:`model_suffix`).
     """
-    name = supernet_name(supernet)
+    name = supernet_name(supernet) + model_suffix(cost_model)
     if static_from is not None:
         path = Path(static_from) / f"static-{name}.json"
-        found = _matching(path, supernet_sha256, bit_choices)
+        found = _matching(path, supernet_sha256, bit_choices, cost_model)
         if found is None:
-            why = "does not exist" if not path.is_file() else "was searched on another supernet sha256 or action set"
+            why = (
+                "does not exist"
+                if not path.is_file()
+                else "was searched on another supernet sha256, action set or cost model (table)"
+            )
             raise UsageError(
                 f"--static-from {static_from}: {path} {why}; run `abn-gym static-search --supernet {supernet} "
-                f"--out {static_from}` first, or leave --static-from out to search now"
+                f"--cost-model {cost_model} --out {static_from}` first, or leave --static-from out to search now"
             )
         return found
     beside = get_entry(supernet).card.parent / f"static-{name}.json"
-    return _matching(beside, supernet_sha256, bit_choices) or load_shipped(supernet, supernet_sha256, bit_choices)
+    return _matching(beside, supernet_sha256, bit_choices, cost_model) or load_shipped(
+        supernet, supernet_sha256, bit_choices, cost_model
+    )
 
 
-def search_for_bench(supernet: str, bit_choices: Sequence[int], progress: bool = True) -> dict:
+def search_for_bench(
+    supernet: str, bit_choices: Sequence[int], progress: bool = True, cost_model: str | Path = DEFAULT_COST_MODEL
+) -> dict:
     """Search the static front on val because no saved result matches; says so, and records its seconds."""
     name = supernet_name(supernet)
     print(
-        f"bench: no saved static search for {name} with bit_choices {list(bit_choices)}: searching the static front "
-        f"on val now (its time counts in the first static-<b> row's wall s). To search once: abn-gym static-search "
-        f"--supernet {supernet} --out DIR, then bench --static-from DIR",
+        f"bench: no saved static search for {name} with bit_choices {list(bit_choices)} under cost model "
+        f"{cost_model}: searching the static front on val now (its time counts in the first static-<b> row's wall "
+        f"s). To search once: abn-gym static-search --supernet {supernet} --cost-model {cost_model} --out DIR, then "
+        "bench --static-from DIR",
         file=sys.stderr,
     )
     t0 = time.perf_counter()
     net = load_supernet(supernet)
-    result = static_search(net, load_supernet_split(supernet, "val"), FRONT_TARGETS, bit_choices, progress=progress)
+    split = load_supernet_split(supernet, "val")
+    result = static_search(net, split, FRONT_TARGETS, bit_choices, progress=progress, cost_model=cost_model)
     return {**result, "search_seconds": time.perf_counter() - t0}

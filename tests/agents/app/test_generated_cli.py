@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from abn_gym import tables
-from agents.app import budget_sweep
+from agents.app import budget_sweep, known_fronts
 from agents.app.cli import build_parser
 from supernets.foundation.cliargs import default_of, option_strings
 
@@ -32,6 +32,7 @@ COMMANDS = {
     **{("abn-gym", *words): p for words, p in _commands(build_parser()).items()},
     ("python -m abn_gym.tables",): tables.build_parser(),
     ("python -m agents.app.budget_sweep",): budget_sweep.build_parser(),
+    ("python -m agents.app.known_fronts",): known_fronts.build_parser(),
 }
 
 

@@ -20,7 +20,7 @@ def test_replay_gives_the_envs_rewards_under_every_cost_model(tmp_path, model):
     kwargs = {**abn_gym.ENV_IDS["ABN-ResNet20Quarter-v1"], "cost_model": model, "bit_choices": (2, 3, 4, 6, 8)}
     env = gym.make("ABN-ResNet20Quarter-v1", split="val", **kwargs)
     rng = np.random.default_rng(0)
-    indices, bits, returns, ops, right = [], [], [], [], []
+    indices, bits, returns, ops, right, priced = [], [], [], [], [], []
     for seed in range(6):
         env.reset(seed=seed)
         total, term = 0.0, False
@@ -32,6 +32,7 @@ def test_replay_gives_the_envs_rewards_under_every_cost_model(tmp_path, model):
         returns.append(total)
         ops.append(info["bitops"])
         right.append(bool(info["correct"]))
-    correct, replay_ops, rewards = replay(kwargs, "val", np.array(indices), np.array(bits))
-    assert rewards.tolist() == returns and correct.tolist() == right
+        priced.append(info["cost"])
+    correct, replay_ops, rewards, cost = replay(kwargs, "val", np.array(indices), np.array(bits))
+    assert rewards.tolist() == returns and correct.tolist() == right and cost.tolist() == priced
     assert replay_ops.tolist() == ops  # BitOps stay BitOps whatever the model

@@ -10,6 +10,7 @@ difference, and each point's paired gap to the static mixtures. Writes ``curves.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,12 @@ from abn_gym.vector import ABNVectorEnv
 from agents.app.bench import front_names
 from agents.app.curves import default_range, format_curves_markdown, score_curve
 from agents.app.episodes import run_agent
+from agents.app.static_search import check_source_checkout
+from agents.app.train import publish_policy
+from agents.app.train_morl import publish as publish_envelope
 from agents.controllers.model_agents import BenchContext
 from agents.controllers.registry import make_agent, make_sweepable
+from agents.controllers.static_configs import POLICY_DIR
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
 from supernets.foundation.errors import ABNGymError, UsageError
@@ -45,6 +50,11 @@ class ConditionedEvalArgs:
     sweep_range: list[float] | None = arg(None, "LOW,HIGH cost fractions of all-8 (default: all-2's to all-4's)")
     values: list[float] | None = arg(None, "explicit knob values for every curve instead of the calibrated ones")
     out: str = arg("results/conditioned", "output folder: curves.json and curves.md")
+    publish: bool = arg(
+        False,
+        "developer step: copy the one curve given (a run's model.zip or policy.pt) to agents/policies/ as "
+        "ppo-budget-<env> or envelope-<env>; a budget policy's card gets this val run's points as its calibration",
+    )
 
 
 def run_curve(sweep: Any, values: list[float], env_id: str, split: str, episodes: int | None) -> dict[str, Any]:
@@ -124,6 +134,26 @@ def format_points(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def publish(result: dict[str, Any], env_id: str) -> Path:
+    """Developer step: ship the one evaluated curve's policy with its card (see ``--publish``)."""
+    if len(result["curves"]) != 1 or result["split"] != "val":
+        raise UsageError("--publish takes exactly one curve, evaluated on the val split (the calibration's split)")
+    curve = result["curves"][0]
+    path = Path(curve["spec"])
+    if path.suffix == ".zip":
+        stem = f"ppo-budget-{env_id}"
+        check_source_checkout(POLICY_DIR / f"{stem}.zip")
+        target = publish_policy(path.parent, stem)
+        card = json.loads(target.with_suffix(".json").read_text())
+        card["calibration"] = [[p["value"], p["cost"], p["accuracy"]] for p in curve["score"]["points"]]
+        card["calibration_split"] = {"split": "val", "episodes": result["episodes"]}
+        atomic_write_json(target.with_suffix(".json"), card)
+        return target
+    if path.suffix == ".pt":
+        return publish_envelope(path.parent, env_id)
+    raise UsageError(f"--publish: {curve['spec']} is neither a budget model.zip nor an Envelope policy.pt")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, generated from :class:`ConditionedEvalArgs`."""
     return dataclass_parser(
@@ -148,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(out / "curves.json", result)
     atomic_write_text(out / "curves.md", text)
     print(text + f"\nwrote {out}/curves.json and curves.md")
+    if args.publish:
+        try:
+            print(f"published {publish(result, args.env)}")
+        except ABNGymError as exc:
+            print(f"abn-gym: error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

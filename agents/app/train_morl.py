@@ -10,7 +10,7 @@ and a card with its sha256, and runs at bench time without morl-baselines
 
 The script reads top to bottom, CleanRL style:
 
-1. the env: the ``mo-`` id with ``decide_at`` and ``bit_choices``; its observations standardised
+1. the env: the ``mo-`` id with ``decide_at``, ``bit_choices`` and ``reward``; its observations standardised
    with the mean and deviation of its decision observations on ``--norm-episodes`` train images
    (random actions), and its cost objective multiplied by ``--cost-scale`` (so that the useful
    trade-offs are not crowded at a tiny cost weight);
@@ -55,6 +55,11 @@ class MORLTrainArgs:
     env: str = arg("mo-ABN-ResNet20Quarter-v1", "multi-objective environment id (an mo- id)")
     decide_at: str = arg("0", "decide only at these layers, comma-separated (env option decide_at)")
     bit_choices: str = arg("2,3,4", "the actions' bit-widths, comma-separated (env option bit_choices)")
+    reward: str = arg(
+        "baseline",
+        "the env's reward, whose terminal term is the first objective; baseline subtracts the image's all-2 "
+        "correctness, which leaves every action's ranking as it is and most of the noise out",
+    )
     cost_scale: float = arg(0.1, "the cost objective is multiplied by this in training (w's cost weight reads in it)")
     timesteps: int = arg(30_000, "environment steps (decisions) to train for")
     seed: int = arg(0, "seed of the network, the exploration and the environment")
@@ -174,7 +179,7 @@ def train(args: MORLTrainArgs, command: str = "") -> Path:
         raise UsageError("--timesteps and --norm-episodes must be at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kwargs = {"decide_at": decide_at, "bit_choices": bits}
+    kwargs = {"decide_at": decide_at, "bit_choices": bits, "reward": args.reward}
 
     # 1. the env, standardised and with the cost scaled
     torch.manual_seed(args.seed)
@@ -227,7 +232,7 @@ def train(args: MORLTrainArgs, command: str = "") -> Path:
         "env_kwargs": {"decide_at": list(decide_at), "bit_choices": list(bits)},
         "supernet": supernet,
         "supernet_sha256": read_supernet_card(supernet)["sha256"],
-        "objectives": ["correct", f"-{args.cost_scale:g} x BitOps fraction of all-8"],
+        "objectives": [f"terminal term of reward={args.reward!r}", f"-{args.cost_scale:g} x BitOps fraction of all-8"],
         "weight": "the cost objective's weight w1 of w = [1 - w1, w1]; the policy acts argmax_a w . Q(s, a, w)",
         "args": asdict(args),
         "command": command,

@@ -141,7 +141,7 @@ def test_curve_names_are_listed_and_unknown_ones_refused():
         make_sweepable("nothing@sweep", CTX)
 
 
-@pytest.mark.parametrize("name", ["ppo-budget", "envelope"])
+@pytest.mark.parametrize("name", ["ppo-budget", "envelope", "escalation"])
 def test_shipped_curves_load_and_act_deterministically(name):
     assert (POLICY_DIR / f"{name}-{STEEP}.json").is_file()
     sweep = make_sweepable(f"{name}@sweep", CTX)

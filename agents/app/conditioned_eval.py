@@ -93,11 +93,11 @@ def evaluate(args: ConditionedEvalArgs) -> dict[str, Any]:
     """Every curve of ``args`` scored against the static rows on the same images."""
     probe = ABNVectorEnv(1, **env_kwargs(args.env, split=args.split))
     ctx = BenchContext(args.env, probe.config.supernet, probe.bit_choices)
+    sweeps = [(spec, make_sweepable(spec, ctx)) for spec in args.curves]  # refuse a bad name before any run
     names, static_correct, static_costs = dense_front(ctx, args.split, args.episodes)
     low, high = args.sweep_range or default_range(names, static_costs)
     curves = []
-    for spec in args.curves:
-        sweep = make_sweepable(spec, ctx)
+    for spec, sweep in sweeps:
         values = args.values or sweep.sweep_values(args.sweep_points, low, high)
         run = run_curve(sweep, values, args.env, args.split, args.episodes)
         score = score_curve(run["correct"], run["costs"], static_correct, static_costs, names, (low, high))

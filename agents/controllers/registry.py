@@ -14,6 +14,7 @@ from typing import Any
 from abn_gym.registration import DEFAULT_ENV_ID
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
+from agents.controllers.conditioned import ENVELOPE_KIND, BudgetSweep, EnvelopeSweep, EscalationSweep, read_card
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.model_agents import (
     SHIPPED_POLICIES,
@@ -35,6 +36,10 @@ from agents.controllers.static_configs import (
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_supernet_card, supernet_name
+
+SWEEPABLE_POLICIES = {"ppo-budget": "zip", "envelope": "pt", "escalation": "pt"}
+"""Curve name -> file suffix of the conditioned policies shipped per env as ``agents/policies/<name>-<env id>``
+(``<name>@sweep``; see :mod:`agents.controllers.conditioned`)."""
 
 FIXED_AGENT_BITS = (2, 3, 4, 5, 6, 7, 8)
 """The bit-widths b of the ``fixed-<b>`` rows of the default leaderboard."""
@@ -69,6 +74,7 @@ AGENT_FORMS = {
     "ppo": "the PPO policy shipped for the env (agents/policies/ppo-<env id>.zip)",
     "escalation": "the escalation controller shipped for the env (agents/policies/escalation-<env id>.pt)",
     "escalation@<c>": "the same at another operating point: BitOps price c instead of its cost_coef",
+    "<curve>@sweep": f"one conditioned policy as a curve of K points (curves: {', '.join(SWEEPABLE_POLICIES)})",
     "PATH.pt": "an escalation policy saved by `abn-gym train-escalation`, e.g. runs/escalation/policy.pt",
     "PATH.zip": "an SB3 model saved by `abn-gym train`, e.g. runs/ppo/model.zip; its card.json names the algorithm",
     "ALGO:PATH.zip@NAME": "an SB3 model without a card (plain `model.save`), e.g. ppo:mine.zip@my-ppo; needs --env",
@@ -97,6 +103,7 @@ def known_agent_names() -> list[str]:
         "oracle",
         *SHIPPED_POLICIES,
         "escalation@<c>",
+        *(f"{n}@sweep" for n in SWEEPABLE_POLICIES),
     ]
 
 
@@ -312,3 +319,39 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
         f"unknown agent {name!r}; known agents: {', '.join(known_agent_names())}, a trained model's path "
         "(runs/ppo/model.zip), or a class given as module:ClassName (`abn-gym bench --list-agents` explains each)"
     )
+
+
+def make_sweepable(name: str, ctx: BenchContext) -> Any:
+    """A :class:`~agents.controllers.sweeps.SweepableAgent` from a curve's name (``ppo-budget``, ``envelope``,
+    ``escalation``, with or without ``@sweep``) or a policy's path (a budget ``model.zip``, an Envelope or
+    escalation ``.pt``), its files checked against their cards."""
+    # lazy: SB3 costs about half a second at import, and only a budget policy needs it
+    from agents.controllers.sb3_agent import SB3Agent
+
+    name = name.removesuffix("@sweep")
+    if name in SWEEPABLE_POLICIES:
+        path = POLICY_DIR / f"{name}-{ctx.env_id}.{SWEEPABLE_POLICIES[name]}"
+        if not path.is_file():
+            raise UnknownNameError(
+                f"no {name} policy is shipped for {ctx.env_id} ({path.name}); train one (see "
+                "docs/guides/learned-controllers.md, 'One policy for every budget') and give its path"
+            )
+        verify_policy(path, ctx)
+    elif name.endswith((".zip", ".pt")):
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"curve {name!r}: no such policy file")
+        name = path.stem if path.stem not in ("model", "policy") else path.parent.name
+    else:
+        raise UnknownNameError(
+            f"unknown curve {name!r}; known curves: {', '.join(f'{n}@sweep' for n in SWEEPABLE_POLICIES)}, or a "
+            "budget-conditioned model.zip, an Envelope policy.pt or an escalation policy.pt"
+        )
+    if path.suffix == ".zip":
+        obs, act = env_spaces(ctx)
+        agent = SB3Agent.load(path, "maskable-ppo", name, observation_space=obs, action_space=act)
+        return BudgetSweep(agent, name)
+    card = read_card(path)
+    if card.get("kind") == ENVELOPE_KIND:
+        return EnvelopeSweep(path, name)
+    return EscalationSweep(load_escalation(path, ctx), card, name)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from abn_gym import tables
-from agents.app import budget_sweep, known_fronts
+from agents.app import budget_sweep, conditioned_eval, known_fronts, train_morl
 from agents.app.cli import build_parser
 from supernets.foundation.cliargs import default_of, option_strings
 
@@ -33,6 +33,8 @@ COMMANDS = {
     ("python -m abn_gym.tables",): tables.build_parser(),
     ("python -m agents.app.budget_sweep",): budget_sweep.build_parser(),
     ("python -m agents.app.known_fronts",): known_fronts.build_parser(),
+    ("python -m agents.app.train_morl",): train_morl.build_parser(),
+    ("python -m agents.app.conditioned_eval",): conditioned_eval.build_parser(),
 }
 
 

@@ -61,7 +61,8 @@ BENCH_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1 ABN-ResNet20Quarter-BitFusion
 LEVERS_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1
 # BENCH_CURVES: curves (NAME@sweep) ranked beside an env's default table, as ENV=CURVE entries.
 BENCH_THREADS ?= 1
-BENCH_CURVES ?= ABN-ResNet20Quarter-v1=escalation@sweep
+BENCH_CURVES ?= ABN-ResNet20Quarter-v1=escalation@sweep ABN-ResNet20Quarter-v1=ppo-budget@sweep \
+	ABN-ResNet20Quarter-v1=envelope@sweep
 bench: .venv data
 	set -e; for env in $(BENCH_ENVS); do \
 		curves=$$(for c in $(BENCH_CURVES); do case $$c in "$$env="*) printf '%s,' "$${c#*=}";; esac; done); \

@@ -38,6 +38,7 @@ from agents.app.episodes import run_agent
 from agents.app.front import per_image
 from agents.app.isolation import IsolatedAgent
 from agents.controllers.base import AgentFailedError
+from agents.controllers.conditioned import EnvelopeSweep
 from agents.controllers.model_agents import (
     BenchContext,
     _env_args,
@@ -47,7 +48,13 @@ from agents.controllers.model_agents import (
     load_model_agent,
     model_env,
 )
-from agents.controllers.registry import _import_agent_module, describe_exception, load_escalation, shipped_policy
+from agents.controllers.registry import (
+    _import_agent_module,
+    describe_exception,
+    load_escalation,
+    shipped_policy,
+    shipped_policy_path,
+)
 from agents.controllers.safe_load import parse_plain_model
 from agents.controllers.sweepables import BudgetSweep, EscalationSweep
 from agents.controllers.sweeps import SweepableAgent
@@ -134,14 +141,24 @@ def make_sweep(spec: str, ctx: BenchContext, isolation: str, probe: Any, stack: 
                 f"`sweep_parameter` (one of {', '.join(KNOBS)}), `sweep_values(k, low, high)` and `at(value)`"
             )
         return obj
+    if base == "ppo-budget":  # the shipped budget-conditioned policy, checked against its card, in a worker
+        shipped = shipped_policy_path("ppo-budget", ctx)
+        return _budget_sweep(str(shipped), ctx, isolation, probe, stack, name="ppo-budget")
+    if base == "envelope":  # the shipped Envelope policy: plain torch, built here (no code is loaded)
+        return EnvelopeSweep(shipped_policy_path("envelope", ctx), "envelope")
     raise UsageError(
-        f"agent {spec!r}: only escalation, an escalation PATH.pt, a model PATH.zip trained on a Budget id and "
-        "module:Class (a SweepableAgent) can be swept as NAME@sweep"
+        f"agent {spec!r}: only escalation, ppo-budget, envelope, an escalation PATH.pt, a model PATH.zip trained on "
+        "a Budget id and module:Class (a SweepableAgent) can be swept as NAME@sweep"
     )
 
 
-def _budget_sweep(path: str, ctx: BenchContext, isolation: str, probe: Any, stack: contextlib.ExitStack) -> BudgetSweep:
-    """A model trained on a Budget id, on its own env (its card's), in a worker unless ``--isolation none``."""
+def _budget_sweep(
+    path: str, ctx: BenchContext, isolation: str, probe: Any, stack: contextlib.ExitStack, name: str | None = None
+) -> BudgetSweep:
+    """A model trained on a Budget id, on its own env (its card's), in a worker unless ``--isolation none``.
+
+    Its card's val calibration and trained budget range choose the K budgets (:class:`BudgetSweep`).
+    """
     env_id, overrides = model_env(path, ctx.trust_card_env, ctx.env_id)
     mine, bench = _env_args(env_id, overrides), _env_args(ctx.env_id, dict(ctx.env_overrides))
     if mine["budget"] is None:
@@ -165,10 +182,16 @@ def _budget_sweep(path: str, ctx: BenchContext, isolation: str, probe: Any, stac
         agent = load_model_agent(path, mctx)
     points = {k: v for k, v in overrides.items() if k != "budget"}
     # Its decision layers too: with a budget's mask, repeating a decision is not the env's own decide_at.
-    decide_at = (check_model_card(Path(path), mctx)[1].get("env_kwargs") or {}).get("decide_at")
-    if decide_at is not None:
-        points["decide_at"] = decide_at
-    return BudgetSweep(agent, path, points, env_id)  # the points run on the model's env, not the bench's
+    card = check_model_card(Path(path), mctx)[1]
+    trained = card.get("env_kwargs") or {}
+    if trained.get("decide_at") is not None:
+        points["decide_at"] = trained["decide_at"]
+    budget = trained.get("budget")
+    span = (float(budget[0]), float(budget[1])) if isinstance(budget, (list, tuple)) else None
+    # The points run on the model's env, not the bench's.
+    sweep = BudgetSweep(agent, name or path, points, env_id, card.get("calibration"), span)
+    sweep.source = path
+    return sweep
 
 
 def _fingerprint(spec: str, sweep: Any, k: int, low: float, high: float) -> str | None:
@@ -176,7 +199,9 @@ def _fingerprint(spec: str, sweep: Any, k: int, low: float, high: float) -> str 
     if isinstance(sweep, EscalationSweep) and sweep.source is not None:
         key = sha256(sweep.source)
     elif isinstance(sweep, BudgetSweep):
-        key = sha256(spec[: -len(SWEEP)])
+        key = sha256(sweep.source or spec[: -len(SWEEP)])
+    elif isinstance(sweep, EnvelopeSweep):
+        key = sha256(sweep.path)
     else:
         return None
     return f"{spec}#{key}#k={k}#range={low!r},{high!r}"

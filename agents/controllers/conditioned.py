@@ -2,9 +2,10 @@
 
 Two kinds follow :class:`agents.controllers.sweeps.SweepableAgent`:
 
-- :class:`BudgetSweep` (``ppo-budget``): a MaskablePPO policy trained on a Budget id with a budget
-  drawn per episode (``abn-gym train --algo maskable-ppo --budget LOW,HIGH``). The budget is in its
-  observation and the env's action mask enforces it, so the knob is the env's ``budget``.
+- ``ppo-budget``: a MaskablePPO policy trained on a Budget id with a budget drawn per episode
+  (``abn-gym train --algo maskable-ppo --budget LOW,HIGH``), swept by
+  :class:`agents.controllers.sweepables.BudgetSweep`: the budget is in its observation and the
+  env's action mask enforces it, so the knob is the env's ``budget``.
 - :class:`EnvelopeSweep` (``envelope``): a multi-objective Q-network trained by morl-baselines'
   Envelope on an ``mo-`` id (:mod:`agents.app.train_morl`). It takes the objectives' weight vector
   ``w`` as an input beside the observation and acts ``argmax_a w . Q(s, a, w)``; the knob is the
@@ -18,7 +19,6 @@ points span the range whatever the knob's units.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from pathlib import Path
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from agents.controllers.base import AgentActionError, BaseAgent, highest_allowed
-from agents.controllers.escalation import EscalationAgent
+from agents.controllers.sweepables import calibrated_values
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import safe_load
 
@@ -179,28 +179,6 @@ class EnvelopeAgent(BaseAgent):
         return self._last
 
 
-def calibrated_values(calibration: list[list[float]], k: int, low: float, high: float) -> list[float]:
-    """K knob values whose val costs (from ``calibration``) run from ``low`` to ``high``, cheapest first.
-
-    Args:
-        calibration: ``[knob value, mean cost fraction]`` pairs measured on val.
-        k: the number of values.
-        low: the cheapest cost fraction wanted.
-        high: the costliest cost fraction wanted.
-    """
-    if k < 1:
-        raise UsageError(f"a curve needs at least one point, got K={k}")
-    if not high >= low:
-        raise UsageError(f"a curve's cost range needs low <= high, got {low}..{high}")
-    table = np.array(sorted(calibration, key=lambda p: (p[1], p[0])), dtype=np.float64)
-    if table.ndim != 2 or len(table) < 2:
-        raise CheckpointError("a conditioned policy's card needs a calibration of at least two knob values")
-    costs = np.maximum.accumulate(table[:, 1])  # a non-decreasing x for np.interp
-    targets = np.linspace(low, high, k) if k > 1 else np.array([(low + high) / 2])
-    values = np.interp(targets, costs, table[:, 0])
-    return [float(round(v, 6)) for v in values]
-
-
 class EnvelopeSweep:
     """The ``envelope`` curve: one Envelope policy at K cost weights (:class:`SweepableAgent`).
 
@@ -223,75 +201,3 @@ class EnvelopeSweep:
     def at(self, value: float) -> tuple[EnvelopeAgent, dict[str, Any]]:
         """The policy at cost weight ``value``; it needs no env arguments."""
         return EnvelopeAgent(self.policy, value, f"{self.name}@{value:g}"), {}
-
-
-class BudgetSweep:
-    """The ``ppo-budget`` curve: one budget-conditioned SB3 policy at K budgets (:class:`SweepableAgent`).
-
-    The env runs with the budget (its mask enforces it, its observation holds it) and with the
-    ``decide_at`` the policy was trained with, so every decision sees its training env's mask.
-
-    Args:
-        agent: the loaded policy (:meth:`agents.controllers.sb3_agent.SB3Agent.load`); its card needs a
-            budget range in ``env_kwargs`` and a ``calibration``.
-        name: the curve's name.
-    """
-
-    sweep_parameter = "budget"
-
-    def __init__(self, agent: Any, name: str = "ppo-budget") -> None:
-        card = getattr(agent, "card", None) or {}
-        trained = card.get("env_kwargs") or {}
-        if not isinstance(trained.get("budget"), (list, tuple)):
-            raise UsageError(
-                f"{name}: the policy was not trained with a budget range (its card's env_kwargs have none); train it "
-                "with `abn-gym train --algo maskable-ppo --env ABN-ResNet20Quarter-Budget-v1 --budget LOW,HIGH`"
-            )
-        self.name, self.agent, self.card = name, agent, card
-        self.budget_range = (float(trained["budget"][0]), float(trained["budget"][1]))
-        decide_at = trained.get("decide_at")
-        self.overrides: dict[str, Any] = {} if decide_at is None else {"decide_at": tuple(int(t) for t in decide_at)}
-
-    def sweep_values(self, k: int, low: float, high: float) -> list[float]:
-        """K budgets whose val costs span ``low`` .. ``high``, cheapest first, inside the trained range."""
-        lo, hi = self.budget_range
-        if self.card.get("calibration"):
-            values = calibrated_values(self.card["calibration"], k, low, high)
-        else:  # a run before its calibration: the budgets themselves, a cap on each image's cost
-            values = list(np.linspace(low, high, k)) if k > 1 else [(low + high) / 2]
-        return [float(min(max(v, lo), hi)) for v in values]
-
-    def at(self, value: float) -> tuple[Any, dict[str, Any]]:
-        """The policy (the same one at every budget, renamed) and the env's budget."""
-        agent = copy.copy(self.agent)  # one row per budget, each with its own name
-        agent.name = f"{self.name}@{value:g}"
-        return agent, {**self.overrides, "budget": float(value)}
-
-
-ESCALATION_PRICES = (0.5, 0.02)
-"""The BitOps prices the ``escalation`` curve spans (geometrically, dearest first) when its card has no calibration."""
-
-
-class EscalationSweep:
-    """The ``escalation`` curve: the escalation controller at K BitOps prices (:class:`SweepableAgent`).
-
-    Args:
-        policy: the escalation policy (:func:`agents.controllers.escalation.load_policy`).
-        card: its card; a ``calibration`` of ``[price, cost fraction]`` pairs is used when present.
-        name: the curve's name.
-    """
-
-    sweep_parameter = "price"
-
-    def __init__(self, policy: dict[str, Any], card: dict[str, Any] | None = None, name: str = "escalation") -> None:
-        self.name, self.policy, self.card = name, policy, card or {}
-
-    def sweep_values(self, k: int, low: float, high: float) -> list[float]:
-        """K prices, dearest (cheapest point) first: calibrated when the card can, else a geometric grid."""
-        if self.card.get("calibration"):
-            return calibrated_values(self.card["calibration"], k, low, high)
-        return [float(round(v, 6)) for v in np.geomspace(*ESCALATION_PRICES, k)]
-
-    def at(self, value: float) -> tuple[EscalationAgent, dict[str, Any]]:
-        """The controller at BitOps price ``value``; it needs no env arguments."""
-        return EscalationAgent(self.policy, f"{self.name}@{value:g}", value), {}

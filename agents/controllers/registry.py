@@ -14,7 +14,7 @@ from typing import Any
 from abn_gym.registration import DEFAULT_ENV_ID
 from agents.controllers.base import Agent, AgentFailedError, check_agent
 from agents.controllers.baselines import FixedAgent, GreedyAgent, OracleAgent, RandomAgent, StaticAgent
-from agents.controllers.conditioned import ENVELOPE_KIND, BudgetSweep, EnvelopeSweep, EscalationSweep, read_card
+from agents.controllers.conditioned import ENVELOPE_KIND, EnvelopeSweep, read_card
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.model_agents import (
     SHIPPED_POLICIES,
@@ -33,6 +33,7 @@ from agents.controllers.static_configs import (
     search_for_bench,
     target_name,
 )
+from agents.controllers.sweepables import BudgetSweep, EscalationSweep
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import read_supernet_card, supernet_name
@@ -330,13 +331,7 @@ def make_sweepable(name: str, ctx: BenchContext) -> Any:
 
     name = name.removesuffix("@sweep")
     if name in SWEEPABLE_POLICIES:
-        path = POLICY_DIR / f"{name}-{ctx.env_id}.{SWEEPABLE_POLICIES[name]}"
-        if not path.is_file():
-            raise UnknownNameError(
-                f"no {name} policy is shipped for {ctx.env_id} ({path.name}); train one (see "
-                "docs/guides/learned-controllers.md, 'One policy for every budget') and give its path"
-            )
-        verify_policy(path, ctx)
+        path = shipped_policy_path(name, ctx)
     elif name.endswith((".zip", ".pt")):
         path = Path(name)
         if not path.is_file():
@@ -350,8 +345,35 @@ def make_sweepable(name: str, ctx: BenchContext) -> Any:
     if path.suffix == ".zip":
         obs, act = env_spaces(ctx)
         agent = SB3Agent.load(path, "maskable-ppo", name, observation_space=obs, action_space=act)
-        return BudgetSweep(agent, name)
+        return budget_sweep_of(agent, name, read_card(path), ctx.env_id)
     card = read_card(path)
     if card.get("kind") == ENVELOPE_KIND:
         return EnvelopeSweep(path, name)
-    return EscalationSweep(load_escalation(path, ctx), card, name)
+    return EscalationSweep(load_escalation(path, ctx), ctx.env_id, dict(ctx.env_overrides), name, source=str(path))
+
+
+def shipped_policy_path(name: str, ctx: BenchContext) -> Path:
+    """The shipped conditioned policy ``name`` of ``ctx``'s env, checked against its card."""
+    path = POLICY_DIR / f"{name}-{ctx.env_id}.{SWEEPABLE_POLICIES[name]}"
+    if not path.is_file():
+        raise UnknownNameError(
+            f"no {name} policy is shipped for {ctx.env_id} ({path.name}); train one (see "
+            "docs/guides/learned-controllers.md, 'One policy for every budget') and give its path"
+        )
+    verify_policy(path, ctx)
+    return path
+
+
+def budget_sweep_of(agent: Any, name: str, card: dict[str, Any], env_id: str) -> BudgetSweep:
+    """The :class:`BudgetSweep` of a model trained on a Budget id, from its card: its env arguments (less the budget),
+    its decision layers, its trained budget range and its val calibration. Points run on ``env_id``."""
+    trained = dict(card.get("env_kwargs") or {})
+    budget = trained.pop("budget", None)
+    if not isinstance(budget, (list, tuple)):
+        raise UsageError(
+            f"{name}: the policy was not trained with a budget range (its card's env_kwargs have none); train it "
+            "with `abn-gym train --algo maskable-ppo --env ABN-ResNet20Quarter-Budget-v1 --budget LOW,HIGH`"
+        )
+    points = {} if trained.get("decide_at") is None else {"decide_at": tuple(int(t) for t in trained["decide_at"])}
+    span = (float(budget[0]), float(budget[1]))
+    return BudgetSweep(agent, name, points, env_id, card.get("calibration"), span)

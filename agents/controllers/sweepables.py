@@ -9,9 +9,12 @@
   calibration gains that escalate the target's share is chosen. A target beyond what the
   controller can reach (below all-low, above escalating every input) gets the nearest end. A
   negative price escalates inputs even where the model predicts harm: the top of the range.
-- :class:`BudgetSweep` (``PATH.zip@sweep``): a model trained on a Budget id reads its budget from
-  the observation; the knob is the env's ``budget`` (a cost fraction of all-8, which masks every
-  episode to it), and the K budgets are evenly spaced over the cost range.
+- :class:`BudgetSweep` (``PATH.zip@sweep``, ``ppo-budget@sweep``): a model trained on a Budget id
+  reads its budget from the observation; the knob is the env's ``budget`` (a cost fraction of
+  all-8, which caps every episode's cost). With a calibration in its card (``[budget, val cost]``
+  pairs, written by ``python -m agents.app.conditioned_eval --publish``) the K budgets are those
+  whose val costs are evenly spaced over the cost range (:func:`calibrated_values`), inside the
+  trained budget range; without one, the K budgets themselves are evenly spaced.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.controllers.base import Agent
 from agents.controllers.escalation import EscalationAgent
+from supernets.foundation.errors import CheckpointError, UsageError
 
 CALIBRATION_IMAGES = 500
 """Val images the escalation controller's gains are measured on to choose its K prices."""
@@ -32,6 +36,27 @@ CALIBRATION_IMAGES = 500
 def _targets(k: int, low: float, high: float) -> np.ndarray:
     """K cost fractions evenly spaced from ``low`` to ``high`` (one point: the middle)."""
     return np.linspace(low, high, k) if k > 1 else np.array([(low + high) / 2])
+
+
+def calibrated_values(calibration: list[list[float]], k: int, low: float, high: float) -> list[float]:
+    """K knob values whose val costs (from ``calibration``) run from ``low`` to ``high``, cheapest first.
+
+    Args:
+        calibration: ``[knob value, mean cost fraction, ...]`` rows measured on val.
+        k: the number of values.
+        low: the cheapest cost fraction wanted.
+        high: the costliest cost fraction wanted.
+    """
+    if k < 1:
+        raise UsageError(f"a curve needs at least one point, got K={k}")
+    if not high >= low:
+        raise UsageError(f"a curve's cost range needs low <= high, got {low}..{high}")
+    table = np.array([row[:2] for row in sorted(calibration, key=lambda p: (p[1], p[0]))], dtype=np.float64)
+    if table.ndim != 2 or len(table) < 2:
+        raise CheckpointError("a conditioned policy's card needs a calibration of at least two knob values")
+    costs = np.maximum.accumulate(table[:, 1])  # a non-decreasing x for np.interp
+    values = np.interp(_targets(k, low, high), costs, table[:, 0])
+    return [float(round(v, 6)) for v in values]
 
 
 class EscalationSweep:
@@ -112,16 +137,33 @@ class BudgetSweep:
         name: the curve's name.
         env_args: the model's env arguments (its card's), less the budget: every point runs on them.
         env_id: the model's env id (its card's), where the points run.
+        calibration: the card's ``[budget, val cost fraction, ...]`` rows, if any.
+        budget_range: the (low, high) budgets the model was trained on, if known: no budget outside it.
     """
 
     sweep_parameter = "budget"
 
-    def __init__(self, agent: Agent, name: str, env_args: dict[str, Any], env_id: str) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        name: str,
+        env_args: dict[str, Any],
+        env_id: str,
+        calibration: list[list[float]] | None = None,
+        budget_range: tuple[float, float] | None = None,
+    ) -> None:
         self.agent, self.name, self.env_args, self.env_id = agent, name, env_args, env_id
+        self.calibration, self.budget_range = calibration, budget_range
+        self.source: str | None = None  # the model file, when the curve may be reused on resume
 
     def sweep_values(self, k: int, low: float, high: float) -> list[float]:
-        """K budgets evenly spaced from ``low`` to ``high``: each point's mean cost is its budget or less."""
-        return [float(b) for b in _targets(k, low, high)]
+        """K budgets for cost fractions ``low`` .. ``high``: calibrated when the card can, else evenly spaced."""
+        if self.calibration:
+            values = calibrated_values(self.calibration, k, low, high)
+        else:  # each budget caps every image's cost, so a point's mean cost is its budget or less
+            values = [float(b) for b in _targets(k, low, high)]
+        lo, hi = self.budget_range or (-np.inf, np.inf)
+        return [float(min(max(v, lo), hi)) for v in values]
 
     def at(self, value: float) -> tuple[Agent, dict[str, Any]]:
         """The model, on its own env with ``budget=value``."""

@@ -17,6 +17,7 @@ from agents.app.validate import validate
 from agents.controllers.baselines import FixedAgent
 from agents.controllers.escalation import EscalationAgent, load_policy
 from agents.controllers.registry import default_agent_names, shipped_policy
+from agents.controllers.static_configs import POLICY_DIR
 from agents.controllers.sweepables import EscalationSweep
 
 QUARTER = "ABN-ResNet20Quarter-v1"
@@ -185,3 +186,25 @@ def test_validate_replays_the_curves(swept, tmp_path):
     (tmp_path / "tampered.json").write_text(json.dumps(doc))
     errors = validate(tmp_path / "tampered.json", progress=False)["errors"]
     assert errors and all(e.startswith("curve 'escalation@sweep'") for e in errors)
+
+
+def test_the_shipped_conditioned_policies_bench_as_curves(tmp_path):
+    """ppo-budget@sweep and envelope@sweep: their cards' val calibrations choose the knob values."""
+    args = BenchArgs(
+        env=QUARTER,
+        agents=["fixed-2", "ppo-budget@sweep", "envelope@sweep"],
+        split="val",
+        episodes=40,
+        out=str(tmp_path / "b"),
+        progress=False,
+    )
+    result = bench(replace(args, sweep_points=3))
+    curves = {c["name"]: c for c in result["curves"]}
+    assert set(curves) == {"ppo-budget@sweep", "envelope@sweep"}
+    card = json.loads((POLICY_DIR / f"ppo-budget-{QUARTER}.json").read_text())
+    assert "calibration" in card
+    budgets = [p["value"] for p in curves["ppo-budget@sweep"]["score"]["points"]]
+    low, high = curves["ppo-budget@sweep"]["score"]["range"]
+    # calibrated: the budgets are not the cost targets themselves (a cap costs less than the cap on average)
+    assert budgets == sorted(budgets) and not np.allclose(budgets, np.linspace(low, high, 3))
+    assert {c["knob"] for c in curves.values()} == {"budget", "weight"}

@@ -17,12 +17,12 @@ from agents.controllers.conditioned import (
     EnvelopeAgent,
     EnvelopeSweep,
     MOQNet,
-    calibrated_values,
     envelope_network,
 )
 from agents.controllers.model_agents import BenchContext
 from agents.controllers.registry import SWEEPABLE_POLICIES, known_agent_names, make_sweepable
 from agents.controllers.static_configs import POLICY_DIR
+from agents.controllers.sweepables import calibrated_values
 from agents.controllers.sweeps import SweepableAgent
 from supernets.foundation.errors import CheckpointError, UnknownNameError
 from supernets.foundation.files import atomic_torch_save, sha256

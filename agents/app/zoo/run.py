@@ -28,6 +28,9 @@ from supernets.foundation.files import atomic_write_bytes, atomic_write_json
 RECORD_KEYS = ("index", "bits", "bitops", "bitops_fraction", "correct", "reward", "decision_macs")
 """What a run keeps of each scored episode (the agent and seed are the run's)."""
 
+COST_KEYS = ("cost", "cost_fraction")
+"""Kept too where the episodes carry them (the env's cost model), so cached and fresh rows agree."""
+
 
 def records_name(split: str, episodes: int | None) -> str:
     """File name of a run's scored episodes on ``split``.
@@ -41,7 +44,8 @@ def records_name(split: str, episodes: int | None) -> str:
 
 def pack_records(records: list[dict]) -> dict[str, list]:
     """Episode records as one list per key (a compact file)."""
-    return {k: [r[k] for r in records] for k in RECORD_KEYS}
+    keys = [*RECORD_KEYS, *(k for k in COST_KEYS if records and k in records[0])]
+    return {k: [r[k] for r in records] for k in keys}
 
 
 def unpack_records(packed: dict[str, list], agent: str, seed: int) -> list[dict]:

@@ -26,11 +26,14 @@ data:
 		else echo "note: Fashion-MNIST not in $(DATA_DIR); run 'sudo apt-get install dataset-fashion-mnist' or set ABN_DATA_DIR"; fi; \
 	fi
 
+# One pytest worker per core (pytest-xdist), each with one torch thread: two workers with two
+# threads each would slow each other on two cores. About 10 minutes here against 15 in one process.
+TEST_WORKERS ?= auto
 test: .venv data
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: .venv data
-	$(PY) -m pytest -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 # Other RL libraries plugged into the env (tests/clients; docs/guides/compatibility.md). They are
 # installed into the venv beside the project, never as its dependencies, with every installed

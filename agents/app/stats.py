@@ -8,13 +8,15 @@ tables are reproducible.
 from __future__ import annotations
 
 import numpy as np
-from rliable import metrics
 
 BOOTSTRAP_REPS = 2000
 
 
 def iqm(values: np.ndarray) -> float:
     """rliable's interquartile mean of per-seed scores."""
+    # lazy: rliable imports scipy.stats, most of a second that every command line would pay
+    from rliable import metrics
+
     return float(metrics.aggregate_iqm(np.asarray(values, dtype=np.float64).reshape(-1, 1)))
 
 

@@ -31,7 +31,7 @@ from agents.controllers.registry import shipped_policy
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
-from supernets.registry import read_supernet_card, supernet_name
+from supernets.registry import load_supernet_split, read_supernet_card, supernet_name
 
 
 @dataclass
@@ -148,6 +148,11 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
     cost_coef = cfg.cost_coef if args.cost_coef is None else float(args.cost_coef)
     if not args.low < args.high:
         raise UsageError(f"--low {args.low} must be below --high {args.high}")
+    # Both counts are checked before any rollout: a user's split may be smaller than the defaults.
+    for split, n, flag in (("train", args.train_images, "--train-images"), ("val", args.val_images, "--val-images")):
+        size = len(load_supernet_split(cfg.supernet, split, cfg.data_dir))
+        if not 1 <= n <= size:
+            raise UsageError(f"{flag} {n}: the {split} split has {size} images; choose 1 to {size}")
     train = rollouts(
         args.env, "train", args.train_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
     )

@@ -1,6 +1,7 @@
 """The escalation controller: rollouts against the plain forward pass, the decision rule, the agent in the bench."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,3 +107,14 @@ def test_training_is_deterministic(tmp_path, trained):
     a, b = torch.load(path, weights_only=True), torch.load(trained, weights_only=True)
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k])
+
+
+@pytest.mark.parametrize("field,split", [("train_images", "train"), ("val_images", "val")])
+def test_more_images_than_the_split_holds_is_refused_before_any_rollout(tmp_path, field, split):
+    size = len(load_split(split))
+    args = EscalationArgs(env=ENV, train_images=10, val_images=10, out=str(tmp_path / "out"))
+    flag = "--" + field.replace("_", "-")
+    expected = rf"^{flag} {size + 1}: the {split} split has {size} images; choose 1 to {size}$"
+    with pytest.raises(UsageError, match=expected):
+        train_escalation(replace(args, **{field: size + 1}), progress=False)
+    assert not (tmp_path / "out").exists()  # refused before anything is written

@@ -23,6 +23,7 @@ from supernets.data import SPLITS
 from supernets.foundation.errors import UnknownNameError
 from supernets.registry import (
     DEFAULT_SUPERNET,
+    available_supernets,
     config_of,
     forget_loaded_supernets,
     get_entry,
@@ -111,8 +112,15 @@ def make_config(**kwargs: Any) -> EnvConfig:
             f"argument; valid arguments are {[*ENV_KWARGS, 'render_mode']}"
         )
     cfg = EnvConfig(**kwargs)
+    if not isinstance(cfg.supernet, str | os.PathLike):
+        # A module's repr would fill the message: name its type, and the way in for a network of one's own.
+        raise EnvArgumentError(
+            f"invalid supernet: a {type(cfg.supernet).__name__} object; supernet= takes a shipped supernet's name "
+            f"({', '.join(available_supernets())}) or a published card's path (DIR/NAME.json). A network of your "
+            "own goes in as a card: train and publish it (docs/guides/bring-your-own-network.md)"
+        )
     if not isinstance(cfg.supernet, str):
-        cfg = dataclasses.replace(cfg, supernet=str(cfg.supernet))  # a pathlib.Path to a card
+        cfg = dataclasses.replace(cfg, supernet=os.fspath(cfg.supernet))  # a pathlib.Path to a card
     arch = architecture(cfg.supernet)
     # A missing or changed checkpoint is reported by make(), not by the first reset().
     verify_checkpoint(cfg.supernet)

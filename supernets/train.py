@@ -103,6 +103,12 @@ def random_config(num_layers: int, gen: torch.Generator, bit_choices: tuple[int,
 def run_config(args: TrainArgs, config: ResNetConfig | None = None) -> ResNetConfig:
     """The architecture a run trains: ``config`` when given, else ``--arch-config``, else ``--arch``."""
     if config is not None:
+        if not isinstance(config, ResNetConfig):
+            raise UsageError(
+                f"config= takes a supernets.resnet.ResNetConfig, not a {type(config).__name__} object: the "
+                "supernets are built from a config, not from a torch module; write the architecture as a "
+                "ResNetConfig or an --arch-config TOML file (docs/guides/bring-your-own-network.md)"
+            )
         return config.validate()
     if args.arch_config is not None:
         return load_arch_config(args.arch_config)

@@ -123,3 +123,20 @@ def test_vector_seed_is_refused_with_what_it_takes(seed):
     single = ABNEnv(supernet=QUARTER, split="val")
     single.reset(seed=3)
     assert envs.engine.indices[0] == single.engine.indices[0]
+
+
+def test_a_torch_module_as_supernet_is_named_by_its_type_not_its_repr():
+    import torch
+
+    class MyNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.Sequential(*[torch.nn.Conv2d(8, 8, 3) for _ in range(20)])
+
+    with pytest.raises(EnvArgumentError) as caught:
+        gym.make("ABN-ResNet-v0", supernet=MyNet())
+    message = str(caught.value)
+    assert "a MyNet object" in message and "bring-your-own-network" in message and "resnet20-fashionmnist" in message
+    assert "Conv2d" not in message and len(message) < 400
+    with pytest.raises(EnvArgumentError, match="a MyNet object"):
+        ABNVectorEnv(2, supernet=MyNet())

@@ -80,3 +80,14 @@ def test_float_warm_start_loads_the_checkpoint_and_refuses_others(tmp_path):
     atomic_torch_save({"model": src.state_dict(), "args": {"mode": "supernet", "arch": "resnet20-w4"}}, ckpt)
     with pytest.raises(UsageError, match="not a float run"):
         build_model(TrainArgs(mode="float", arch="resnet20-w4", warm_start=str(ckpt)))
+
+
+def test_a_torch_module_as_config_is_refused_with_the_way_in(tmp_path):
+    from supernets.foundation.errors import UsageError
+
+    class MyNet(torch.nn.Module):
+        pass
+
+    with pytest.raises(UsageError, match=r"config= takes a supernets.resnet.ResNetConfig, not a MyNet object"):
+        train(TrainArgs(out=str(tmp_path / "run")), config=MyNet())
+    assert not (tmp_path / "run").exists()

@@ -29,6 +29,12 @@ from supernets.registry import CHECKPOINT_DIR, GIT_FIX, SUPERNETS, build_from_st
 from supernets.resnet import ResNetConfig, ResNetSupernet
 
 NUM_RANDOM = 20
+RECIPE_AUGMENTATION = {
+    "flip-crop": "random crop (pad 2) + horizontal flip",
+    "crop": "random crop (pad 2), no flip",
+    "none": "no augmentation",
+}
+"""The card's recipe sentence for each ``--augment`` (``supernets.train.AUGMENTATIONS``)."""
 RANDOM_SEED = 0
 
 
@@ -303,7 +309,7 @@ def publish(
             f"{net.bit_choices[-1]}-bit with cross-entropy; all-{net.bit_choices[0]}-bit and "
             f"{args.get('num_random', 2)} random layer-wise configurations over bit_choices distilled from the "
             f"{net.bit_choices[-1]}-bit soft outputs. LSQ per-bit steps (MSE-initialised), per-bit BatchNorm, "
-            "SGD+Nesterov, cosine LR, random crop (pad 2) + horizontal flip."
+            f"SGD+Nesterov, cosine LR, {RECIPE_AUGMENTATION[args.get('augment', 'flip-crop')]}."
         ),
         "train_args": args,
         "epochs": args["epochs"],

@@ -30,6 +30,9 @@ from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, safe_load
 from supernets.resnet import ResNetConfig, ResNetSupernet, architecture, load_arch_config
 
+AUGMENTATIONS = ("flip-crop", "crop", "none")
+"""``--augment`` choices: the shipped recipe's crop and flip, the crop alone (a flip is wrong for digits), none."""
+
 
 @dataclass
 class TrainArgs:
@@ -51,14 +54,27 @@ class TrainArgs:
     train_limit: int | None = arg(None, "use only the first N training images (smoke tests)")
     data_dir: str | None = arg(None, "Fashion-MNIST directory (default: ABN_DATA_DIR, the Debian package, torchvision)")
     data: str | None = arg(None, "your own dataset: .npz of train/val/test images and labels (default: Fashion-MNIST)")
+    augment: str = arg(
+        "flip-crop",
+        "training augmentation: flip-crop (random crop, 2-pixel padding, and horizontal flip), crop (no flip: "
+        "digits, text), none",
+        choices=AUGMENTATIONS,
+    )
     threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
 
 
-def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: DataSpec | None = None) -> torch.Tensor:
+def augment(
+    images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: DataSpec | None = None, kind: str = "flip-crop"
+) -> torch.Tensor:
     """Random crop with ``pad`` pixels of zero padding and random horizontal flip (uint8 in, float out).
 
-    ``data`` gives the normalisation (default: Fashion-MNIST's).
+    ``data`` gives the normalisation (default: Fashion-MNIST's). ``kind`` (:data:`AUGMENTATIONS`):
+    ``"crop"`` leaves out the flip, ``"none"`` only normalises.
     """
+    if kind not in AUGMENTATIONS:
+        raise UsageError(f"--augment {kind!r}: choose one of {', '.join(AUGMENTATIONS)}")
+    if kind == "none":
+        return normalize(images) if data is None else normalize(images, data.mean, data.std)
     n, c, h, w = images.shape
     padded = F.pad(images.float(), (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
@@ -70,8 +86,9 @@ def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 2, data: Data
     else:
         at_n, at_c = torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None]
         out = padded[at_n, at_c, rows[:, None], cols[:, None]]
-    flip = torch.rand(n, generator=gen) < 0.5
-    out[flip] = out[flip].flip(-1)
+    if kind == "flip-crop":
+        flip = torch.rand(n, generator=gen) < 0.5
+        out[flip] = out[flip].flip(-1)
     if data is None:
         return normalize(out.to(torch.uint8))
     return normalize(out.to(torch.uint8), data.mean, data.std)
@@ -240,6 +257,11 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
                 f"{last} belongs to a {state['args'].get('arch_config') or state['args'].get('arch', 'resnet20')!r} "
                 "run; use another --out"
             )
+        if state["args"].get("augment", "flip-crop") != args.augment:
+            raise UsageError(
+                f"{last} was trained with --augment {state['args'].get('augment', 'flip-crop')}; resume it with "
+                "that, or use another --out"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, step = state["epoch"], state["step"]
@@ -278,7 +300,7 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
         for s in bar:
             gen = torch.Generator().manual_seed((args.seed * 1_000_003 + epoch) * 100_003 + s)
             idx = order[s * args.batch_size : (s + 1) * args.batch_size]
-            x, y = augment(train_split.images[idx], gen, data=data), train_split.labels[idx]
+            x, y = augment(train_split.images[idx], gen, data=data, kind=args.augment), train_split.labels[idx]
             lr = lr_at(epoch * steps_per_epoch + s, total_steps, args.lr)
             for g in opt.param_groups:
                 g["lr"] = lr

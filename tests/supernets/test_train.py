@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from supernets import train as train_mod
-from supernets.train import TrainArgs, augment, lr_at, train
+from supernets.data import normalize
+from supernets.train import AUGMENTATIONS, TrainArgs, augment, lr_at, train
 
 
 def test_augment_is_seeded_and_shape_preserving(test_split):
@@ -12,6 +13,34 @@ def test_augment_is_seeded_and_shape_preserving(test_split):
     a = augment(imgs, torch.Generator().manual_seed(1))
     b = augment(imgs, torch.Generator().manual_seed(1))
     assert a.shape == (8, 1, 28, 28) and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", AUGMENTATIONS)
+def test_each_augmentation_is_its_crop_and_flip_by_slicing(test_split, kind):
+    imgs = test_split.images[:16]
+    got = augment(imgs, torch.Generator().manual_seed(5), kind=kind)
+    if kind == "none":
+        assert torch.equal(got, normalize(imgs))
+        return
+    # The same draws, by hand: the shift (dy, dx) of each image in its 2-pixel zero padding, then the flips.
+    gen = torch.Generator().manual_seed(5)
+    n = len(imgs)
+    dy, dx = torch.randint(0, 5, (n,), generator=gen), torch.randint(0, 5, (n,), generator=gen)
+    flips = torch.rand(n, generator=gen) < 0.5 if kind == "flip-crop" else torch.zeros(n, dtype=torch.bool)
+    padded = torch.nn.functional.pad(imgs, (2, 2, 2, 2))
+    for i in range(n):
+        crop = padded[i, :, dy[i] : dy[i] + 28, dx[i] : dx[i] + 28]
+        assert torch.equal(got[i], normalize((crop.flip(-1) if flips[i] else crop)[None])[0]), i
+    assert kind == "crop" or 0 < int(flips.sum()) < n
+
+
+def test_a_run_resumes_only_with_its_own_augmentation(tmp_path):
+    from supernets.foundation.errors import UsageError
+
+    args = TrainArgs(mode="float", epochs=1, batch_size=32, train_limit=64, eval_limit=32, out=str(tmp_path), threads=1)
+    torch.save({"args": {"mode": "float", "augment": "crop"}}, tmp_path / "last.pt")
+    with pytest.raises(UsageError, match=r"trained with --augment crop; resume it with that, or use another --out"):
+        train(args)
 
 
 def test_lr_schedule_warms_up_then_decays():

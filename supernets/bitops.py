@@ -56,6 +56,18 @@ class LayerSpec:
         return {**asdict(self), "macs": self.macs}
 
 
+def bitops_unit(all8: float) -> tuple[float, str]:
+    """(divisor, name) of the BitOps unit for tables of a network whose all-8 cost is ``all8``.
+
+    GBitOps unless all-8 is under 0.1 GBitOps, then MBitOps (or kBitOps): with four decimals, a
+    small network's configurations would otherwise show equal values.
+    """
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if all8 >= 0.1 * scale:
+            return scale, f"{prefix}BitOps"
+    return 1.0, "BitOps"
+
+
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output height or width of a convolution."""
     return (size + 2 * padding - kernel) // stride + 1

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernets.bitops import BITOPS_DEFINITION
+from supernets.bitops import BITOPS_DEFINITION, bitops_unit
 from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
 from supernets.float_resnet import FloatResNet
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
@@ -115,9 +115,10 @@ def eval_table(
 
 def format_table(report: dict, reference: float | None = None) -> str:
     """Markdown table of an eval report (what the README shows)."""
-    lines = ["| config | accuracy (%) | GBitOps |", "| --- | ---: | ---: |"]
+    scale, unit = bitops_unit(max(r["bitops"] for r in report["rows"]))
+    lines = [f"| config | accuracy (%) | {unit} |", "| --- | ---: | ---: |"]
     for r in report["rows"]:
-        lines.append(f"| {r['config']} | {100 * r['accuracy']:.2f} | {r['bitops'] / 1e9:.3f} |")
+        lines.append(f"| {r['config']} | {100 * r['accuracy']:.2f} | {r['bitops'] / scale:.3f} |")
     if reference is not None:
         lines.append(f"| full-precision reference | {100 * reference:.2f} | - |")
     return "\n".join(lines)

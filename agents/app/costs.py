@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from supernets.bitops import bitops_unit
 from supernets.costs import DEFAULT_COST_MODEL
 
 _PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -49,18 +50,23 @@ class CostColumns:
 
     @property
     def scale(self) -> tuple[float, str]:
-        """(divisor, prefix) of the cost column: G for BitOps; the largest prefix below all-8 for bricks."""
+        """(divisor, prefix) of the cost column: G for BitOps (M or k for a network under 0.1 GBitOps,
+        :func:`supernets.bitops.bitops_unit`); the largest prefix below all-8 for bricks."""
         if self.is_bitops:
-            return 1e9, "G"
+            if self.all8 <= 0:  # all-8 not given (the zoo's tables): GBitOps, as the tables always were
+                return 1e9, "G"
+            scale, unit = bitops_unit(self.all8)
+            return scale, unit.removesuffix("BitOps")
         if self.model.get("unit") in COUNTED_UNITS:
             return next(((s, p) for s, p in _PREFIXES if self.all8 >= s), (1.0, ""))
         return 1.0, ""
 
     @property
     def header(self) -> str:
-        """The cost column's header: ``GBitOps`` under BitOps, else e.g. ``cost (Mbricks)`` or ``cost (ms)``."""
+        """The cost column's header: ``GBitOps`` under BitOps (``MBitOps`` for a small network), else e.g.
+        ``cost (Mbricks)`` or ``cost (ms)``."""
         if self.is_bitops:
-            return "GBitOps"
+            return f"{self.scale[1]}BitOps"
         return f"cost ({self.scale[1]}{self.model.get('unit')})"
 
     @property

@@ -180,3 +180,12 @@ def test_a_users_cost_table_end_to_end(quarter, tmp_path):
     assert rows["fixed-4"]["cost"] == pytest.approx(by_hand([4] * 18), rel=1e-12)
     assert "| cost (ms) |" in (out / "leaderboard.md").read_text().splitlines()[2]
     assert validate(out / "results.json", progress=False)["ok"]
+
+
+def test_the_bitops_column_of_a_small_network_is_in_mbitops():
+    from agents.app.costs import CostColumns
+
+    small, shipped = CostColumns({"model": "bitops"}, 5.0e6), CostColumns({"model": "bitops"}, 0.1246e9)
+    assert (small.header, small.cell({"bitops": 3.1e5})) == ("MBitOps", "0.3100")
+    assert (shipped.header, shipped.cell({"bitops": 9.5e6})) == ("GBitOps", "0.0095")
+    assert CostColumns({"model": "bitops"}, 0.0).header == "GBitOps"  # all-8 unknown: as the tables always were

@@ -113,11 +113,20 @@ class ResNetConfig:
             raise UsageError(f"architecture field bit_choices={list(bits)}: expected distinct ints from 2 to 8")
         size = conv_out(self.input_size, self.stem_kernel, self.stem_stride, self.stem_kernel // 2)
         size = conv_out(size, 3, 2, 1) if self.stem_pool else size
+        sizes = [size]
         for stride in self.stage_strides:
-            size = conv_out(size, 3, stride, 1)
-        if size < 1:
+            sizes.append(conv_out(sizes[-1], 3, stride, 1))
+        if sizes[-1] < 1:
             raise UsageError(
                 f"input_size={self.input_size} is too small for the stem and stage strides of this architecture"
+            )
+        if sizes[-1] == 1 and self.input_size > 1:
+            # At 1x1 a 3x3 conv with zero padding reads only its centre weight: the stage is degenerate.
+            trace = " -> ".join(f"{n}x{n}" for n in [self.input_size, *sizes])
+            raise UsageError(
+                f"input_size={self.input_size}: the stem and stage strides shrink it to 1x1 ({trace}), where each "
+                "3x3 conv reads only its centre weight; give a larger input_size, or stride 1 to a stage "
+                "(stage_strides) or the stem (stem_stride, stem_pool)"
             )
         return self
 

@@ -134,3 +134,15 @@ def test_state_in_order_with_a_grouped_shortcut(net, test_split):
         perm = np.array([3, 1, 5, 0, 2, 4])
         permuted = State(state.x, state.shortcut[torch.from_numpy(perm)], None, perm)
         assert torch.equal(net.step(permuted, 1, 5).x, net.step(state, 1, 5).x)
+
+
+def test_an_input_the_strides_shrink_to_1x1_is_refused_with_its_sizes():
+    from supernets.foundation.errors import UsageError
+    from supernets.resnet import ResNetConfig
+
+    digits = dict(input_size=8, stem_channels=4, stage_channels=(4, 8, 8, 8), blocks_per_stage=(1, 1, 1, 1))
+    with pytest.raises(UsageError, match=r"input_size=8: .* \(8x8 -> 8x8 -> 8x8 -> 4x4 -> 2x2 -> 1x1\)"):
+        ResNetConfig(stage_strides=(1, 2, 2, 2), **digits).validate()
+    assert ResNetConfig(stage_strides=(1, 1, 2, 2), **digits).validate()  # ends at 2x2
+    with pytest.raises(UsageError, match=r"stem_stride"):
+        ResNetConfig(input_size=8, stem_stride=2, stem_pool=True).validate()  # 8 -> 4 -> 2 -> 2 -> 1 -> 1

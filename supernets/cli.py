@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from supernets.registry import (
     read_supernet_card,
     supernet_name,
 )
-from supernets.report import eval_table, format_table, publish, publish_targets
+from supernets.report import eval_table, falling_accuracy_warnings, format_table, publish, publish_targets
 from supernets.sweep import SweepArgs, sweep
 from supernets.train import TrainArgs, train
 
@@ -120,6 +121,8 @@ def cmd_supernet_publish(ns: argparse.Namespace) -> int:
         notes=args.note,
     )
     print(format_table(card["eval"], card["float_reference"]["accuracy"]))
+    for line in falling_accuracy_warnings(card["eval"]):
+        print(line, file=sys.stderr)
     print(f"sha256 {card['sha256']}")
     print(f"wrote {publish_targets(args.name, args.out)['card']} (name the supernet by this path)")
     return 0

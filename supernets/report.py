@@ -113,6 +113,33 @@ def eval_table(
     }
 
 
+FALLING_TOLERANCE = 0.01
+"""How far (as a fraction) a uniform configuration may fall below a narrower one before publish warns."""
+
+
+def falling_accuracy_warnings(report: dict, tolerance: float = FALLING_TOLERANCE) -> list[str]:
+    """One line per uniform configuration less accurate than a narrower one by more than ``tolerance``.
+
+    A trained supernet gains accuracy with bits; a wider uniform configuration that loses more than a
+    point to a narrower one says the training did not finish (or its per-bit statistics are off).
+    """
+    uniform = sorted(
+        (int(r["config"].removeprefix("uniform-")), float(r["accuracy"]))
+        for r in report["rows"]
+        if r["config"].startswith("uniform-")
+    )
+    lines = []
+    for k, (bits, acc) in enumerate(uniform):
+        best_bits, best = max(uniform[:k], key=lambda p: p[1], default=(None, -1.0))
+        if best_bits is not None and acc < best - tolerance:
+            lines.append(
+                f"warning: uniform-{bits} ({100 * acc:.2f}%) is {100 * (best - acc):.2f} points below uniform-"
+                f"{best_bits} ({100 * best:.2f}%) on {report['split']}: accuracy should not fall as bits rise. The "
+                "supernet is under-trained: resume its run with a larger --epochs, then publish again"
+            )
+    return lines
+
+
 def format_table(report: dict, reference: float | None = None) -> str:
     """Markdown table of an eval report (what the README shows)."""
     scale, unit = bitops_unit(max(r["bitops"] for r in report["rows"]))

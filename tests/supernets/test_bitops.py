@@ -52,12 +52,3 @@ def test_a_small_network_gets_a_unit_whose_four_decimals_tell_its_configurations
     assert name == unit and scale == {"G": 1e9, "M": 1e6, "k": 1e3}[unit[0]]
     # two configurations 0.1% of all-8 apart never print alike, and all-8 prints as at least 0.1
     assert f"{all8 / scale:.4f}" != f"{0.999 * all8 / scale:.4f}" and all8 / scale >= 0.1
-
-
-def test_the_card_table_uses_the_small_networks_unit():
-    from supernets.report import format_table
-
-    rows = [("uniform-2", 0.5, 3.1e5), ("uniform-8", 0.6, 5.0e6)]
-    report = {"rows": [{"config": c, "accuracy": a, "bitops": b} for c, a, b in rows]}
-    assert format_table(report).splitlines()[0] == "| config | accuracy (%) | MBitOps |"
-    assert "| uniform-2 | 50.00 | 0.310 |" in format_table(report)

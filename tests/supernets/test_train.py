@@ -115,7 +115,7 @@ def test_a_torch_module_as_config_is_refused_with_the_way_in(tmp_path):
     from supernets.foundation.errors import UsageError
 
     class MyNet(torch.nn.Module):
-        pass
+        """A user's own module: what train(config=...) must refuse, whatever its layers."""
 
     with pytest.raises(UsageError, match=r"config= takes a supernets.resnet.ResNetConfig, not a MyNet object"):
         train(TrainArgs(out=str(tmp_path / "run")), config=MyNet())

@@ -73,6 +73,7 @@ from agents.controllers.static_configs import find_result, front_static_rows
 from agents.controllers.sweeps import DEFAULT_SWEEP_POINTS
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import arg, positive_int
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text, output_lock, writing
 from supernets.registry import read_supernet_card, supernet_name
@@ -145,6 +146,12 @@ class BenchArgs:
         None,
         "LOW,HIGH: the curves' cost range in fractions of all-8 (default: all-2's to all-4's)",
         parse=parse_sweep_range,
+    )
+    device: str = arg(
+        "cpu",
+        "torch device of the env's supernet: cpu or cuda (cuda:<n>), here and in the --jobs processes; the agents' "
+        "own networks (ppo, model files, escalation, module:Class in its isolation worker) and a static search the "
+        "bench runs itself stay on cpu",
     )
 
 
@@ -225,6 +232,7 @@ def bench(args: BenchArgs) -> dict:
     """Run the benchmark; writes results.json, leaderboard.{csv,md} and plots into ``args.out`` as one set.
 
     One bench per ``--out`` at a time: a second is refused while this one runs (:func:`output_lock`)."""
+    check_device(args.device)  # before the lock creates --out
     with output_lock(args.out), contextlib.ExitStack() as stack:  # workers and the pool shut down on any exit
         return _bench(args, stack)
 
@@ -241,6 +249,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         overrides = {**overrides, "supernet": args.supernet}
     if args.cost_model is not None:
         overrides = {**overrides, "cost_model": args.cost_model}
+    overrides = {**overrides, "device": args.device}
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
     cost = CostColumns(probe.engine.costs.describe(), probe.engine.cost_all8)
     size = len(probe.engine.split)

@@ -13,11 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from abn_gym.registration import DEFAULT_ENV_ID, env_kwargs
 from agents.controllers.algorithms import ALGOS, algo_class, algorithm
 from supernets.foundation.cliargs import arg
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
 
 LR_SCHEDULES = ("constant", "linear")
@@ -128,20 +127,6 @@ def parse_algo_kwargs(args: AgentTrainArgs) -> dict[str, Any]:
     return extra
 
 
-def _check_device(device: str) -> None:
-    if device == "auto":  # SB3's own choice: CUDA when there is one
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:<n> or auto") from None
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    if not available.get(dev.type, False):
-        raise UsageError(f"--device {device}: this machine has no {dev.type.upper()} device; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-
-
 def check_args(args: AgentTrainArgs) -> None:
     """Refuse arguments that cannot train, each with one message naming the option and the fix."""
     if args.algo not in ALGOS:
@@ -160,7 +145,7 @@ def check_args(args: AgentTrainArgs) -> None:
         raise UsageError(f"--gamma must be in [0, 1], got {args.gamma}")
     parse_net_arch(args.net_arch)
     parse_algo_kwargs(args)
-    _check_device(args.device)
+    check_device(args.device, auto=True)
     kwargs = env_kwargs(args.env, **train_overrides(args))
     if algorithm(args.algo).masked and kwargs.get("budget") is None:
         raise UsageError(

@@ -29,6 +29,7 @@ from agents.app.static_search import check_source_checkout
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
 from agents.controllers.registry import shipped_policy
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, atomic_write_json, sha256
 from supernets.registry import load_supernet_split, read_supernet_card, supernet_name
@@ -52,6 +53,7 @@ class EscalationArgs:
     seed: int = arg(0, "seed of the MLP's initialisation and batch order")
     out: str = arg("runs/escalation", "output folder: policy.pt and card.json")
     batch: int = arg(1000, "episodes computed together while collecting rollouts")
+    device: str = arg("cpu", "torch device of the supernet during the rollouts: cpu or cuda (the MLP fits on cpu)")
 
 
 @torch.inference_mode()
@@ -65,16 +67,16 @@ def rollouts(
     batch: int = 1000,
     progress: bool = True,
     supernet: str | None = None,
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Observations at ``decide_at`` after a ``low`` prefix, and each input's outcome both ways.
 
     Returns arrays over the first ``n`` images of ``split``: ``obs``, ``correct_low`` /
     ``correct_high`` (all-low, or low prefix then high), ``bitops_low`` / ``bitops_high``.
-    ``supernet`` replaces the env's (a name or a card path).
+    ``supernet`` replaces the env's (a name or a card path); ``device`` is where the supernet runs.
     """
-    cfg = make_config(
-        **{**escalation_env_kwargs(env_id, supernet), "split": split, "sampling": "sequential", "budget": None}
-    )
+    kwargs = {"split": split, "sampling": "sequential", "budget": None, "device": device}
+    cfg = make_config(**{**escalation_env_kwargs(env_id, supernet), **kwargs})
     for b in (low, high):
         if b not in cfg.bit_choices:
             raise UsageError(f"{b} bits is not an action of {env_id} (bit_choices={cfg.bit_choices})")
@@ -144,6 +146,7 @@ def score_escalation(
 
 def train_escalation(args: EscalationArgs, command: str = "", progress: bool = True) -> Path:
     """Collect train rollouts, fit the model, report on val; writes ``policy.pt`` and ``card.json``."""
+    check_device(args.device)
     cfg = make_config(**escalation_env_kwargs(args.env, args.supernet))
     cost_coef = cfg.cost_coef if args.cost_coef is None else float(args.cost_coef)
     if not args.low < args.high:
@@ -153,9 +156,8 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
         size = len(load_supernet_split(cfg.supernet, split, cfg.data_dir))
         if not 1 <= n <= size:
             raise UsageError(f"{flag} {n}: the {split} split has {size} images; choose 1 to {size}")
-    train = rollouts(
-        args.env, "train", args.train_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
-    )
+    where = (args.batch, progress, args.supernet, args.device)
+    train = rollouts(args.env, "train", args.train_images, args.decide_at, args.low, args.high, *where)
     model = fit(
         train["obs"],
         outcome_classes(train["correct_low"], train["correct_high"]),
@@ -181,9 +183,7 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
     out = Path(args.out)
     path = out / "policy.pt"
     atomic_torch_save(policy, path)
-    val = rollouts(
-        args.env, "val", args.val_images, args.decide_at, args.low, args.high, args.batch, progress, args.supernet
-    )
+    val = rollouts(args.env, "val", args.val_images, args.decide_at, args.low, args.high, *where)
     result = score_escalation(policy, val)
     card = {
         "kind": "escalation",

@@ -20,6 +20,7 @@ from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
 from supernets.costs import DEFAULT_COST_MODEL, CostModelError, CostTable, cost_table
 from supernets.data import SPLITS
+from supernets.families import build_supernet
 from supernets.foundation.errors import UnknownNameError
 from supernets.registry import (
     DEFAULT_SUPERNET,
@@ -31,7 +32,7 @@ from supernets.registry import (
     load_supernet_split,
     verify_checkpoint,
 )
-from supernets.resnet import ResNetSupernet
+from supernets.supernet import Supernet
 
 SAMPLING = ("random", "sequential")
 DEFAULT_COST_COEF = 0.04
@@ -64,7 +65,7 @@ class EnvConfig:
 ENV_KWARGS = tuple(f.name for f in dataclasses.fields(EnvConfig))
 
 
-def architecture(name: str) -> ResNetSupernet:
+def architecture(name: str) -> Supernet:
     """The supernet's architecture (untrained weights) from its model card: spaces without loading.
 
     ``name`` is a shipped supernet's name or a published card's path (``DIR/NAME.json``).
@@ -92,8 +93,8 @@ def forget_supernets() -> None:
 
 
 @lru_cache(maxsize=8)
-def _architecture(name: str, card_mtime_ns: int) -> ResNetSupernet:
-    return ResNetSupernet(config_of(name))
+def _architecture(name: str, card_mtime_ns: int) -> Supernet:
+    return build_supernet(config_of(name))
 
 
 def _fail(name: str, value: Any, expected: str) -> None:
@@ -265,7 +266,7 @@ def _decision_points(value: Any, num_layers: int) -> tuple[int, ...] | None:
     return points
 
 
-def reward_fn(cfg: EnvConfig, net: ResNetSupernet) -> RewardFn:
+def reward_fn(cfg: EnvConfig, net: Supernet) -> RewardFn:
     """The reward function of validated arguments ``cfg`` on supernet ``net``."""
     assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     return RewardFn.for_actions(

@@ -19,7 +19,7 @@ from abn_gym.config import EnvConfig, table_of
 from abn_gym.engine import EpisodeEngine, StepResult
 from abn_gym.errors import EnvArgumentError, EnvCallError, InvalidActionError
 from abn_gym.observations import ObservationLayout
-from supernets.resnet import ResNetSupernet
+from supernets.supernet import Supernet
 
 
 def check_action(action: Any, n: int, bit_choices: tuple[int, ...]) -> int:
@@ -97,7 +97,7 @@ class EnvCore:
     _started: bool
 
     def _set_up(
-        self, config: EnvConfig, arch: ResNetSupernet, render_mode: str | None
+        self, config: EnvConfig, arch: Supernet, render_mode: str | None
     ) -> tuple[spaces.Space, spaces.Discrete]:
         """Keep the validated arguments; returns the observation and action space of one episode."""
         if render_mode is not None and render_mode not in rendering.RENDER_MODES:

@@ -28,7 +28,7 @@ from supernets.costs import CostTable, cost_table
 from supernets.data import Split
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
-from supernets.resnet import ResNetSupernet, State
+from supernets.supernet import State, Supernet
 
 _REFERENCE_PREDICTIONS: dict[tuple[int, str, int], np.ndarray] = {}
 
@@ -39,7 +39,7 @@ def forget_reference_predictions() -> None:
 
 
 @torch.inference_mode()
-def reference_predictions(net: ResNetSupernet, split: Split, bits: int, indices: np.ndarray) -> np.ndarray:
+def reference_predictions(net: Supernet, split: Split, bits: int, indices: np.ndarray) -> np.ndarray:
     """Predictions of uniform-``bits`` for images ``indices`` of ``split``, remembered per process.
 
     The rewards with a per-image reference need the same image's prediction at a fixed
@@ -98,7 +98,7 @@ class EpisodeEngine:
 
     def __init__(
         self,
-        net: ResNetSupernet,
+        net: Supernet,
         split: Split,
         bit_choices: Sequence[int],
         reward: RewardFn,
@@ -161,9 +161,10 @@ class EpisodeEngine:
         # Activation statistics are scaled by each layer's 8-bit input clip range (the range the
         # next quantizer can represent at most), so they land in [0, 1].
         convs = cast("list[SwitchableConv2d]", list(net.convs))  # a ModuleList types its items as Module
-        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * unsigned_range(8)[1] for c in convs]
+        ranges = [float(c.act_step[c.slot(max(net.bit_choices))].abs()) * c.act_range(8)[1] for c in convs]
         ranges.append(float(net.fc.act_step.abs()) * unsigned_range(8)[1])
         self._inv_range = [1.0 / r for r in ranges]
+        self._signed = net.signed_inputs
         self._stats_scale: list[np.ndarray | None] = [None] * (self.num_layers + 1)
         self._scratch: dict[tuple, torch.Tensor] = {}  # reused buffers for the squares
         self._table = self.layout.layer_table
@@ -209,16 +210,18 @@ class EpisodeEngine:
         self._no_clip.flags.writeable = False
 
     def _output_buffers(self) -> list[torch.Tensor | None]:
-        # Layer t writes its output into one of three buffers per shape, taken in turn: a step
-        # reads the two outputs before it (its input and its block's shortcut), never an older one.
+        # Layer t writes its output into one of net.buffer_span buffers per shape, taken in turn: a
+        # step reads its input and its block's shortcut, never an output older than that span
+        # (three buffers for a basic block, four for an inverted residual block).
         # Reusing them spares the page faults of fresh multi-MB tensors at every step. One row's
         # tensors are small enough for the allocator's own cache, and the out= path only costs there.
         if not self.net.frozen or self.num_envs == 1:
             return [None] * self.num_layers
         buffers: dict[tuple, torch.Tensor] = {}
         out: list[torch.Tensor | None] = []
+        span = max(3, self.net.buffer_span)
         for t, spec in enumerate(self.net.layer_specs):
-            key = (t % 3, spec.c_out, spec.h_out, spec.w_out)
+            key = (t % span, spec.c_out, spec.h_out, spec.w_out)
             if key not in buffers:
                 shape = (self.num_envs, spec.h_out, spec.w_out, spec.c_out)
                 buffers[key] = torch.empty(shape, device=self.device).permute(0, 3, 1, 2)
@@ -383,7 +386,7 @@ class EpisodeEngine:
             views = self._stats_views[c] = (sums[:, :, :c], self._obs_stats[:, :, :c])
         sums_view, stats_view = views
         # The scale of layer t was set when its output was first seen (see _stats_writer).
-        write_stats(sums_view, stats_view, self._stats_scale[self.t])  # type: ignore[arg-type]
+        write_stats(sums_view, stats_view, self._stats_scale[self.t], self._signed)  # type: ignore[arg-type]
 
     def _observe(self, stats_written: bool = False) -> np.ndarray:
         # A step changes the activation statistics (written during the step, see _stats_writer),

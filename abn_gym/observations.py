@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from supernets.resnet import ResNetSupernet
+from supernets.supernet import Supernet
 
 OBS_MODES = ("vector", "dict")
 STAT_CLIP = 1.0
@@ -30,7 +30,7 @@ class ObservationLayout:
         net: the supernet (architecture only is read; weights may be absent).
     """
 
-    def __init__(self, net: ResNetSupernet) -> None:
+    def __init__(self, net: Supernet) -> None:
         specs = net.layer_specs
         self.num_layers = len(specs)
         self.max_channels = max(max(s.c_in, s.c_out) for s in specs)
@@ -109,17 +109,20 @@ def channel_sums(x: torch.Tensor, sums: torch.Tensor, squares: torch.Tensor, scr
     torch.sum(torch.mul(x, x, out=scratch), (2, 3), out=squares)
 
 
-def write_stats(sums: np.ndarray, stats: np.ndarray, scale: np.ndarray) -> None:
+def write_stats(sums: np.ndarray, stats: np.ndarray, scale: np.ndarray, signed: bool = False) -> None:
     """Write per-channel (mean, std), scaled and clipped to [0, 1], from :func:`channel_sums`.
 
     Args:
         sums: (N, 2, C) float32 sums from :func:`channel_sums`.
         stats: float32 (N, 2, C) view of the observations; ``[:, 0]`` gets the means, ``[:, 1]`` the stds.
         scale: from :func:`stats_scale` for this layer.
+        signed: the activations may be negative (a linear bottleneck's output): clip the means at 0 too.
     """
     np.multiply(sums, scale, out=stats)
     mean, sq = stats[:, 0], stats[:, 1]
     sq -= np.square(mean)
     np.sqrt(np.maximum(sq, 0.0, out=sq), out=sq)
-    # Inputs follow a ReLU, so both statistics are >= 0: only the upper bound needs clipping.
+    # Inputs that follow a ReLU have both statistics >= 0: only the upper bound needs clipping.
     np.minimum(stats, STAT_CLIP, out=stats)
+    if signed:
+        np.maximum(stats, 0.0, out=stats)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import torch
 
 from supernets.data import Split
-from supernets.resnet import ResNetSupernet
+from supernets.supernet import Supernet
 
 
 @torch.inference_mode()
 def predict(
-    net: ResNetSupernet,
+    net: Supernet,
     split: Split,
     bits: Sequence[int],
     limit: int | None = None,
@@ -29,9 +29,7 @@ def predict(
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
-def accuracy(
-    net: ResNetSupernet, split: Split, bits: Sequence[int], limit: int | None = None, device: str = "cpu"
-) -> float:
+def accuracy(net: Supernet, split: Split, bits: Sequence[int], limit: int | None = None, device: str = "cpu") -> float:
     """Top-1 accuracy (0..1) of configuration ``bits`` on the first ``limit`` images."""
     pred = predict(net, split, bits, limit, device=device)
     return float((pred == split.labels[: len(pred)]).float().mean()) if len(pred) else float("nan")

@@ -46,8 +46,9 @@ class SwitchableConv2d(nn.Module):
         kernel_size: square kernel size.
         stride: convolution stride.
         bit_choices: the candidate bit-widths; one LSQ step pair and one BatchNorm each.
-        signed_input: quantize the input as signed (the network's input image) instead of
-            unsigned (a post-ReLU activation).
+        signed_input: quantize the input as signed (the network's input image, or a linear
+            bottleneck's output) instead of unsigned (a post-ReLU activation).
+        groups: convolution groups (``in_channels`` for a depthwise conv).
     """
 
     def __init__(
@@ -58,13 +59,14 @@ class SwitchableConv2d(nn.Module):
         stride: int,
         bit_choices: Sequence[int],
         signed_input: bool = False,
+        groups: int = 1,
     ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.padding = kernel_size, stride, kernel_size // 2
         self.bit_choices = tuple(int(b) for b in bit_choices)
         self.signed_input = signed_input
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size, kernel_size))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         self.weight_step = nn.Parameter(torch.full((len(self.bit_choices),), 0.01))
         self.act_step = nn.Parameter(torch.full((len(self.bit_choices),), 0.05))
@@ -76,9 +78,11 @@ class SwitchableConv2d(nn.Module):
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, bit_choices={self.bit_choices}"
+            + (f", groups={self.groups}" if self.groups > 1 else "")
         )
 
-    def _act_range(self, bits: int) -> tuple[int, int]:
+    def act_range(self, bits: int) -> tuple[int, int]:
+        """Integer code range of this layer's input quantizer at ``bits`` (signed or unsigned)."""
         return signed_range(bits) if self.signed_input else unsigned_range(bits)
 
     def slot(self, bits: int) -> int:
@@ -88,9 +92,9 @@ class SwitchableConv2d(nn.Module):
     def forward(self, x: torch.Tensor, bits: int) -> torch.Tensor:
         """Fake-quantized conv + BN at ``bits`` (training and un-frozen evaluation)."""
         i = self._slot[bits]
-        aq = lsq_fake_quant(x, self.act_step[i], *self._act_range(bits), numel=x[0].numel())
+        aq = lsq_fake_quant(x, self.act_step[i], *self.act_range(bits), numel=x[0].numel())
         wq = lsq_fake_quant(self.weight, self.weight_step[i], *signed_range(bits), numel=self.weight.numel())
-        y = F.conv2d(aq, wq, stride=self.stride, padding=self.padding)
+        y = F.conv2d(aq, wq, stride=self.stride, padding=self.padding, groups=self.groups)
         return self.bns[i](y)
 
     @torch.no_grad()
@@ -99,7 +103,7 @@ class SwitchableConv2d(nn.Module):
         w, x = subsample(self.weight), subsample(x)  # once, shared by every bit-width
         for i, b in enumerate(self.bit_choices):
             self.weight_step[i] = mse_optimal_step(w, *signed_range(b))
-            self.act_step[i] = mse_optimal_step(x, *self._act_range(b))
+            self.act_step[i] = mse_optimal_step(x, *self.act_range(b))
 
     @torch.no_grad()
     def load_float_bn(self, bn: nn.BatchNorm2d) -> None:
@@ -121,7 +125,7 @@ class SwitchableConv2d(nn.Module):
             bn = cast(nn.BatchNorm2d, self.bns[i])  # a ModuleList types its items as Module
             bn_scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # type: ignore[operator,arg-type]  # BN tracks running stats
             shift = bn.bias - bn.running_mean * bn_scale  # type: ignore[operator]
-            qmin, qmax = self._act_range(b)
+            qmin, qmax = self.act_range(b)
             cache[b] = FrozenConv(
                 # Channels-last like the frozen activations, so convolutions don't convert it per call.
                 weight_codes=quantize_codes(self.weight, w_step, *signed_range(b)).contiguous(
@@ -150,7 +154,7 @@ class SwitchableConv2d(nn.Module):
         c = self._frozen[bits]  # type: ignore[index]
         # One temporary, modified in place: these tensors are memory-bound at large batches.
         codes = (x.div_(c.act_step) if inplace else x.div(c.act_step)).round_().clamp_(c.act_qmin, c.act_qmax)
-        y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding)
+        y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding, groups=self.groups)
         # With ``out``, y may have extra (padding) rows past out's.
         if out is None:
             y = y.mul_(c.out_scale)

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from supernets.data import DataSpec, Split, check_split, load_data
+from supernets.families import build_supernet, config_from_dict
 from supernets.foundation.errors import CheckpointError, UnknownNameError, UsageError
 from supernets.foundation.files import safe_load, sha256
-from supernets.resnet import ResNetConfig, ResNetSupernet
+from supernets.supernet import ArchConfig, Supernet
 
 GIT_FIX = "Restore it with `git checkout -- <path>` or retrain it with `abn-gym supernet train`."
 """What a shipped supernet checkpoint whose sha256 does not match tells the user to do."""
@@ -162,10 +163,10 @@ def supernet_name(ref: str | os.PathLike) -> str:
     )
 
 
-def config_of(ref: str | os.PathLike) -> ResNetConfig:
+def config_of(ref: str | os.PathLike) -> ArchConfig:
     """The architecture recorded in a supernet's model card."""
     try:
-        return ResNetConfig.from_dict(read_supernet_card(ref)["architecture"])
+        return config_from_dict(read_supernet_card(ref)["architecture"], f"the model card of {os.fspath(ref)}")
     except TypeError as exc:
         raise CheckpointError(f"the model card of {os.fspath(ref)} has an unknown architecture: {exc}") from None
 
@@ -212,17 +213,17 @@ def _verify(path: str, mtime_ns: int, expected: str, fix: str) -> None:
         )
 
 
-def build_from_state(state: dict, source: str) -> ResNetSupernet:
+def build_from_state(state: dict, source: str) -> Supernet:
     """A frozen supernet from a checkpoint dict, refusing foreign or mismatched checkpoints."""
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{source} is not an abn-gym supernet checkpoint (no 'model'/'config' entries)")
     if state.get("kind") != "supernet":
         raise CheckpointError(f"{source} holds a {state.get('kind')!r} model, not a supernet")
     try:
-        config = ResNetConfig.from_dict(state["config"])
+        config = config_from_dict(state["config"], source)
     except TypeError as exc:
         raise CheckpointError(f"{source} has an unknown architecture description: {exc}") from None
-    net = ResNetSupernet(config)
+    net = build_supernet(config)
     expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state["model"].items()}
     if expected != found:
@@ -241,7 +242,7 @@ def load_supernet(
     name: str | os.PathLike = DEFAULT_SUPERNET,
     device: str | torch.device = "cpu",
     checkpoint: str | Path | None = None,
-) -> ResNetSupernet:
+) -> Supernet:
     """Load a supernet, frozen and in eval mode, after verifying its sha256.
 
     Args:
@@ -266,7 +267,7 @@ def forget_loaded_supernets() -> None:
 
 
 @lru_cache(maxsize=8)
-def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | None = None) -> ResNetSupernet:
+def _load(name: str, device: str, checkpoint: str | None, card_sha256: str | None = None) -> Supernet:
     entry = get_entry(name)
     if checkpoint is None:
         card = read_supernet_card(name)

@@ -18,11 +18,12 @@ import torch
 
 from supernets.data import load_split
 from supernets.evaluate import accuracy
+from supernets.families import ARCHITECTURES, architecture
 from supernets.foundation.cliargs import arg
 from supernets.foundation.files import atomic_write_json, atomic_write_text, safe_load
 from supernets.registry import build_from_state
 from supernets.report import float_accuracy
-from supernets.resnet import ARCHITECTURES, ResNetSupernet, architecture
+from supernets.supernet import Supernet
 from supernets.train import TrainArgs, train
 
 
@@ -115,6 +116,6 @@ def sweep(args: SweepArgs) -> list[dict]:
     return rows
 
 
-def _macs(net: ResNetSupernet) -> float:
+def _macs(net: Supernet) -> float:
     specs = [*net.layer_specs, *net.fixed_specs, *(spec for _, spec in net.extra_specs)]
     return float(sum(s.macs for s in specs))

@@ -26,7 +26,7 @@ from supernets.costs import COST_MODELS
 from supernets.foundation.cliargs import arg, comma_list, dataclass_from_args, dataclass_parser
 from supernets.foundation.files import atomic_write_json, check_source_checkout
 from supernets.registry import SUPERNETS, load_supernet, load_supernet_split, read_supernet_card
-from supernets.resnet import ResNetSupernet
+from supernets.supernet import Supernet
 
 SPLITS = ("val", "test")
 """The splits a known front holds (the train split is for training)."""
@@ -61,7 +61,7 @@ def front_configs(supernet: str, bit_choices: Sequence[int]) -> list[dict]:
 
 
 @torch.inference_mode()
-def count_correct(net: ResNetSupernet, supernet: str, split: str, configs: Sequence[Sequence[int]]) -> list[int]:
+def count_correct(net: Supernet, supernet: str, split: str, configs: Sequence[Sequence[int]]) -> list[int]:
     """The number of correctly classified images of ``split`` under each configuration."""
     data = load_supernet_split(supernet, split)
     counts = [0] * len(configs)

@@ -33,7 +33,7 @@ from supernets.data import Split
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import get_entry, load_supernet, load_supernet_split, supernet_name
-from supernets.resnet import ResNetSupernet, State
+from supernets.supernet import State, Supernet
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 """The trained agents and static fronts shipped with the package (``agents/policies``)."""
@@ -66,7 +66,7 @@ def target_name(b: float) -> str:
     return f"{b:g}"
 
 
-def target_bitops(net: ResNetSupernet, b: float) -> float:
+def target_bitops(net: Supernet, b: float) -> float:
     """BitOps "as cheap as uniform-b": the fixed layers' BitOps plus ``b * b`` times the switchable MACs.
 
     At an integer b that is exactly the BitOps of every layer at b bits (a layer costs
@@ -79,7 +79,7 @@ def target_bitops(net: ResNetSupernet, b: float) -> float:
     return two + (b * b - 4) * macs
 
 
-def target_cost(net: ResNetSupernet, table: CostTable, b: float) -> float:
+def target_cost(net: Supernet, table: CostTable, b: float) -> float:
     """The cost target of ``b`` under ``table``'s cost model.
 
     BitOps: exactly :func:`target_bitops`, "as cheap as uniform-b". Another model: the same place
@@ -116,7 +116,7 @@ def _steps_left(table: CostTable, config: Sequence[int]) -> int:
 
 
 @torch.inference_mode()
-def _prefix_states(net: ResNetSupernet, stem: State, config: Sequence[int], start: int, states: list[State]) -> None:
+def _prefix_states(net: Supernet, stem: State, config: Sequence[int], start: int, states: list[State]) -> None:
     state = states[start] if start > 0 else stem
     for i in range(start, net.num_switchable):
         if i > 0:
@@ -127,7 +127,7 @@ def _prefix_states(net: ResNetSupernet, stem: State, config: Sequence[int], star
 
 @torch.inference_mode()
 def _accuracy_from(
-    net: ResNetSupernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor, chunk: int = 256
+    net: Supernet, state: State, config: Sequence[int], start: int, labels: torch.Tensor, chunk: int = 256
 ) -> float:
     correct = 0
     n = labels.shape[0]
@@ -139,7 +139,7 @@ def _accuracy_from(
     return correct / n
 
 
-def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: ResNetSupernet, model: dict) -> None:
+def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: Supernet, model: dict) -> None:
     """Refuse to continue a saved search made on other settings: the continued path would be another search's."""
     theirs = {"bit_choices": resume.get("bit_choices"), "split": resume.get("split"), "images": resume.get("images")}
     mine = {"bit_choices": choices, "split": split.name, "images": n}
@@ -162,7 +162,7 @@ def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: R
 
 
 def static_search(
-    net: ResNetSupernet,
+    net: Supernet,
     split: Split,
     targets: Sequence[float] = FRONT_TARGETS,
     bit_choices: Sequence[int] | None = None,
@@ -198,9 +198,10 @@ def static_search(
     model = table.describe()
     plain = table.model == DEFAULT_COST_MODEL  # BitOps: the results keep exactly their old keys
     n = len(split) if limit is None else min(limit, len(split))
-    labels = split.labels[:n]
+    device = next(net.parameters()).device  # the search runs where the supernet is
+    labels = split.labels[:n].to(device)
     with torch.inference_mode():
-        stem = net.stem_forward(split.inputs(slice(0, n)))
+        stem = net.stem_forward(split.inputs(slice(0, n), device))
     goal = {target_name(b): target_cost(net, table, b) for b in targets}
     found: dict[str, list[int]] = {}
     found_acc: dict[str, float] = {}

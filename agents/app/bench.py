@@ -67,6 +67,7 @@ from agents.controllers.registry import (
     BenchContext,
     default_agent_names,
     make_agent,
+    static_configs,
     static_search_seconds,
 )
 from agents.controllers.static_configs import find_result, front_static_rows
@@ -182,18 +183,22 @@ def _results_doc(
     }
 
 
-def _default_agents(env_id: str, supernet: str | None, probe: ABNVectorEnv) -> list[str]:
+def _default_agents(
+    env_id: str, supernet: str | None, probe: ABNVectorEnv, ctx: BenchContext, progress: bool
+) -> list[str]:
     """The env's default leaderboard, less what cannot run on the supernet benchmarked.
 
     Only the env's actions get a fixed-b row, and a policy shipped for the env is left out when
     --supernet or --cost-model replaces the env's own (it was trained on that one, and sees its costs).
+    A static-b row the static search found none for (its ``unmet``) is left out too.
     """
     own = env_kwargs(env_id).get("supernet", EnvConfig().supernet)
     own_cost = env_kwargs(env_id).get("cost_model", EnvConfig().cost_model)
     names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
     if (supernet is not None and supernet != own) or probe.config.cost_model != own_cost:
         names = [n for n in names if n not in SHIPPED_POLICIES]
-    return names
+    unmet = static_configs(ctx, progress).get("unmet", {})
+    return [n for n in names if not (n.startswith("static-") and n[7:] in unmet)]
 
 
 def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
@@ -206,7 +211,9 @@ def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:
     names = [f"fixed-{b}" for b in ctx.bit_choices]
     sha = read_supernet_card(ctx.supernet)["sha256"]
     shipped = find_result(ctx.supernet, sha, ctx.bit_choices, ctx.static_from, ctx.cost_model)
-    if shipped is not None or any(s.startswith("static-") for s in specs):
+    if shipped is None and any(s.startswith("static-") for s in specs):
+        shipped = static_configs(ctx)  # the search a listed static-b ran (cached): the rows it found
+    if shipped is not None:
         names += front_static_rows(shipped)
     return names
 
@@ -269,7 +276,8 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
         **trust,
         cost_model=probe.config.cost_model,
     )
-    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe)  # listing only curves too
+    # The default table also when only curves are listed.
+    specs = list(args.agents) or _default_agents(env_id, args.supernet, probe, ctx, args.progress)
     agents = [_make(n, ctx, args, probe, stack) for n in specs]
     curved = [(s, make_sweep(s, ctx, args.isolation, probe, stack)) for s in sweeps]
     check_row_names([(s, a.name, ":" in s and not is_model_path(s)) for s, a in zip(specs, agents)])

@@ -281,7 +281,13 @@ def make_agent(name: str, ctx: BenchContext, progress: bool = True) -> Any:
             raise UsageError(f"{name}: {bits} bits is not an action of {ctx.env_id} (bit_choices={ctx.bit_choices})")
         return FixedAgent(bits)
     if name.startswith("static-") and name[7:] in {target_name(b) for b in FRONT_TARGETS}:
-        configs = static_configs(ctx, progress)["configs"]
+        result = static_configs(ctx, progress)
+        configs, unmet = result["configs"], result.get("unmet", {})
+        if name[7:] in unmet:
+            raise UsageError(
+                f"{name}: the static search for {ctx.supernet} has no row at target {name[7:]}: {unmet[name[7:]]}; "
+                f"its rows are {', '.join(f'static-{b}' for b in configs) or 'none'}"
+            )
         if name[7:] not in configs:
             raise UsageError(
                 f"{name}: the saved static search for {ctx.supernet} predates target {name[7:]}; continue it with "

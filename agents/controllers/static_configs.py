@@ -1,16 +1,25 @@
 """HAQ-like static mixed precision: one layer-wise configuration for all inputs, found on `val`.
 
-Search from all-8: repeatedly lower the layer whose reduction costs the least val accuracy per
-unit of cost saved, down to all-lowest, and record the first configuration that fits each cost
-target. Cost is measured under a cost model (:func:`supernets.costs.cost_table`: BitOps by
-default, BitFusion's bricks, or a user's table). A layer is lowered to the next narrower width that
-costs strictly less under the model: one step of ``bit_choices`` under BitOps, and from 8 to 6
-(not 7, which costs as many bricks) under BitFusion. Activations entering every layer are cached
-for the current configuration, so a candidate only reruns the layers from the one it changes.
+Greedy descents: from a uniform configuration, repeatedly lower the layer whose reduction costs
+the least val accuracy per unit of cost saved, down to all-lowest. Cost is measured under a cost
+model (:func:`supernets.costs.cost_table`: BitOps by default, BitFusion's bricks, or a user's
+table). A layer is lowered to the next narrower width that costs strictly less under the model: one
+step of ``bit_choices`` under BitOps, and from 8 to 6 (not 7, which costs as many bricks) under
+BitFusion. Activations entering every layer are cached for the current configuration, so a
+candidate only reruns the layers from the one it changes.
 
-The descent is memoryless given the current configuration: a saved result's ``trace`` can be
-replayed and the descent continued from its last configuration (``resume``), which gives
-exactly what one long search gives, at the cost of the remaining steps only.
+One descent from a single start can lose its way: on a user's small network the descent from
+all-8 alone gave a static-4 equal to its static-5, and rows that fixed-2 beat for less. So the
+search descends from all-8 and from every narrower uniform width (but the lowest, and a width that
+costs what a wider one does), pools every configuration it scored, and picks each target's row
+from the pool's front (:mod:`agents.controllers.static_pool`): the rows are distinct, none is
+dominated by another or by a fixed-b row, and a target the front holds nothing new for gets no
+row (the result's ``unmet`` says why).
+
+The descent from all-8 is the result's ``trace``. It is memoryless given the current
+configuration: a saved result's trace can be replayed and the descent continued from its last
+configuration (``resume``); the other starts' descents run again, which gives exactly what one
+long search gives.
 
 This module finds the configurations of the ``static-<b>`` agents: a saved result that matches the
 supernet and action set, else a search now. ``abn-gym static-search`` (:mod:`agents.app.static_search`)
@@ -22,12 +31,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from agents.controllers.static_pool import Pool, pick
 from supernets.costs import COST_MODELS, DEFAULT_COST_MODEL, CostTable, cost_table
 from supernets.data import Split
 from supernets.foundation.errors import UsageError
@@ -139,6 +149,57 @@ def _accuracy_from(
     return correct / n
 
 
+def _starts(table: CostTable, layers: int) -> list[int]:
+    """The uniform widths below the widest whose descents join the pool, widest first.
+
+    The lowest is left out (nothing is below it), and so is a width that costs no less than the
+    next wider start (under BitFusion 7, 5 and 3 cost what 8, 6 and 4 do).
+    """
+    starts: list[int] = []
+    above = table.total([table.bit_choices[-1]] * layers)
+    for b in sorted(table.bit_choices[1:-1], reverse=True):
+        cost = table.total([b] * layers)
+        if cost < above:
+            starts.append(b)
+            above = cost
+    return starts
+
+
+def _descent(
+    net: Supernet,
+    stem: State,
+    labels: torch.Tensor,
+    table: CostTable,
+    config: list[int],
+    acc: float,
+    states: list[State],
+) -> Iterator[tuple[list[int], float, int]]:
+    """The greedy descent from ``config`` (scoring ``acc``; ``states`` its prefixes) down to all-lowest.
+
+    Each step lowers the layer whose reduction costs the least val accuracy per unit of cost saved,
+    and yields (configuration, its accuracy, the layer lowered).
+    """
+    while True:
+        current = table.total(config)
+        best = None
+        for i in range(net.num_switchable):
+            low = _lower(table, i, config[i])
+            if low is None:
+                continue
+            cand = list(config)
+            cand[i] = low
+            saved = current - table.total(cand)
+            cand_acc = _accuracy_from(net, states[i] if i > 0 else stem, cand, i, labels)
+            score = (acc - cand_acc) / saved
+            if best is None or score < best[0]:
+                best = (score, i, cand, cand_acc)
+        if best is None:  # no layer can get cheaper (every one at its lowest bit-width): the path's end
+            return
+        _, i, config, acc = best
+        _prefix_states(net, stem, config, i, states)
+        yield config, acc, i
+
+
 def _check_resume(resume: dict, choices: list[int], split: Split, n: int, net: Supernet, model: dict) -> None:
     """Refuse to continue a saved search made on other settings: the continued path would be another search's."""
     theirs = {"bit_choices": resume.get("bit_choices"), "split": resume.get("split"), "images": resume.get("images")}
@@ -173,8 +234,10 @@ def static_search(
 ) -> dict:
     """Configurations for cost targets "as cheap as uniform-b" for each b in ``targets``.
 
-    The descent always goes on down to every layer at its lowest bit-width, so that the trace
-    holds the whole path from all-8 to all-lowest, whatever the targets.
+    Every descent goes on down to every layer at its lowest bit-width, so that the trace holds the
+    whole path from all-8 to all-lowest, whatever the targets. Each target's row is the most
+    accurate pooled configuration within its cost that no fixed-b row dominates, unless a cheaper
+    target has it already (:func:`agents.controllers.static_pool.pick`).
 
     Args:
         net: frozen supernet.
@@ -184,13 +247,14 @@ def static_search(
         limit: use the first ``limit`` images of the split (None: all).
         progress: show a progress bar.
         resume: a saved result of the same search (same supernet, split, ``limit`` and ``bit_choices``)
-            to continue: its trace is replayed and the descent goes on from its last configuration,
-            which gives exactly the result of one search from all-8.
+            to continue: its trace is replayed and the descent goes on from its last configuration
+            (the other starts' descents run again), which gives exactly the result of one search.
         cost_model: what a configuration costs: "bitops", "bitfusion" or a cost table's path
             (:func:`supernets.costs.cost_table`).
 
     Returns a dict ``{"configs": {name: bits}, "val_accuracy": {...}, "bitops": {...}, "trace": [...]}``,
-    keyed by :func:`target_name`, with ``cost_model`` (the model's ``describe()``); under a model
+    keyed by :func:`target_name`, with ``cost_model`` (the model's ``describe()``), ``starts`` (the
+    uniform widths descended from) and ``unmet`` (target name -> why it has no row); under a model
     other than BitOps, ``cost`` per configuration and per trace step too.
     """
     choices = sorted(bit_choices or net.bit_choices)
@@ -203,13 +267,7 @@ def static_search(
     with torch.inference_mode():
         stem = net.stem_forward(split.inputs(slice(0, n), device))
     goal = {target_name(b): target_cost(net, table, b) for b in targets}
-    found: dict[str, list[int]] = {}
-    found_acc: dict[str, float] = {}
-
-    def record(config: list[int], cost: float, acc: float) -> None:
-        for b, g in goal.items():
-            if b not in found and cost <= g:
-                found[b], found_acc[b] = list(config), acc
+    pool = Pool()
 
     def step_of(config: list[int]) -> dict:
         return {"bits": list(config), "bitops": net.bitops(config), **({} if plain else {"cost": table.total(config)})}
@@ -220,8 +278,8 @@ def static_search(
     else:
         _check_resume(resume, choices, split, n, net, model)
         trace = [dict(step) for step in resume["trace"]]
-        for step in trace[:-1]:  # the path walked already: its first configuration under each target
-            record(step["bits"], step["bitops" if plain else "cost"], step["val_accuracy"])
+        for step in trace[:-1]:  # the path walked already
+            pool.add(step["bits"], step["bitops" if plain else "cost"], step["val_accuracy"])
         config = list(trace[-1]["bits"])
     states: list[State] = [stem] * (net.num_switchable + 1)
     _prefix_states(net, stem, config, 0, states)
@@ -232,33 +290,28 @@ def static_search(
             f"{acc}: it was made on other images or another supernet; search without --resume"
         )
     trace[-1]["val_accuracy"] = acc
-    bar = tqdm(total=_steps_left(table, config), desc="static search", file=sys.stderr, disable=not progress)
-    while True:
-        current = table.total(config)
-        record(config, current, acc)
-        best = None
-        for i in range(net.num_switchable):
-            low = _lower(table, i, config[i])
-            if low is None:
-                continue
-            cand = list(config)
-            cand[i] = low
-            saved = current - table.total(cand)
-            cand_acc = _accuracy_from(net, states[i] if i > 0 else stem, cand, i, labels)
-            score = (acc - cand_acc) / saved
-            if best is None or score < best[0]:
-                best = (score, i, cand, cand_acc)
-        if best is None:  # no layer can get cheaper (every one at its lowest bit-width): the path's end
-            break
-        _, i, config, acc = best
-        _prefix_states(net, stem, config, i, states)
-        trace.append({**step_of(config), "val_accuracy": acc, "lowered": i})
+    starts = _starts(table, net.num_switchable)
+    steps = _steps_left(table, config) + sum(_steps_left(table, [b] * net.num_switchable) for b in starts)
+    bar = tqdm(total=steps, desc="static search", file=sys.stderr, disable=not progress)
+    pool.add(config, table.total(config), acc)
+    for step, step_acc, i in _descent(net, stem, labels, table, config, acc, states):
+        pool.add(step, table.total(step), step_acc)
+        trace.append({**step_of(step), "val_accuracy": step_acc, "lowered": i})
         bar.update(1)
+    for b in starts:  # the other uniform starting points: their paths join the pool, not the trace
+        start = [b] * net.num_switchable
+        _prefix_states(net, stem, start, 0, states)
+        acc = _accuracy_from(net, states[net.num_switchable], [], net.num_switchable, labels)
+        pool.add(start, table.total(start), acc)
+        for step, step_acc, _ in _descent(net, stem, labels, table, start, acc, states):
+            pool.add(step, table.total(step), step_acc)
+            bar.update(1)
     bar.close()
+    found, unmet = pick(pool.front(), goal)
     order = [b for b in goal if b in found]
     result = {
-        "configs": {b: found[b] for b in order},
-        "val_accuracy": {b: found_acc[b] for b in order},
+        "configs": {b: list(found[b]) for b in order},
+        "val_accuracy": {b: pool.scores[found[b]][1] for b in order},
         "bitops": {b: net.bitops(found[b]) for b in order},
         **({} if plain else {"cost": {b: table.total(found[b]) for b in order}}),
         "targets": goal,
@@ -266,6 +319,8 @@ def static_search(
         "bit_choices": choices,
         "split": split.name,
         "images": n,
+        "starts": [choices[-1], *starts],
+        "unmet": {b: unmet[b] for b in goal if b in unmet},
         "trace": trace,
     }
     if resume is not None:
@@ -314,7 +369,8 @@ def _matching(
     model = result_model(data)
     if (model.get("model"), model.get("sha256")) != model_key(cost_model):
         return None
-    if not {target_name(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})):
+    # A target the search found no row for (``unmet``) is answered too: searching again finds none either.
+    if not {target_name(b) for b in DEFAULT_TARGETS} <= set(data.get("configs", {})) | set(data.get("unmet", {})):
         return None
     return data
 
@@ -322,7 +378,7 @@ def _matching(
 def front_static_rows(result: dict | None) -> list[str]:
     """The ``static-<b>`` rows a search result gives the front: each of :data:`FRONT_TARGETS` it holds.
 
-    None (no saved result: bench searches, which finds every target) gives all of them.
+    None (no result at hand) gives all of them.
     """
     names = [target_name(b) for b in FRONT_TARGETS]
     return [f"static-{b}" for b in names if result is None or b in result.get("configs", {})]

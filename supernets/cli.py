@@ -16,6 +16,7 @@ from supernets.data import SPLITS
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import safe_load
+from supernets.recalibrate import DEFAULT_IMAGES
 from supernets.registry import (
     DEFAULT_SUPERNET,
     available_supernets,
@@ -60,6 +61,12 @@ class PublishArgs:
     float_command: str = arg("", "the reference's training command, for the card")
     data_dir: str | None = arg(None, "Fashion-MNIST directory, or the .npz file if it has moved")
     note: list[str] = arg([], "a line for the card's notes (repeatable)", action="append")
+    recalibrate_bn: int | None = arg(
+        None,
+        "re-estimate each bit-width's BatchNorm statistics on N training images before the table is measured "
+        f"(default: {DEFAULT_IMAGES:,}, or all of a smaller train split; 0: publish the run's statistics as they are)",
+        metavar="N",
+    )
 
 
 def cmd_supernet_train(ns: argparse.Namespace) -> int:
@@ -119,6 +126,7 @@ def cmd_supernet_publish(ns: argparse.Namespace) -> int:
         command=args.command,
         float_command=args.float_command,
         notes=args.note,
+        recalibrate_bn=args.recalibrate_bn,
     )
     print(format_table(card["eval"], card["float_reference"]["accuracy"]))
     for line in falling_accuracy_warnings(card["eval"]):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from supernets import recalibrate
 from supernets.bitops import BITOPS_DEFINITION, bitops_unit
 from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
 from supernets.float_resnet import FloatResNet
@@ -275,6 +276,7 @@ def publish(
     command: str = "",
     float_command: str = "",
     notes: Sequence[str] = (),
+    recalibrate_bn: int | None = None,
 ) -> dict:
     """Publish a finished supernet run as ``out/NAME.pt``, ``out/NAME.float-reference.pt`` and ``out/NAME.json``.
 
@@ -284,7 +286,14 @@ def publish(
     the accuracy table on ``split`` and the reference's accuracy. Every input is checked before
     anything is evaluated; nothing is written until everything has been computed, and the three
     files are then renamed into place (an interruption leaves no partial file). The same runs
-    give byte-identical files.
+    give byte-identical files (on the same machine and thread count when the BatchNorm statistics
+    are re-estimated: they are float sums).
+
+    Before the table is measured, each bit-width's BatchNorm statistics are re-estimated on
+    ``recalibrate_bn`` training images (:func:`supernets.recalibrate.recalibrate_bn`): a short
+    run's statistics trail its weights, and re-estimating them costs seconds and no labels. The
+    published checkpoint holds the re-estimated statistics; the run's own ``final.pt`` is not
+    changed, and the card records what was done as ``recalibrate_bn``.
 
     Args:
         run_dir: the supernet run (holds final.pt).
@@ -299,20 +308,37 @@ def publish(
         command: the supernet's training command, recorded in the card.
         float_command: the reference's training command.
         notes: lines for the card's notes.
+        recalibrate_bn: training images the BatchNorm statistics are re-estimated on (None: 2,048, or
+            all of a smaller train split; 0: publish the run's statistics as they are).
     """
     state, float_state, targets = check_publish(run_dir, float_run_dir, name, out, force)
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit {limit}: give a positive number of images")
+    if recalibrate_bn is not None and recalibrate_bn < 0:
+        raise UsageError(
+            f"--recalibrate-bn {recalibrate_bn}: give a number of training images, or 0 to publish the run's "
+            "BatchNorm statistics as they are"
+        )
     name = str(name)
     data = DataSpec.from_dict(state.get("data"))
     eval_split = load_data(data, split, data_dir)
     config = ResNetConfig.from_dict(state["config"])
     check_split(eval_split, config.in_channels, config.input_size, config.num_classes, f"supernet {name}")
+    images, recalibration_split = 0, None
+    if recalibrate_bn != 0:
+        recalibration_split = load_data(data, "train", data_dir)
+        images = min(recalibrate.DEFAULT_IMAGES, len(recalibration_split)) if recalibrate_bn is None else recalibrate_bn
+        recalibrate.check_images(images, recalibration_split, "--recalibrate-bn")
     if limit is not None:
         eval_split = dataclasses.replace(eval_split, images=eval_split.images[:limit], labels=eval_split.labels[:limit])
-    shipped = {"model": state["model"], "config": state["config"], "kind": "supernet", "name": name}
+    model, recalibrated = state["model"], {"images": 0}
+    if recalibration_split is not None:
+        trained = build_from_state(state, str(run_dir))
+        recalibrated = recalibrate.recalibrate_bn(trained, recalibration_split, images)
+        model = trained.state_dict()
+    shipped = {"model": model, "config": state["config"], "kind": "supernet", "name": name}
     blob = torch_bytes(shipped)
     net = build_from_state(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), str(run_dir))
     report = eval_table(net, eval_split, name, progress=progress)
@@ -338,6 +364,11 @@ def publish(
             f"{args.get('num_random', 2)} random layer-wise configurations over bit_choices distilled from the "
             f"{net.bit_choices[-1]}-bit soft outputs. LSQ per-bit steps (MSE-initialised), per-bit BatchNorm, "
             f"SGD+Nesterov, cosine LR, {RECIPE_AUGMENTATION[args.get('augment', 'flip-crop')]}."
+            + (
+                f" Each bit-width's BatchNorm statistics then re-estimated on {images} training images."
+                if images
+                else ""
+            )
         ),
         "train_args": args,
         "epochs": args["epochs"],
@@ -352,6 +383,7 @@ def publish(
             "file": targets["float"].name,
             "sha256": hashlib.sha256(float_blob).hexdigest(),
         },
+        "recalibrate_bn": recalibrated,
         "eval": report,
         "eval_command": f"abn-gym supernet eval --supernet {ref} --split {eval_split.name} --json"
         + ("" if limit is None else f" --limit {limit}"),

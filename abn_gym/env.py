@@ -39,9 +39,14 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | ``ABN-ResNet20Quarter-v1`` | ``resnet20-quarter-fashionmnist`` | default | 0.1 | none |
     | ``ABN-ResNet20Quarter-Budget-v1`` | ``resnet20-quarter-fashionmnist`` | correct | - | 0.25 of all-8 |
     | ``ABN-ResNet20Quarter-BitFusion-v1`` | ``resnet20-quarter-fashionmnist`` | default (bricks) | 0.09 | none |
+    | ``ABN-MobileNetV2-v0`` | ``mobilenetv2-tiny-fashionmnist`` | default | 0.1 | none |
+    | ``ABN-MobileNetV2-Budget-v0`` | ``mobilenetv2-tiny-fashionmnist`` | correct | - | 0.39 of all-8 |
 
     The quarter-width supernet (ResNet-20 with 4/8/16 channels) is the steep task: its bit-widths
     move accuracy by several points, where ResNet-20 at full width moves it by about one. The
+    MobileNetV2-style supernet (18 switchable layers: 3x3 depthwise, 1x1 expand, 1x1 linear
+    projections and a last 1x1 conv) is the third task, where layers of different kinds differ
+    in how many bits they need. The
     measured figures are generated pages, not docstrings: ``abn-gym supernet eval`` and
     ``abn-gym bench`` write them (the documentation's supernets and results pages).
 
@@ -69,6 +74,10 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     | bits_so_far | 18 | bit-width chosen for each earlier layer / 8 (0 for layers to come) |
     | bitops_spent | 1 | cost of the switchable layers so far / cost of all-8 (BitOps by default: see Cost models) |
     | budget | 1 | this episode's cost budget as a fraction of all-8 (1 without a budget) |
+
+    The sizes follow the supernet: on the ``ABN-MobileNetV2`` ids ``C_max`` is 72 (the widest
+    depthwise layer) and the vector has 188 entries. An expand layer's input is a linear
+    bottleneck's output, which may be negative: its per-channel means are clipped at 0 too.
 
     ## Rewards
     ``reward="default"``: every step costs ``-cost_coef * BitOps(layer, bits) / BitOps(all-8)``
@@ -292,6 +301,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``cost_model`` (default ``"bitops"``, unchanged bit for bit) and the ``cost*`` info keys
       added; ``ABN-ResNet20Quarter-BitFusion-v1`` registered (the steep task in BitFusion bricks,
       ``cost_coef`` 0.09 by the same rule on val).
+    - ``ABN-MobileNetV2-v0`` / ``ABN-MobileNetV2-Budget-v0``: added (the ``mobilenetv2`` family);
+      every earlier id's episodes, observations and rewards are unchanged bit for bit.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]

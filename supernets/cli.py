@@ -14,9 +14,10 @@ from pathlib import Path
 
 from supernets.data import SPLITS
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import safe_load
-from supernets.recalibrate import DEFAULT_IMAGES
+from supernets.recalibration import DEFAULT_IMAGES
 from supernets.registry import (
     DEFAULT_SUPERNET,
     available_supernets,
@@ -40,7 +41,7 @@ class EvalArgs:
     limit: int | None = arg(None, "evaluate only the first N images")
     json: bool = arg(False, "print exactly one JSON object on stdout", action="store_true")
     checkpoint: str | None = arg(None, "evaluate this checkpoint file instead of the shipped one")
-    device: str = arg("cpu", "cpu or cuda")
+    device: str = arg("cpu", "torch device the supernet runs on: cpu or cuda (cuda:<n>)")
     data_dir: str | None = arg(None, "Fashion-MNIST directory (default: ABN_DATA_DIR, Debian package), or the .npz")
     progress: bool = arg(True, "hide the progress bar", names=("--no-progress",), action="store_false")
 
@@ -91,6 +92,7 @@ def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     ref = args.supernet or args.name or DEFAULT_SUPERNET
     if args.supernet and args.name and args.supernet != args.name:
         raise UsageError("give the supernet once: --supernet (or its older spelling --name), not both")
+    check_device(args.device)
     net = load_supernet(ref, device=args.device, checkpoint=args.checkpoint)
     split = load_supernet_split(ref, args.split, args.data_dir)
     title = _checkpoint_title(args.checkpoint) if args.checkpoint is not None else supernet_name(ref)

@@ -54,6 +54,13 @@ SUPERNETS: dict[str, SupernetEntry] = {
         card=CHECKPOINT_DIR / "resnet20-quarter-fashionmnist.json",
         dataset="fashion-mnist",
     ),
+    # A MobileNetV2-style net (depthwise and 1x1 convs, linear bottlenecks): the third task.
+    "mobilenetv2-tiny-fashionmnist": SupernetEntry(
+        name="mobilenetv2-tiny-fashionmnist",
+        checkpoint=CHECKPOINT_DIR / "mobilenetv2-tiny-fashionmnist.pt",
+        card=CHECKPOINT_DIR / "mobilenetv2-tiny-fashionmnist.json",
+        dataset="fashion-mnist",
+    ),
 }
 
 

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernets import recalibrate
+from supernets import recalibration as recalibrate
 from supernets.bitops import BITOPS_DEFINITION, bitops_unit
 from supernets.data import SPLITS, DataSpec, Split, check_split, load_data
-from supernets.float_resnet import FloatResNet
+from supernets.families import config_from_dict
+from supernets.float_net import FloatSupernet
 from supernets.foundation.errors import CheckpointError, OutputNotWritableError, UsageError
 from supernets.foundation.files import (
     atomic_write_bytes,
@@ -27,7 +28,7 @@ from supernets.foundation.files import (
     torch_bytes,
 )
 from supernets.registry import CHECKPOINT_DIR, GIT_FIX, SUPERNETS, build_from_state
-from supernets.resnet import ResNetConfig, ResNetSupernet
+from supernets.supernet import Supernet
 
 NUM_RANDOM = 20
 RECIPE_AUGMENTATION = {
@@ -39,7 +40,7 @@ RECIPE_AUGMENTATION = {
 RANDOM_SEED = 0
 
 
-def random_configs(net: ResNetSupernet, n: int = NUM_RANDOM, seed: int = RANDOM_SEED) -> list[list[int]]:
+def random_configs(net: Supernet, n: int = NUM_RANDOM, seed: int = RANDOM_SEED) -> list[list[int]]:
     """``n`` seeded, uniformly random layer-wise configurations."""
     rng = np.random.default_rng(seed)
     return [[int(b) for b in rng.choice(net.bit_choices, net.num_switchable)] for _ in range(n)]
@@ -47,7 +48,7 @@ def random_configs(net: ResNetSupernet, n: int = NUM_RANDOM, seed: int = RANDOM_
 
 @torch.inference_mode()
 def correct_matrix(
-    net: ResNetSupernet,
+    net: Supernet,
     split: Split,
     configs: Sequence[Sequence[int]],
     limit: int | None = None,
@@ -77,7 +78,7 @@ def correct_matrix(
 
 
 def eval_table(
-    net: ResNetSupernet,
+    net: Supernet,
     split: Split,
     name: str,
     limit: int | None = None,
@@ -162,7 +163,7 @@ def float_accuracy(
         if isinstance(checkpoint, dict)
         else safe_load(checkpoint, expected_sha256=expected_sha256, fix=GIT_FIX)
     )
-    model = FloatResNet(ResNetConfig.from_dict(state["config"]))
+    model = FloatSupernet(config_from_dict(state["config"]))
     model.load_state_dict(state["model"])
     model.eval()
     pred = torch.cat(
@@ -245,8 +246,8 @@ def check_publish(
         )
     state = _run_state(Path(run_dir), "--run", "supernet")
     float_state = _run_state(Path(float_run_dir), "--float-run", "float")
-    config = ResNetConfig.from_dict(state["config"])
-    float_config = ResNetConfig.from_dict(float_state["config"])
+    config = config_from_dict(state["config"])
+    float_config = config_from_dict(float_state["config"])
     if dataclasses.replace(float_config, bit_choices=config.bit_choices) != config:
         raise UsageError(
             f"--float-run {float_run_dir} trained another architecture than --run {run_dir}; give the float "
@@ -290,7 +291,7 @@ def publish(
     are re-estimated: they are float sums).
 
     Before the table is measured, each bit-width's BatchNorm statistics are re-estimated on
-    ``recalibrate_bn`` training images (:func:`supernets.recalibrate.recalibrate_bn`): a short
+    ``recalibrate_bn`` training images (:func:`supernets.recalibration.recalibrate_bn`): a short
     run's statistics trail its weights, and re-estimating them costs seconds and no labels. The
     published checkpoint holds the re-estimated statistics; the run's own ``final.pt`` is not
     changed, and the card records what was done as ``recalibrate_bn``.
@@ -324,7 +325,7 @@ def publish(
     name = str(name)
     data = DataSpec.from_dict(state.get("data"))
     eval_split = load_data(data, split, data_dir)
-    config = ResNetConfig.from_dict(state["config"])
+    config = config_from_dict(state["config"])
     check_split(eval_split, config.in_channels, config.input_size, config.num_classes, f"supernet {name}")
     images, recalibration_split = 0, None
     if recalibrate_bn != 0:

@@ -24,11 +24,13 @@ from tqdm import tqdm
 
 from supernets.data import DataSpec, Split, check_split, data_spec, load_data, normalize
 from supernets.evaluate import accuracy
-from supernets.float_resnet import FloatResNet, warm_start
+from supernets.families import architecture, build_supernet, config_from_dict, load_arch_config
+from supernets.float_net import FloatSupernet, warm_start
 from supernets.foundation.cliargs import arg
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, safe_load
-from supernets.resnet import ResNetConfig, ResNetSupernet, architecture, load_arch_config
+from supernets.supernet import ArchConfig
 
 AUGMENTATIONS = ("flip-crop", "crop", "none")
 """``--augment`` choices: the shipped recipe's crop and flip, the crop alone (a flip is wrong for digits), none."""
@@ -39,8 +41,12 @@ class TrainArgs:
     """Arguments of ``abn-gym supernet train``."""
 
     mode: str = arg("supernet", "'float' trains the plain full-precision reference, 'supernet' the switchable one")
-    arch: str = arg("resnet20", "architecture name from supernets.resnet.ARCHITECTURES (resnet20, resnet20-w4, ...)")
-    arch_config: str | None = arg(None, "JSON or TOML file of ResNetConfig fields: your own architecture (not --arch)")
+    arch: str = arg(
+        "resnet20", "architecture name from supernets.families.ARCHITECTURES (resnet20, mobilenetv2-tiny, ...)"
+    )
+    arch_config: str | None = arg(
+        None, "JSON or TOML file of a family's fields (family = resnet, mobilenetv2, plain, yours)"
+    )
     out: str | None = arg(None, "run directory: last.pt (resume), final.pt, log.csv (default: runs/<arch>-<mode>)")
     epochs: int = arg(4, "epochs over the 55,000-image train split")
     batch_size: int = arg(128, "images per batch")
@@ -61,6 +67,7 @@ class TrainArgs:
         choices=AUGMENTATIONS,
     )
     threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
+    device: str = arg("cpu", "torch device to train on: cpu or cuda (cuda:<n>); the checkpoints load on any device")
 
 
 def augment(
@@ -117,14 +124,15 @@ def random_config(num_layers: int, gen: torch.Generator, bit_choices: tuple[int,
     return [bit_choices[i] for i in idx.tolist()]
 
 
-def run_config(args: TrainArgs, config: ResNetConfig | None = None) -> ResNetConfig:
+def run_config(args: TrainArgs, config: ArchConfig | None = None) -> ArchConfig:
     """The architecture a run trains: ``config`` when given, else ``--arch-config``, else ``--arch``."""
     if config is not None:
-        if not isinstance(config, ResNetConfig):
+        if not isinstance(config, ArchConfig):
             raise UsageError(
-                f"config= takes a supernets.resnet.ResNetConfig, not a {type(config).__name__} object: the "
-                "supernets are built from a config, not from a torch module; write the architecture as a "
-                "ResNetConfig or an --arch-config TOML file (docs/guides/bring-your-own-network.md)"
+                f"config= takes an architecture config (supernets.resnet.ResNetConfig, MobileNetV2Config, PlainConfig "
+                f"or your own family's), not a {type(config).__name__} object: the supernets are built from a config, "
+                "not from a torch module; write the architecture as a config or an --arch-config TOML file "
+                "(docs/guides/bring-your-own-network.md)"
             )
         return config.validate()
     if args.arch_config is not None:
@@ -137,7 +145,7 @@ def arch_label(args: TrainArgs) -> str:
     return Path(args.arch_config).stem if args.arch_config else args.arch
 
 
-def load_warm_start(args: TrainArgs, config: ResNetConfig | None = None) -> FloatResNet:
+def load_warm_start(args: TrainArgs, config: ArchConfig | None = None) -> FloatSupernet:
     """The float model of ``args.warm_start``, refused early if it is a supernet or another architecture."""
     config = run_config(args, config)
     ckpt = safe_load(args.warm_start)
@@ -147,7 +155,7 @@ def load_warm_start(args: TrainArgs, config: ResNetConfig | None = None) -> Floa
             f"--warm-start {args.warm_start} is not a float run's checkpoint; give a --mode float final.pt"
         )
     if "config" in ckpt:
-        found = ResNetConfig.from_dict(ckpt["config"])
+        found = config_from_dict(ckpt["config"], f"--warm-start {args.warm_start}")
         same = dataclasses.replace(found, bit_choices=config.bit_choices) == config
     else:  # a resume state (last.pt) names its architecture only
         same = trained.get("arch", "resnet20") == args.arch and not trained.get("arch_config") and not args.arch_config
@@ -157,20 +165,20 @@ def load_warm_start(args: TrainArgs, config: ResNetConfig | None = None) -> Floa
             f"{trained.get('arch_config') or trained.get('arch', 'resnet20')!r}, not {arch_label(args)!r}; pass the "
             "matching --arch or --arch-config"
         )
-    model = FloatResNet(config)
+    model = FloatSupernet(config)
     model.load_state_dict(ckpt["model"])
     return model
 
 
-def build_model(args: TrainArgs, config: ResNetConfig | None = None, calib: Split | None = None) -> torch.nn.Module:
+def build_model(args: TrainArgs, config: ArchConfig | None = None, calib: Split | None = None) -> torch.nn.Module:
     """The model the run trains, warm-started when asked (``calib``: train split for the LSQ steps)."""
     config = run_config(args, config)
     if args.mode == "float":
         # A warm-started float run is the supernet's control: the same two-phase schedule without quantization.
-        return load_warm_start(args, config) if args.warm_start else FloatResNet(config)
+        return load_warm_start(args, config) if args.warm_start else FloatSupernet(config)
     if args.mode != "supernet":
         raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
-    net = ResNetSupernet(config)
+    net = build_supernet(config)
     if args.warm_start:
         warm_start(net, load_warm_start(args, config))
     if calib is None:
@@ -191,16 +199,19 @@ def logged_bits(bit_choices: tuple[int, ...]) -> list[int]:
 
 def evaluate_supernet(model: torch.nn.Module, split: Split, args: TrainArgs) -> dict[str, float]:
     """Val accuracies logged after each epoch (uniform 8/4/2 for a supernet)."""
-    if isinstance(model, FloatResNet):
+    if isinstance(model, FloatSupernet):
         model.eval()
         n = len(split) if args.eval_limit is None else min(args.eval_limit, len(split))
+        device = next(model.parameters()).device
         with torch.inference_mode():
-            pred = torch.cat([model(split.inputs(slice(s, min(s + 2000, n)))).argmax(1) for s in range(0, n, 2000)])
+            pred = torch.cat(
+                [model(split.inputs(slice(s, min(s + 2000, n)), device)).argmax(1).cpu() for s in range(0, n, 2000)]
+            )
         model.train()
         return {"val_acc": float((pred == split.labels[:n]).float().mean())}
     model.freeze()
     out = {
-        f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit)
+        f"val_acc_w{b}": accuracy(model, split, [b] * model.num_switchable, args.eval_limit, args.device)
         for b in logged_bits(model.bit_choices)
     }
     model.unfreeze()
@@ -213,7 +224,7 @@ def default_out(args: TrainArgs) -> Path:
     return Path("runs") / f"{arch_label(args)}-{args.mode}"
 
 
-def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
+def train(args: TrainArgs, config: ArchConfig | None = None) -> Path:
     """Run (or resume) training; returns the path of ``final.pt``.
 
     Args:
@@ -223,6 +234,7 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
     """
     if args.mode not in ("float", "supernet"):
         raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
+    check_device(args.device)
     config = run_config(args, config)
     data = data_spec(args.data)
     if args.threads:
@@ -244,7 +256,7 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
         )
     total_steps = steps_per_epoch * args.epochs
 
-    model = build_model(args, config, train_split)
+    model = build_model(args, config, train_split).to(args.device)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9, nesterov=True)
     epoch, step = 0, 0
     last = out / "last.pt"
@@ -301,11 +313,12 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
             gen = torch.Generator().manual_seed((args.seed * 1_000_003 + epoch) * 100_003 + s)
             idx = order[s * args.batch_size : (s + 1) * args.batch_size]
             x, y = augment(train_split.images[idx], gen, data=data, kind=args.augment), train_split.labels[idx]
+            x, y = x.to(args.device), y.to(args.device)
             lr = lr_at(epoch * steps_per_epoch + s, total_steps, args.lr)
             for g in opt.param_groups:
                 g["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            if isinstance(model, FloatResNet):
+            if isinstance(model, FloatSupernet):
                 loss = F.cross_entropy(model(x), y)
                 loss.backward()
             else:
@@ -341,6 +354,8 @@ def train(args: TrainArgs, config: ResNetConfig | None = None) -> Path:
         epoch, step = epoch + 1, 0
         save_state(epoch, 0)
     final = out / "final.pt"
+    if torch.device(args.device).type != "cpu":
+        model.cpu()  # final.pt holds CPU tensors whatever the device trained on
     atomic_torch_save(
         {
             "model": model.state_dict(),

@@ -38,7 +38,9 @@ from agents.controllers import static_configs
 from agents.controllers.registry import describe_agent_names
 from supernets.cli import add_supernet_commands
 from supernets.costs import DEFAULT_COST_MODEL
-from supernets.foundation.cliargs import add_command, add_version, arg, dataclass_from_args, positive_int
+from supernets.families import import_family_modules
+from supernets.foundation.cliargs import add_command, add_imports, add_version, arg, dataclass_from_args, positive_int
+from supernets.foundation.devices import check_device
 from supernets.foundation.errors import ABNGymError
 from supernets.registry import DEFAULT_SUPERNET, load_supernet, load_supernet_split, read_supernet_card
 
@@ -85,6 +87,7 @@ class StaticSearchCommand:
     cost_model: str = arg(
         DEFAULT_COST_MODEL, "what a configuration costs: bitops, bitfusion, or a cost table's path (.csv or .json)"
     )
+    device: str = arg("cpu", "torch device the supernet runs the search on: cpu or cuda (cuda:<n>)")
 
 
 @dataclass
@@ -103,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="abn-gym: per-input, layer-wise bit-width control of quantized supernets as Gymnasium envs.",
     )
     add_version(parser, f"%(prog)s {_version()}")
+    add_imports(parser)
     sub = parser.add_subparsers(dest="abn_gym_command", required=True, metavar="COMMAND")
     add_supernet_commands(sub)
     _add_agent_commands(sub)
@@ -137,7 +141,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_static_search(ns: argparse.Namespace) -> int:
     """abn-gym static-search."""
     args = dataclass_from_args(StaticSearchCommand, ns)
-    net = load_supernet(args.supernet)
+    check_device(args.device)
+    net = load_supernet(args.supernet, device=args.device)
     sha = read_supernet_card(args.supernet)["sha256"]
     resume = static_configs.read_resume(args.resume, sha) if args.resume is not None else None
     split = load_supernet_split(args.supernet, "val")
@@ -156,6 +161,8 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
             else f"{result['cost'][b]:.6g} {unit} (target {result['targets'][b]:.6g})"
         )
         print(f"static-{b}: {cfg}  val accuracy {100 * result['val_accuracy'][b]:.2f}%  {cost}")
+    for b, why in result.get("unmet", {}).items():
+        print(f"static-{b}: no row ({why})")
     print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
@@ -244,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     ns.command_line = _command_line(argv)
     try:
+        import_family_modules(ns.imports)
         return ns.func(ns)
     except (ABNGymError, argparse.ArgumentError) as exc:
         print(f"abn-gym: error: {exc}", file=sys.stderr)

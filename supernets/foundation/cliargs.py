@@ -255,3 +255,15 @@ def dataclass_parser(cls: type, **kwargs: Any) -> argparse.ArgumentParser:
 def add_version(parser: argparse.ArgumentParser, text: str) -> None:
     """``--version``: print ``text`` and exit."""
     parser.add_argument("--version", action="version", version=text)
+
+
+def add_imports(parser: argparse.ArgumentParser) -> None:
+    """``--import MODULE`` (repeatable) into ``imports``: modules of the user's to import before the command runs."""
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): a module of yours that registers a network family",
+    )

@@ -20,7 +20,8 @@ from supernets.data import DatasetNotFoundError, data_spec, load_data, load_spli
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import CHECKPOINT_DIR, load_supernet, read_supernet_card
-from supernets.resnet import ResNetConfig, load_arch_config
+from supernets.families import load_arch_config
+from supernets.resnet import ResNetConfig
 from supernets.train import TrainArgs, default_out, train
 
 TINY = ResNetConfig(
@@ -241,9 +242,11 @@ def test_tables_explain_in_one_line_when_no_coefficient_makes_the_middle_best():
 
 def test_arch_config_files_json_and_toml(tmp_path):
     (tmp_path / "a.json").write_text(
-        json.dumps({"stage_channels": [4, 8], "blocks_per_stage": [1, 1], "stage_strides": [1, 2]})
+        json.dumps({"stem_channels": 4, "stage_channels": [4, 8], "blocks_per_stage": [1, 1], "stage_strides": [1, 2]})
     )
-    (tmp_path / "a.toml").write_text("stage_channels = [4, 8]\nblocks_per_stage = [1, 1]\nstage_strides = [1, 2]\n")
+    (tmp_path / "a.toml").write_text(
+        "stem_channels = 4\nstage_channels = [4, 8]\nblocks_per_stage = [1, 1]\nstage_strides = [1, 2]\n"
+    )
     assert load_arch_config(tmp_path / "a.json") == load_arch_config(tmp_path / "a.toml")
     assert load_arch_config(tmp_path / "a.toml").stage_channels == (4, 8)
     (tmp_path / "bad.json").write_text(json.dumps({"stage_chanels": [4]}))

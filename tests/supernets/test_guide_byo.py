@@ -38,6 +38,8 @@ def test_the_guide_has_every_step():
         "bench --supernet",
         "train-escalation",
         "gymnasium.register(",
+        "--import my_family",
+        "@register_family",
     ):
         assert needle in text, needle
     register = next(t for lang, t in steps if lang == "python" and "gymnasium.register(" in t)
@@ -68,5 +70,6 @@ def test_the_guide_runs_in_an_empty_folder_and_leaves_the_package_untouched(tmp_
         done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"block {k} failed:\n{text}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert (tmp_path / "nets" / "tiny.json").is_file() and (tmp_path / "nets" / "static-tiny.json").is_file()
+    assert (tmp_path / "nets" / "widestem.json").is_file() and (tmp_path / "results" / "widestem").is_dir()
     assert "searching the static front" not in done.stderr
     assert _git_status() == before

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from supernets import CheckpointError, load_supernet, read_supernet_card, registry
-from supernets.float_resnet import FloatResNet
+from supernets.float_net import FloatSupernet
 from supernets.foundation.files import atomic_torch_save, sha256
 from supernets.resnet import ResNetConfig
 
@@ -53,7 +53,7 @@ def test_truncated_file_gives_clear_error(tmp_path):
 
 def test_foreign_checkpoint_is_refused(tmp_path):
     path = tmp_path / "float.pt"
-    model = FloatResNet(ResNetConfig())
+    model = FloatSupernet(ResNetConfig())
     atomic_torch_save({"model": model.state_dict(), "config": ResNetConfig().as_dict(), "kind": "float"}, path)
     with pytest.raises(CheckpointError, match="not a supernet"):
         load_supernet("resnet20-fashionmnist", checkpoint=path)

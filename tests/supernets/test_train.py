@@ -89,13 +89,13 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mod
 
 
 def test_float_warm_start_loads_the_checkpoint_and_refuses_others(tmp_path):
-    from supernets.float_resnet import FloatResNet
+    from supernets.float_net import FloatSupernet
     from supernets.foundation.errors import UsageError
     from supernets.foundation.files import atomic_torch_save
-    from supernets.resnet import architecture
+    from supernets.families import architecture
     from supernets.train import build_model
 
-    src = FloatResNet(architecture("resnet20-w4"))
+    src = FloatSupernet(architecture("resnet20-w4"))
     with torch.no_grad():
         for p in src.parameters():
             p.normal_()  # far from any fresh initialisation
@@ -117,6 +117,6 @@ def test_a_torch_module_as_config_is_refused_with_the_way_in(tmp_path):
     class MyNet(torch.nn.Module):
         """A user's own module: what train(config=...) must refuse, whatever its layers."""
 
-    with pytest.raises(UsageError, match=r"config= takes a supernets.resnet.ResNetConfig, not a MyNet object"):
+    with pytest.raises(UsageError, match=r"config= takes an architecture config .*, not a MyNet object"):
         train(TrainArgs(out=str(tmp_path / "run")), config=MyNet())
     assert not (tmp_path / "run").exists()

@@ -59,7 +59,7 @@ clients: .venv data
 # priced in BitFusion bricks (its own static front; test split, seed 0). One torch thread: on 2 cores
 # shared with another job, two spinning OpenMP threads slow the small convolutions down by orders of
 # magnitude; the figures are the same with any thread count.
-BENCH_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1 ABN-ResNet20Quarter-BitFusion-v1
+BENCH_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1 ABN-ResNet20Quarter-BitFusion-v1 ABN-MobileNetV2-v0
 # The levers are trained for the two BitOps tasks (the BitFusion task ships one escalation controller).
 LEVERS_ENVS ?= ABN-ResNet-v0 ABN-ResNet20Quarter-v1
 # BENCH_CURVES: curves (NAME@sweep) ranked beside an env's default table, as ENV=CURVE entries.

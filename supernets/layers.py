@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from supernets.bitops import conv_out
+from supernets.int_kernels import conv_codes
 from supernets.quant import lsq_fake_quant, mse_optimal_step, quantize_codes, signed_range, subsample, unsigned_range
 
 
@@ -154,7 +155,8 @@ class SwitchableConv2d(nn.Module):
         c = self._frozen[bits]  # type: ignore[index]
         # One temporary, modified in place: these tensors are memory-bound at large batches.
         codes = (x.div_(c.act_step) if inplace else x.div(c.act_step)).round_().clamp_(c.act_qmin, c.act_qmax)
-        y = F.conv2d(codes, c.weight_codes, stride=self.stride, padding=self.padding, groups=self.groups)
+        # F.conv2d in float32, or an int8 kernel with the same bits (supernets.int_kernels, opt-in).
+        y = conv_codes(codes, c.weight_codes, self.stride, self.padding, self.groups, (c.act_qmin, c.act_qmax))
         # With ``out``, y may have extra (padding) rows past out's.
         if out is None:
             y = y.mul_(c.out_scale)

@@ -66,6 +66,7 @@ from agents.controllers.registry import (
     SHIPPED_POLICIES,
     BenchContext,
     default_agent_names,
+    default_static_rows,
     make_agent,
     static_configs,
     static_search_seconds,
@@ -197,8 +198,8 @@ def _default_agents(
     names = [n for n in default_agent_names(env_id) if not n.startswith("fixed-") or int(n[6:]) in probe.bit_choices]
     if (supernet is not None and supernet != own) or probe.config.cost_model != own_cost:
         names = [n for n in names if n not in SHIPPED_POLICIES]
-    unmet = static_configs(ctx, progress).get("unmet", {})
-    return [n for n in names if not (n.startswith("static-") and n[7:] in unmet)]
+    found = set(default_static_rows(ctx, progress))
+    return [n for n in names if not n.startswith("static-") or n in found]
 
 
 def front_names(ctx: BenchContext, specs: Sequence[str]) -> list[str]:

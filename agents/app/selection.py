@@ -26,9 +26,8 @@ from abn_gym.registration import env_kwargs
 from abn_gym.vector import ABNVectorEnv
 from agents.app.bench import run_agent, static_hull_mixture
 from agents.controllers.normalization import ObsNormalizer, stats_path
-from agents.controllers.registry import BenchContext, make_agent
+from agents.controllers.registry import BenchContext, default_static_rows, make_agent
 from agents.controllers.sb3_agent import SB3Agent
-from agents.controllers.static_configs import DEFAULT_TARGETS
 from supernets.foundation.files import atomic_write_json, writing
 
 BEST_DIR = "best"
@@ -74,7 +73,7 @@ def static_front(
     overrides = dict(env_overrides)
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=split))
     ctx = BenchContext(env_id, probe.config.supernet, probe.bit_choices)
-    names = [f"fixed-{b}" for b in probe.bit_choices] + [f"static-{b}" for b in DEFAULT_TARGETS]
+    names = [f"fixed-{b}" for b in probe.bit_choices] + default_static_rows(ctx, progress=False)
     correct, bitops = [], []
     for name in names:
         agent = make_agent(name, ctx, progress=False)

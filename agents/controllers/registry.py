@@ -111,6 +111,16 @@ def known_agent_names() -> list[str]:
 _STATIC_CACHE: dict[tuple, dict] = {}
 
 
+def default_static_rows(ctx: BenchContext, progress: bool = True) -> list[str]:
+    """The ``static-<b>`` rows of :data:`DEFAULT_TARGETS` the static search found a configuration for.
+
+    A target the search left without a row (its ``unmet``: nothing undominated within that cost) is
+    left out, so every caller that runs the default static rows runs the same ones.
+    """
+    unmet = static_configs(ctx, progress).get("unmet", {})
+    return [f"static-{target_name(b)}" for b in DEFAULT_TARGETS if target_name(b) not in unmet]
+
+
 def static_configs(ctx: BenchContext, progress: bool = True) -> dict:
     """Static search result for the env's supernet and action set: a saved one if it matches, else searched.
 

@@ -45,6 +45,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,7 +67,6 @@ EXACT_LIMIT = 2**24
 KERNELS = ("onednn", "int_mm")
 
 _ALIASES = {
-    "": "off",
     "0": "off",
     "false": "off",
     "no": "off",
@@ -78,7 +78,7 @@ _ALIASES = {
 
 
 def _parse_mode(value: str | None) -> str:
-    if value is None:
+    if value is None or not value.strip():
         return DEFAULT_MODE
     v = value.strip().lower()
     v = _ALIASES.get(v, v)
@@ -87,7 +87,15 @@ def _parse_mode(value: str | None) -> str:
     return v
 
 
-_mode = _parse_mode(os.environ.get(ENV))
+def _mode_from_env() -> str:
+    try:
+        return _parse_mode(os.environ.get(ENV))
+    except ValueError as exc:  # a typo must not break importing the package: float32, and say so
+        warnings.warn(f"{exc}; running the float32 kernels", RuntimeWarning, stacklevel=2)
+        return "off"
+
+
+_mode = _mode_from_env()
 # Per mode, per weight-codes tensor (dropped with it): {(shape, stride, padding, groups, range): kernel or None}.
 _plans: dict[str, WeakIdKeyDictionary] = {"auto": WeakIdKeyDictionary(), "force": WeakIdKeyDictionary()}
 _choices: dict[str, dict[str, dict]] = {}  # per machine key: tuned shapes, loaded lazily
@@ -259,7 +267,7 @@ class IntMMConv:
         return acc.to(torch.float32).view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-_KERNEL_CLASSES = {"onednn": OneDNNConv, "int_mm": IntMMConv}
+_KERNEL_CLASSES: dict[str, type[OneDNNConv] | type[IntMMConv]] = {"onednn": OneDNNConv, "int_mm": IntMMConv}
 
 
 def candidates(weight_codes: torch.Tensor, stride: int, padding: int, groups: int) -> list[str]:

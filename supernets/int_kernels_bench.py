@@ -111,10 +111,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=7, help="timed calls per kernel and shape (median)")
     parser.add_argument("--forward-runs", type=int, default=7, help="timed forwards per mode (median)")
     parser.add_argument("--forward-bits", type=int, default=4)
+    parser.add_argument("--forward-net", nargs="+", default=["resnet20-fashionmnist"], help="shipped supernets")
     parser.add_argument("--arch", nargs="+", default=["resnet20", "mobilenetv2-tiny"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     ik.reset_choices()
+    table(args.arch[0], args.batch, args.bits[0], 2)  # warm-up, untimed: the first large buffers page-fault
     print(f"CPU: {ik.cpu_model()} ({ik.cpu_flags()}); torch {torch.__version__}; {torch.get_num_threads()} thread(s).")
     print()
     for arch in args.arch:
@@ -122,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("\n".join(table(arch, args.batch, bits, args.reps)))
             print()
     if args.forward_runs > 0:
-        print("\n".join(forward(args.batch, args.forward_runs, args.forward_bits)))
+        for name in args.forward_net:
+            print("\n".join(forward(args.batch, args.forward_runs, args.forward_bits, name)))
+            print()
 
 
 if __name__ == "__main__":

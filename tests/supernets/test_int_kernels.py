@@ -144,7 +144,7 @@ def test_auto_times_once_caches_per_machine_and_skips_small_batches(monkeypatch)
         assert timed == [(64, 6, 6)]
 
 
-def test_mode_from_environment_values():
+def test_mode_from_environment_values(monkeypatch):
     assert ik._parse_mode(None) == ik.DEFAULT_MODE
     assert [ik._parse_mode(v) for v in ("0", "off", "1", "on", "auto", "force", " FORCE ")] == [
         "off",
@@ -155,8 +155,12 @@ def test_mode_from_environment_values():
         "force",
         "force",
     ]
+    assert ik._parse_mode(" ") == ik.DEFAULT_MODE
     with pytest.raises(ValueError, match=ik.ENV):
         ik._parse_mode("fast")
+    monkeypatch.setenv(ik.ENV, "fast")
+    with pytest.warns(RuntimeWarning, match="float32"):
+        assert ik._mode_from_env() == "off"
     old = ik.mode()
     with ik.using("force"):
         assert ik.mode() == "force"

@@ -77,8 +77,16 @@ def families() -> list[str]:
     return sorted(_FAMILIES)
 
 
+IMPORT_ENV = "ABN_GYM_IMPORT"
+"""Environment variable listing (``os.pathsep``-separated) the modules ``--import`` named, so that the
+processes a command starts (the bench's workers, ``--jobs``) register the same families."""
+
+
 def family_config(name: str) -> type[ArchConfig]:
     """The config class of family ``name``, or an error that says how to register it."""
+    if name not in _FAMILIES and os.environ.get(IMPORT_ENV):
+        # A process started by a command run with --import: register what the parent imported.
+        import_family_modules(os.environ[IMPORT_ENV].split(os.pathsep))
     if name not in _FAMILIES:
         raise UsageError(
             f"unknown network family {name!r}; registered: {', '.join(families())}. A family of your own is "
@@ -92,6 +100,9 @@ def import_family_modules(modules: list[str] | tuple[str, ...]) -> None:
     """Import the user's modules that register families (the CLI's ``--import``), from the current folder too."""
     if modules and os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` would: a console script does not search the current folder
+    if modules:
+        known = [m for m in os.environ.get(IMPORT_ENV, "").split(os.pathsep) if m]
+        os.environ[IMPORT_ENV] = os.pathsep.join(dict.fromkeys([*known, *modules]))
     for module in modules:
         try:
             importlib.import_module(module)

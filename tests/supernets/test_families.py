@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -10,7 +14,14 @@ import pytest
 import torch
 
 from supernets.bitops import conv_out
-from supernets.families import build_supernet, config_from_dict, family_config, load_arch_config, register_family
+from supernets.families import (
+    IMPORT_ENV,
+    build_supernet,
+    config_from_dict,
+    family_config,
+    load_arch_config,
+    register_family,
+)
 from supernets.float_net import FloatSupernet, warm_start
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.mobilenetv2 import MobileNetV2Config
@@ -18,6 +29,7 @@ from supernets.plain import PlainConfig
 from supernets.resnet import ResNetConfig
 from supernets.supernet import ArchConfig, LayerPlan, Plan, StemPlan
 
+ROOT = Path(__file__).resolve().parents[2]
 BITS = (2, 4, 8)
 CONFIGS = {
     "resnet-A": ResNetConfig(
@@ -265,3 +277,21 @@ def test_unknown_fields_of_a_family_are_named(tmp_path):
         load_arch_config(path)
     with pytest.raises(CheckpointError, match="does not know"):
         config_from_dict({"family": "plain", "stage_channels": [4]})
+
+
+def test_a_process_started_by_a_command_run_with_import_knows_the_family(tmp_path):
+    (tmp_path / "fam_for_children.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import ClassVar\n"
+        "from supernets import ArchConfig, LayerPlan, Plan, StemPlan, register_family\n\n"
+        "@register_family\n@dataclass(frozen=True)\nclass Child(ArchConfig):\n"
+        "    family: ClassVar[str] = 'child-family'\n\n"
+        "    def plan(self):\n        return Plan(StemPlan(4), (LayerPlan('conv1', 4),))\n"
+    )
+    code = "from supernets.families import family_config; print(family_config('child-family').__name__)"
+    env = {**os.environ, IMPORT_ENV: "fam_for_children", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Child"
+    env.pop(IMPORT_ENV)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "unknown network family 'child-family'" in done.stderr

@@ -34,6 +34,7 @@ NUM_RANDOM = 20
 RECIPE_AUGMENTATION = {
     "flip-crop": "random crop (pad 2) + horizontal flip",
     "crop": "random crop (pad 2), no flip",
+    "flip": "horizontal flip, no crop",
     "none": "no augmentation",
 }
 """The card's recipe sentence for each ``--augment`` (``supernets.train.AUGMENTATIONS``)."""

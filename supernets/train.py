@@ -32,8 +32,21 @@ from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_torch_save, safe_load
 from supernets.supernet import ArchConfig
 
-AUGMENTATIONS = ("flip-crop", "crop", "none")
-"""``--augment`` choices: the shipped recipe's crop and flip, the crop alone (a flip is wrong for digits), none."""
+AUGMENTATIONS = ("flip-crop", "crop", "flip", "none")
+"""``--augment`` choices: the shipped recipe's crop and flip, the crop alone (a flip is wrong for digits), the flip
+alone, none. ``--augment flip,crop`` (any order, ``,`` or ``-``) names the same as ``flip-crop``."""
+
+
+def augmentation(text: str) -> str:
+    """The canonical :data:`AUGMENTATIONS` name of ``text`` (``"flip,crop"`` -> ``"flip-crop"``), or a clear error."""
+    parts = {p.strip() for p in str(text).replace(",", "-").replace("+", "-").split("-") if p.strip()}
+    if parts == {"none"}:
+        return "none"
+    if parts and parts <= {"flip", "crop"}:
+        return "-".join(p for p in ("flip", "crop") if p in parts)
+    raise UsageError(
+        f"--augment {text!r}: give flip,crop (the shipped recipe), crop (no flip: digits, text), flip, or none"
+    )
 
 
 @dataclass
@@ -62,9 +75,8 @@ class TrainArgs:
     data: str | None = arg(None, "your own dataset: .npz of train/val/test images and labels (default: Fashion-MNIST)")
     augment: str = arg(
         "flip-crop",
-        "training augmentation: flip-crop (random crop, 2-pixel padding, and horizontal flip), crop (no flip: "
-        "digits, text), none",
-        choices=AUGMENTATIONS,
+        "training augmentation: flip,crop (random crop with 2-pixel padding, and horizontal flip), crop (no flip: "
+        "digits, text), flip, or none",
     )
     threads: int | None = arg(None, "torch intra-op threads (default: torch's choice)")
     device: str = arg("cpu", "torch device to train on: cpu or cuda (cuda:<n>); the checkpoints load on any device")
@@ -78,11 +90,15 @@ def augment(
     ``data`` gives the normalisation (default: Fashion-MNIST's). ``kind`` (:data:`AUGMENTATIONS`):
     ``"crop"`` leaves out the flip, ``"none"`` only normalises.
     """
-    if kind not in AUGMENTATIONS:
-        raise UsageError(f"--augment {kind!r}: choose one of {', '.join(AUGMENTATIONS)}")
+    kind = augmentation(kind)
     if kind == "none":
         return normalize(images) if data is None else normalize(images, data.mean, data.std)
     n, c, h, w = images.shape
+    if kind == "flip":
+        out = images.float()
+        flip = torch.rand(n, generator=gen) < 0.5
+        out[flip] = out[flip].flip(-1)
+        return normalize(out.to(torch.uint8)) if data is None else normalize(out.to(torch.uint8), data.mean, data.std)
     padded = F.pad(images.float(), (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
@@ -235,6 +251,7 @@ def train(args: TrainArgs, config: ArchConfig | None = None) -> Path:
     if args.mode not in ("float", "supernet"):
         raise UsageError(f"--mode must be 'float' or 'supernet', got {args.mode!r}")
     check_device(args.device)
+    args = dataclasses.replace(args, augment=augmentation(args.augment))
     config = run_config(args, config)
     data = data_spec(args.data)
     if args.threads:

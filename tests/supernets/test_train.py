@@ -5,7 +5,7 @@ import torch
 
 from supernets import train as train_mod
 from supernets.data import normalize
-from supernets.train import AUGMENTATIONS, TrainArgs, augment, lr_at, train
+from supernets.train import AUGMENTATIONS, TrainArgs, augment, augmentation, lr_at, train
 
 
 def test_augment_is_seeded_and_shape_preserving(test_split):
@@ -22,6 +22,11 @@ def test_each_augmentation_is_its_crop_and_flip_by_slicing(test_split, kind):
     if kind == "none":
         assert torch.equal(got, normalize(imgs))
         return
+    if kind == "flip":
+        flips = torch.rand(len(imgs), generator=torch.Generator().manual_seed(5)) < 0.5
+        for i, img in enumerate(imgs):
+            assert torch.equal(got[i], normalize((img.flip(-1) if flips[i] else img)[None])[0]), i
+        return
     # The same draws, by hand: the shift (dy, dx) of each image in its 2-pixel zero padding, then the flips.
     gen = torch.Generator().manual_seed(5)
     n = len(imgs)
@@ -32,6 +37,17 @@ def test_each_augmentation_is_its_crop_and_flip_by_slicing(test_split, kind):
         crop = padded[i, :, dy[i] : dy[i] + 28, dx[i] : dx[i] + 28]
         assert torch.equal(got[i], normalize((crop.flip(-1) if flips[i] else crop)[None])[0]), i
     assert kind == "crop" or 0 < int(flips.sum()) < n
+
+
+def test_augment_takes_the_issue_s_spelling_and_names_bad_values():
+    assert augmentation("flip,crop") == augmentation("crop,flip") == augmentation("flip-crop") == "flip-crop"
+    assert augmentation("crop") == "crop" and augmentation("none") == "none" and augmentation("flip") == "flip"
+    from supernets.foundation.errors import UsageError
+
+    with pytest.raises(UsageError, match="--augment 'rotate'"):
+        augmentation("rotate")
+    with pytest.raises(UsageError, match="--augment 'none,crop'"):
+        augmentation("none,crop")
 
 
 def test_a_run_resumes_only_with_its_own_augmentation(tmp_path):
@@ -89,10 +105,10 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch, mod
 
 
 def test_float_warm_start_loads_the_checkpoint_and_refuses_others(tmp_path):
+    from supernets.families import architecture
     from supernets.float_net import FloatSupernet
     from supernets.foundation.errors import UsageError
     from supernets.foundation.files import atomic_torch_save
-    from supernets.families import architecture
     from supernets.train import build_model
 
     src = FloatSupernet(architecture("resnet20-w4"))

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from supernets.data import SPLITS
+from supernets.data import SPLITS, check_count
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
@@ -95,6 +95,7 @@ def cmd_supernet_eval(ns: argparse.Namespace) -> int:
     check_device(args.device)
     net = load_supernet(ref, device=args.device, checkpoint=args.checkpoint)
     split = load_supernet_split(ref, args.split, args.data_dir)
+    check_count(args.limit, args.split, len(split), "--limit")
     title = _checkpoint_title(args.checkpoint) if args.checkpoint is not None else supernet_name(ref)
     report = eval_table(net, split, title, args.limit, progress=args.progress)
     if args.json:

@@ -230,6 +230,15 @@ def _npz_split(path: str, mtime_ns: int, name: str, mean: tuple[float, ...], std
     )
 
 
+def check_count(n: int | None, split: str, size: int, flag: str) -> None:
+    """Refuse an image count ``n`` (None: the whole split) outside 1..``size`` with one line naming the split's size.
+
+    The one message every command's image-count option gives (``--episodes``, ``--limit``, ``--train-images`` ...).
+    """
+    if n is not None and not 1 <= n <= size:
+        raise UsageError(f"{flag} {n}: the {split} split has {size} images; choose 1 to {size}")
+
+
 def check_split(split: Split, channels: int, size: int, num_classes: int, what: str) -> None:
     """Refuse a split whose images or labels do not fit a network (``what`` names the network)."""
     found = tuple(split.images.shape[1:])

@@ -23,7 +23,7 @@ from typing import Protocol, cast
 import torch
 from torch import nn
 
-from supernets.data import Split
+from supernets.data import Split, check_count
 from supernets.foundation.errors import UsageError
 from supernets.layers import SwitchableConv2d
 
@@ -34,7 +34,7 @@ DEFAULT_IMAGES = 2048
 def check_images(images: int, split: Split, flag: str = "images") -> None:
     """Refuse an image count that is not 1 to ``len(split)``; ``flag`` names the option in the message."""
     if not 1 <= images <= len(split):
-        raise UsageError(f"{flag} {images}: the {split.name} split has {len(split)} images; choose 1 to {len(split)}")
+        check_count(images, split.name, len(split), flag)
 
 
 class _Freezable(Protocol):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from supernets.data import DataSpec, Split, check_split, data_spec, load_data, normalize
+from supernets.data import DataSpec, Split, check_count, check_split, data_spec, load_data, normalize
 from supernets.evaluate import accuracy
 from supernets.families import architecture, build_supernet, config_from_dict, load_arch_config
 from supernets.float_net import FloatSupernet, warm_start
@@ -263,6 +263,8 @@ def train(args: TrainArgs, config: ArchConfig | None = None) -> Path:
     for split in (train_split, val_split):
         what = f"architecture {arch_label(args)}"
         check_split(split, config.in_channels, config.input_size, config.num_classes, what)
+    check_count(args.train_limit, "train", len(train_split), "--train-limit")
+    check_count(args.eval_limit, "val", len(val_split), "--eval-limit")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     n = len(train_split) if args.train_limit is None else min(args.train_limit, len(train_split))

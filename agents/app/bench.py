@@ -73,7 +73,7 @@ from agents.controllers.registry import (
 )
 from agents.controllers.static_configs import find_result, front_static_rows
 from agents.controllers.sweeps import DEFAULT_SWEEP_POINTS
-from supernets.data import SPLITS
+from supernets.data import SPLITS, check_count
 from supernets.foundation.cliargs import arg, positive_int
 from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
@@ -261,8 +261,7 @@ def _bench(args: BenchArgs, stack: contextlib.ExitStack) -> dict:
     probe = ABNVectorEnv(1, **env_kwargs(env_id, **overrides, split=args.split))
     cost = CostColumns(probe.engine.costs.describe(), probe.engine.cost_all8)
     size = len(probe.engine.split)
-    if args.episodes is not None and not 1 <= args.episodes <= size:
-        raise UsageError(f"--episodes {args.episodes}: the {args.split} split has {size} images; choose 1 to {size}")
+    check_count(args.episodes, args.split, size, "--episodes")
     kwargs = probe.config.kwargs()  # every argument, defaults included: what validate replays
     supernet = probe.config.supernet
     # Bars only on a terminal: sent to a file or a pipe, they become dozens of lines per agent.

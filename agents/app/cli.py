@@ -38,6 +38,7 @@ from agents.controllers import static_configs
 from agents.controllers.registry import describe_agent_names
 from supernets.cli import add_supernet_commands
 from supernets.costs import DEFAULT_COST_MODEL
+from supernets.data import check_count
 from supernets.families import import_family_modules
 from supernets.foundation.cliargs import add_command, add_imports, add_version, arg, dataclass_from_args, positive_int
 from supernets.foundation.devices import check_device
@@ -146,6 +147,7 @@ def cmd_static_search(ns: argparse.Namespace) -> int:
     sha = read_supernet_card(args.supernet)["sha256"]
     resume = static_configs.read_resume(args.resume, sha) if args.resume is not None else None
     split = load_supernet_split(args.supernet, "val")
+    check_count(args.limit, "val", len(split), "--limit")
     result = static_configs.static_search(
         net, split, limit=args.limit, progress=args.progress, resume=resume, cost_model=args.cost_model
     )

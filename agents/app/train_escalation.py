@@ -28,6 +28,7 @@ from abn_gym.registration import DEFAULT_ENV_ID
 from agents.app.static_search import check_source_checkout
 from agents.controllers.escalation import EscalationAgent, EscalationModel, escalation_env_kwargs, rest_cost_fraction
 from agents.controllers.registry import shipped_policy
+from supernets.data import check_count
 from supernets.foundation.cliargs import add_command, arg, dataclass_from_args
 from supernets.foundation.devices import check_device
 from supernets.foundation.errors import UsageError
@@ -153,9 +154,7 @@ def train_escalation(args: EscalationArgs, command: str = "", progress: bool = T
         raise UsageError(f"--low {args.low} must be below --high {args.high}")
     # Both counts are checked before any rollout: a user's split may be smaller than the defaults.
     for split, n, flag in (("train", args.train_images, "--train-images"), ("val", args.val_images, "--val-images")):
-        size = len(load_supernet_split(cfg.supernet, split, cfg.data_dir))
-        if not 1 <= n <= size:
-            raise UsageError(f"{flag} {n}: the {split} split has {size} images; choose 1 to {size}")
+        check_count(n, split, len(load_supernet_split(cfg.supernet, split, cfg.data_dir)), flag)
     where = (args.batch, progress, args.supernet, args.device)
     train = rollouts(args.env, "train", args.train_images, args.decide_at, args.low, args.high, *where)
     model = fit(

@@ -17,10 +17,10 @@ import torch
 from agents.app.cli import main as cli
 from supernets import report
 from supernets.data import DatasetNotFoundError, data_spec, load_data, load_split
+from supernets.families import load_arch_config
 from supernets.foundation.errors import CheckpointError, UsageError
 from supernets.foundation.files import sha256
 from supernets.registry import CHECKPOINT_DIR, load_supernet, read_supernet_card
-from supernets.families import load_arch_config
 from supernets.resnet import ResNetConfig
 from supernets.train import TrainArgs, default_out, train
 

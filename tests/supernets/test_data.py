@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from supernets import data
+from supernets.foundation.errors import UsageError
 
 
 def test_split_sizes_disjoint_and_fixed():
@@ -43,3 +44,30 @@ def test_nothing_found_explains_how_to_get_it(monkeypatch, tmp_path):
 def test_unknown_split():
     with pytest.raises(ValueError, match="choose one of"):
         data.load_split("holdout")
+
+
+def test_every_image_count_option_gives_the_same_one_line_error(capsys, tmp_path):
+    from agents.app.cli import main as cli
+    from supernets.data import check_count
+
+    with pytest.raises(UsageError, match=r"^--limit 11: the val split has 10 images; choose 1 to 10$"):
+        check_count(11, "val", 10, "--limit")
+    check_count(None, "val", 10, "--limit")  # None: the whole split
+    commands = [
+        (
+            ["supernet", "eval", "--supernet", "resnet20-quarter-fashionmnist", "--limit", "10001", "--no-progress"],
+            "--limit 10001: the test split has 10000 images; choose 1 to 10000",
+        ),
+        (
+            ["static-search", "--supernet", "resnet20-quarter-fashionmnist", "--limit", "5001", "--out", str(tmp_path)],
+            "--limit 5001: the val split has 5000 images; choose 1 to 5000",
+        ),
+        (
+            ["supernet", "train", "--mode", "float", "--train-limit", "55001", "--out", str(tmp_path / "run")],
+            "--train-limit 55001: the train split has 55000 images; choose 1 to 55000",
+        ),
+    ]
+    for argv, message in commands:
+        assert cli(argv) == 2
+        assert capsys.readouterr().err.strip() == f"abn-gym: error: {message}"
+    assert not (tmp_path / "run").exists() and not list(tmp_path.iterdir())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from supernets.foundation.errors import UsageError
-from supernets.supernet import BIT_CHOICES, ArchConfig, LayerPlan, Plan, StemPlan, Supernet
+from supernets.supernet import BIT_CHOICES, ArchConfig, LayerPlan, Plan, StemPlan
 
 
 @dataclass(frozen=True)
@@ -79,19 +79,5 @@ class MobileNetV2Config(ArchConfig):
             )
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for t in stages for v in t):
             raise UsageError("architecture stage fields must hold positive ints")
-        for name in ("stem_channels", "stem_stride", "last_channels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"architecture field {name}={value!r}: expected a positive int")
+        self.require_positive("stem_channels", "stem_stride", "last_channels")
         return super().validate()
-
-
-class MobileNetV2Supernet(Supernet):
-    """A :class:`~supernets.supernet.Supernet` of the ``mobilenetv2`` family.
-
-    Args:
-        config: the architecture (see :class:`MobileNetV2Config`).
-    """
-
-    def __init__(self, config: MobileNetV2Config) -> None:
-        super().__init__(config)

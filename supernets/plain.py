@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from supernets.foundation.errors import UsageError
-from supernets.supernet import BIT_CHOICES, ArchConfig, LayerPlan, Plan, StemPlan, Supernet
+from supernets.supernet import BIT_CHOICES, ArchConfig, LayerPlan, Plan, StemPlan
 
 
 @dataclass(frozen=True)
@@ -68,19 +68,5 @@ class PlainConfig(ArchConfig):
                 )
         if any(p not in (0, 1) or isinstance(p, bool) for p in self.pools):
             raise UsageError(f"architecture field pools={list(self.pools)}: expected 0 (no pool) or 1 (2x2 max-pool)")
-        for name in ("stem_channels", "stem_kernel", "stem_stride"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"architecture field {name}={value!r}: expected a positive int")
+        self.require_positive("stem_channels", "stem_kernel", "stem_stride")
         return super().validate()
-
-
-class PlainSupernet(Supernet):
-    """A :class:`~supernets.supernet.Supernet` of the ``plain`` family.
-
-    Args:
-        config: the architecture (see :class:`PlainConfig`).
-    """
-
-    def __init__(self, config: PlainConfig) -> None:
-        super().__init__(config)

@@ -104,10 +104,14 @@ class ArchConfig:
         """The fields an arch-config file may set."""
         return [f.name for f in fields(cls)]
 
+    def require_positive(self, *names: str) -> None:
+        """Raise a :class:`UsageError` naming the first of the fields ``names`` that is not a positive int."""
+        for name in names:
+            _positive(name, getattr(self, name))
+
     def validate(self):
         """Return self, or raise a :class:`UsageError` naming what cannot build a network."""
-        for name in ("in_channels", "num_classes", "input_size"):
-            _positive(name, getattr(self, name))
+        self.require_positive("in_channels", "num_classes", "input_size")
         bits = self.bit_choices
         if not bits or len(set(bits)) != len(bits) or any(isinstance(b, bool) or b not in range(2, 9) for b in bits):
             raise UsageError(f"architecture field bit_choices={list(bits)}: expected distinct ints from 2 to 8")

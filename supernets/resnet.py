@@ -68,11 +68,7 @@ class ResNetConfig(ArchConfig):
 
     def validate(self) -> ResNetConfig:
         """Return self, or raise a :class:`UsageError` naming the first field that cannot build a network."""
-        ints = ("in_channels", "num_classes", "input_size", "stem_channels", "stem_kernel", "stem_stride")
-        for name in ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"architecture field {name}={value!r}: expected a positive int")
+        self.require_positive("in_channels", "num_classes", "input_size", "stem_channels", "stem_kernel", "stem_stride")
         stages = (self.stage_channels, self.blocks_per_stage, self.stage_strides)
         if not self.stage_channels or len({len(t) for t in stages}) != 1:
             raise UsageError(

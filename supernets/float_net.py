@@ -5,6 +5,8 @@ One class for every family: it reads the supernet's plan, so the two layouts can
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,15 +36,16 @@ class FloatSupernet(nn.Module):
         self.stem_bn = nn.BatchNorm2d(stem.out_channels)
         self.convs = nn.ModuleList(
             nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, bias=False, groups=c.groups)
-            for c in ref.convs
+            for c in ref._conv_seq
         )
-        self.bns = nn.ModuleList(nn.BatchNorm2d(c.out_channels) for c in ref.convs)
+        self.bns = nn.ModuleList(nn.BatchNorm2d(c.out_channels) for c in ref._conv_seq)
         self.downsample = nn.ModuleDict(
             {
-                k: nn.Sequential(
+                str(b): nn.Sequential(
                     nn.Conv2d(d.in_channels, d.out_channels, 1, d.stride, bias=False), nn.BatchNorm2d(d.out_channels)
                 )
-                for k, d in ref.downsample.items()
+                for b, d in enumerate(ref._projection_seq)
+                if d is not None
             }
         )
         self.fc = nn.Linear(ref.fc.in_features, ref.fc.out_features)
@@ -68,6 +71,7 @@ class FloatSupernet(nn.Module):
                 pending = self._shortcut(step.block, x)
             x = bn(conv(x))
             if step.closes:
+                assert pending is not None, "a plan closes only a residual it opened (check_plan)"
                 x, pending = x + pending, None
             if step.relu:
                 x = F.relu(x)
@@ -81,11 +85,13 @@ def warm_start(supernet: Supernet, model: FloatSupernet) -> None:
     """Copy a trained full-precision model's weights and BN statistics into every bit-width."""
     supernet.stem.weight.copy_(model.stem.weight)
     supernet.stem.load_float_bn(model.stem_bn)
-    for conv, fconv, bn in zip(supernet.convs, model.convs, model.bns):
-        conv.weight.copy_(fconv.weight)
-        conv.load_float_bn(bn)
-    for key, ds in supernet.downsample.items():
-        ds.weight.copy_(model.downsample[key][0].weight)
-        ds.load_float_bn(model.downsample[key][1])
+    for conv, fconv, bn in zip(supernet._conv_seq, model.convs, model.bns):
+        conv.weight.copy_(cast(nn.Conv2d, fconv).weight)
+        conv.load_float_bn(cast(nn.BatchNorm2d, bn))
+    for b, ds in enumerate(supernet._projection_seq):
+        if ds is not None:
+            pair = cast(nn.Sequential, model.downsample[str(b)])
+            ds.weight.copy_(cast(nn.Conv2d, pair[0]).weight)
+            ds.load_float_bn(cast(nn.BatchNorm2d, pair[1]))
     supernet.fc.weight.copy_(model.fc.weight)
     supernet.fc.bias.copy_(model.fc.bias)

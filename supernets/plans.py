@@ -97,7 +97,7 @@ class ArchConfig:
     def from_dict(cls, d: dict):
         """Inverse of :meth:`as_dict` (a ``family`` key, if any, is checked by the caller)."""
         d = {k: v for k, v in d.items() if k != "family"}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # type: ignore[arg-type]
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -265,6 +265,7 @@ class Supernet(nn.Module):
                 bits = bits[rows]  # bit-width of the row at each position of x
         conv = self._conv_seq[i]
         plan = self._steps[i]
+        pending: torch.Tensor | None
         if plan.opens:  # this layer's input is the residual its block adds at the end
             pending, pending_rows = self._shortcut(plan.block, state.x, bits), rows
         else:

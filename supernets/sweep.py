@@ -100,7 +100,7 @@ def sweep(args: SweepArgs) -> list[dict]:
         rows.append(
             {
                 "arch": name,
-                "stage_channels": list(ARCHITECTURES[name].stage_channels),
+                "stage_channels": list(getattr(ARCHITECTURES[name], "stage_channels", ())),
                 "macs": _macs(net),
                 "float": float_accuracy(fp_final, val),
                 **accs,

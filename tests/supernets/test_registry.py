@@ -17,7 +17,7 @@ def test_shipped_checkpoint_matches_its_card(net):
 
 
 def test_unknown_name_lists_known():
-    with pytest.raises(KeyError, match="known supernets: resnet20-fashionmnist"):
+    with pytest.raises(KeyError, match="known supernets: mobilenetv2-tiny-fashionmnist, resnet20-fashionmnist"):
         load_supernet("resnet56-imagenet")
 
 

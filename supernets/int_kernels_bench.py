@@ -12,10 +12,10 @@ is tuned as usual (and written to the tuner's cache file).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -23,6 +23,7 @@ from supernets import int_kernels as ik
 from supernets.bitops import conv_out
 from supernets.data import normalize
 from supernets.families import architecture, build_supernet
+from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
 from supernets.quant import signed_range, unsigned_range
 from supernets.registry import load_supernet, load_supernet_split
 
@@ -102,29 +103,41 @@ def forward(batch: int, runs: int, bits: int, name: str = "resnet20-fashionmnist
     ]
 
 
+@dataclass
+class IntKernelBenchArgs:
+    """Arguments of ``python -m supernets.int_kernels_bench``."""
+
+    batch: int = arg(256, "rows per convolution (the env's num_envs)")
+    threads: int = arg(1, "torch intra-op threads")
+    bits: str = arg("4,8", "code bit-widths to tabulate, comma-separated")
+    reps: int = arg(7, "timed calls per kernel and shape (median)")
+    forward_runs: int = arg(7, "timed forwards per mode (median); 0 skips the whole forward")
+    forward_bits: int = arg(4, "uniform bit-width of the whole forward")
+    forward_net: str = arg("resnet20-fashionmnist", "shipped supernets whose forward is timed, comma-separated")
+    arch: str = arg("resnet20,mobilenetv2-tiny", "architectures whose layer shapes are tabulated, comma-separated")
+
+
+def _items(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the per-shape tables and the whole-forward timing as markdown."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--bits", type=int, nargs="+", default=[4, 8], help="code bit-widths to tabulate")
-    parser.add_argument("--reps", type=int, default=7, help="timed calls per kernel and shape (median)")
-    parser.add_argument("--forward-runs", type=int, default=7, help="timed forwards per mode (median)")
-    parser.add_argument("--forward-bits", type=int, default=4)
-    parser.add_argument("--forward-net", nargs="+", default=["resnet20-fashionmnist"], help="shipped supernets")
-    parser.add_argument("--arch", nargs="+", default=["resnet20", "mobilenetv2-tiny"])
-    args = parser.parse_args(argv)
+    parser = dataclass_parser(IntKernelBenchArgs, description=(__doc__ or "").split("\n\n")[0])
+    args = dataclass_from_args(IntKernelBenchArgs, parser.parse_args(argv))
+    bits_list = [int(b) for b in _items(args.bits)]
+    archs = _items(args.arch)
     torch.set_num_threads(args.threads)
     ik.reset_choices()
-    table(args.arch[0], args.batch, args.bits[0], 2)  # warm-up, untimed: the first large buffers page-fault
+    table(archs[0], args.batch, bits_list[0], 2)  # warm-up, untimed: the first large buffers page-fault
     print(f"CPU: {ik.cpu_model()} ({ik.cpu_flags()}); torch {torch.__version__}; {torch.get_num_threads()} thread(s).")
     print()
-    for arch in args.arch:
-        for bits in args.bits:
+    for arch in archs:
+        for bits in bits_list:
             print("\n".join(table(arch, args.batch, bits, args.reps)))
             print()
     if args.forward_runs > 0:
-        for name in args.forward_net:
+        for name in _items(args.forward_net):
             print("\n".join(forward(args.batch, args.forward_runs, args.forward_bits, name)))
             print()
 

@@ -142,10 +142,12 @@ def test_a_users_cost_table_end_to_end(quarter, tmp_path):
     # Static search under the table: a few targets, a handful of images.
     sha = read_supernet_card(QUARTER)["sha256"]
     val = load_supernet_split(QUARTER, "val")
-    result = static_search(quarter, val, targets=(3, 4, 5, 6, 7), limit=8, progress=False, cost_model=str(path))
+    # 32 images: on fewer, every configuration ties with all-2 and none is undominated.
+    result = static_search(quarter, val, targets=(2.5, 3, 4, 5, 6, 7), limit=32, progress=False, cost_model=str(path))
     assert result["cost_model"]["model"] == "table:latency.csv" and result["cost_model"]["unit"] == "ms"
-    config = result["configs"]["4"]
-    assert result["cost"]["4"] == pytest.approx(by_hand(config), rel=1e-12)
+    target = next(iter(result["configs"]))  # the first target with a row (which ones have one varies)
+    config = result["configs"][target]
+    assert result["cost"][target] == pytest.approx(by_hand(config), rel=1e-12)
     static_dir = tmp_path / "static"
     assert save_result(result, static_dir, QUARTER, sha, "test").name == f"static-{QUARTER}-table-latency.json"
 
@@ -165,7 +167,7 @@ def test_a_users_cost_table_end_to_end(quarter, tmp_path):
     args = BenchArgs(
         env="ABN-ResNet20Quarter-v1",
         cost_model=str(path),
-        agents=["fixed-4", "static-4"],
+        agents=["fixed-4", f"static-{target}"],
         split="val",
         episodes=6,
         out=str(out),
@@ -176,7 +178,7 @@ def test_a_users_cost_table_end_to_end(quarter, tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert doc["cost_model"] == result["cost_model"]
     rows = {r["agent"]: r for r in res["rows"]}
-    assert rows["static-4"]["cost"] == pytest.approx(by_hand(config), rel=1e-12)
+    assert rows[f"static-{target}"]["cost"] == pytest.approx(by_hand(config), rel=1e-12)
     assert rows["fixed-4"]["cost"] == pytest.approx(by_hand([4] * 18), rel=1e-12)
     assert "| cost (ms) |" in (out / "leaderboard.md").read_text().splitlines()[2]
     assert validate(out / "results.json", progress=False)["ok"]

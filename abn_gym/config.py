@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from abn_gym.engine import EpisodeEngine, forget_reference_predictions
+from abn_gym.engine import EpisodeEngine
+from abn_gym.episode_cache import check_episode_cache, episode_cache_mb, forget_reference_predictions
 from abn_gym.errors import EnvArgumentError, EnvCallError, UnknownEnvArgumentError
 from abn_gym.observations import OBS_MODES
 from abn_gym.rewards import REWARDS, RewardFn
@@ -56,6 +57,7 @@ class EnvConfig:
     decide_at: tuple[int, ...] | None = None
     group_size: int = 1
     cost_model: str = DEFAULT_COST_MODEL
+    episode_cache: str | float = "auto"
 
     def kwargs(self) -> dict[str, Any]:
         """The arguments as a plain dict (what pickling and the vector env pass on)."""
@@ -162,6 +164,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
         _fail(
             "group_size", group, "an int >= 1: the number of consecutive sub-envs of the vector env that share an image"
         )
+    episode_cache = check_episode_cache(cfg.episode_cache)
     if not isinstance(cfg.device, str) or not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         _fail("device", cfg.device, "'cpu' or 'cuda' (or 'cuda:N')")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -175,6 +178,7 @@ def make_config(**kwargs: Any) -> EnvConfig:
         decide_at=decide_at,
         group_size=int(group),
         cost_model=model,
+        episode_cache=episode_cache,
     )
 
 
@@ -281,8 +285,17 @@ def build_engine(cfg: EnvConfig, num_envs: int) -> EpisodeEngine:
     reward = reward_fn(cfg, net)
     assert cfg.bit_choices is not None, "make_config resolves the bit-widths"
     costs = table_of(cfg.supernet, cfg.bit_choices, cfg.cost_model)
+    decisions = len(cfg.decide_at) if cfg.decide_at is not None else net.num_switchable
     return EpisodeEngine(
-        net, split, cfg.bit_choices, reward, num_envs, cfg.device, decide_at=cfg.decide_at, costs=costs
+        net,
+        split,
+        cfg.bit_choices,
+        reward,
+        num_envs,
+        cfg.device,
+        decide_at=cfg.decide_at,
+        costs=costs,
+        episode_cache=episode_cache_mb(cfg.episode_cache, decisions, cfg.sampling),
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from abn_gym.budgets import fit, is_monotone, min_rest, spans
+from abn_gym.episode_cache import CachedRows, EpisodeCache, reference_predictions
 from abn_gym.errors import EnvArgumentError, EnvCallError
 from abn_gym.observations import ObservationLayout, channel_sums, stats_scale, write_stats
 from abn_gym.rewards import RewardFn
@@ -29,34 +30,6 @@ from supernets.data import Split
 from supernets.layers import SwitchableConv2d
 from supernets.quant import unsigned_range
 from supernets.supernet import State, Supernet
-
-_REFERENCE_PREDICTIONS: dict[tuple[int, str, int], np.ndarray] = {}
-
-
-def forget_reference_predictions() -> None:
-    """Drop the remembered reference predictions (keyed by the network object, which a reload replaces)."""
-    _REFERENCE_PREDICTIONS.clear()
-
-
-@torch.inference_mode()
-def reference_predictions(net: Supernet, split: Split, bits: int, indices: np.ndarray) -> np.ndarray:
-    """Predictions of uniform-``bits`` for images ``indices`` of ``split``, remembered per process.
-
-    The rewards with a per-image reference need the same image's prediction at a fixed
-    configuration. It depends on the image only, and training revisits images, so each one is
-    computed once (frozen inference is exact: batch composition does not change a prediction).
-    """
-    key = (id(net), split.name, int(bits))
-    known = _REFERENCE_PREDICTIONS.get(key)
-    if known is None:
-        known = _REFERENCE_PREDICTIONS[key] = np.full(len(split), -1, dtype=np.int64)
-    missing = np.unique(indices[known[indices] < 0])
-    if len(missing):
-        device = next(net.parameters()).device
-        x = split.inputs(torch.from_numpy(missing), device)
-        logits = net.run_layers(net.stem_forward(x), [int(bits)] * net.num_switchable)
-        known[missing] = logits.argmax(1).cpu().numpy()
-    return known[indices]
 
 
 @dataclass
@@ -94,6 +67,8 @@ class EpisodeEngine:
             prices the reward's step cost, the budget and its mask, and the observation's spent
             fraction. None: BitOps. BitOps are counted beside it whatever the model (``info``'s
             ``bitops_*`` keys, :meth:`episode_bitops`).
+        episode_cache: remembered episodes, bounded to this many MB (0: off), exact: a hit skips the
+            supernet for its row (:mod:`abn_gym.episode_cache`; hits are counted in :attr:`episode_cache`).
     """
 
     def __init__(
@@ -106,6 +81,7 @@ class EpisodeEngine:
         device: str | torch.device = "cpu",
         decide_at: Sequence[int] | None = None,
         costs: CostTable | None = None,
+        episode_cache: float = 0,
     ) -> None:
         self.net, self.split, self.reward_fn = net, split, reward
         if int(num_envs) % reward.group_size:
@@ -179,6 +155,8 @@ class EpisodeEngine:
         self._budget_enabled = False
         self._reference_bits = reward.reference_bits
         self._allocate()
+        self._cached = CachedRows(self, episode_cache) if episode_cache else None
+        self.episode_cache: EpisodeCache | None = None if self._cached is None else self._cached.store
 
     def _allocate(self) -> None:
         n, lay = self.num_envs, self.layout
@@ -208,6 +186,7 @@ class EpisodeEngine:
         self._obs_full = True  # the next observation rewrites every part, not only what a step changed
         self._no_clip = np.zeros(n, dtype=bool)
         self._no_clip.flags.writeable = False
+        self._started = False  # reset() has run (with the episode cache, self.state may be None after it)
 
     def _output_buffers(self) -> list[torch.Tensor | None]:
         # Layer t writes its output into one of net.buffer_span buffers per shape, taken in turn: a
@@ -242,9 +221,12 @@ class EpisodeEngine:
         self.spent_units[:] = 0
         self.lookahead_macs[:] = 0
         self.t = 0
+        self._started = self._obs_full = True
+        if self._cached is not None:
+            self._cached.reset(self)
+            return self._observe_parts()
         x = self.split.inputs(torch.from_numpy(indices), self.device)
         self.state = self.net.stem_forward(x)
-        self._obs_full = True
         return self._observe()
 
     @property
@@ -284,15 +266,21 @@ class EpisodeEngine:
             else:
                 clipped, actions = fit(mask, actions, self.cheapest[t])
         bits = self.bit_choices[actions]
-        assert self.state is not None, "reset() runs the stem first"  # for the type checker
         end = self.next_layer[t]
         # One row needs no grouping: pass a plain int and skip the supernet's grouping checks.
         run_bits = int(bits[0]) if self.num_envs == 1 else bits
-        if end == t + 1:
+        logits = None
+        if self._cached is not None:  # the network runs only for the rows that miss
+            self.chosen[:, t:end] = bits[:, None]
+            self._obs[:, self._bits_col + t : self._bits_col + end] = self._bits_fraction[actions][:, None]
+            logits = self._cached.step(self, t, end, actions, bits)
+        elif end == t + 1:
+            assert self.state is not None, "reset() runs the stem first"  # for the type checker
             self.state = self.net.step(self.state, t, run_bits, self._writers[end], self._outputs[t])
             self.chosen[:, t] = bits
             self._obs[:, self._bits_col + t] = self._bits_fraction[actions]
         else:  # decide_at: the layers up to the next decision point keep this step's bit-width
+            assert self.state is not None, "reset() runs the stem first"  # for the type checker
             for j in range(t, end):
                 writer = self._writers[end] if j == end - 1 else None  # only the next decision is observed
                 self.state = self.net.step(self.state, j, run_bits, writer, self._outputs[j])
@@ -304,7 +292,7 @@ class EpisodeEngine:
         reward = self._step_reward[t][actions]
         self.t = end
         result = StepResult(
-            obs=self._observe(stats_written=True),
+            obs=self._observe(stats_written=True) if self._cached is None else self._observe_parts(),
             reward=reward,
             terminated=self.done,
             layer=t,
@@ -314,7 +302,9 @@ class EpisodeEngine:
             cost_step=self._cost_units_float[t][actions],
         )
         if self.done:
-            logits = self.net.head(self.state).float()
+            if logits is None:
+                assert self.state is not None  # for the type checker
+                logits = self.net.head(self.state).float()
             logp = torch.log_softmax(logits, dim=1).cpu().numpy()
             pred = logp.argmax(axis=1)
             correct = pred == self.labels
@@ -392,12 +382,16 @@ class EpisodeEngine:
         # A step changes the activation statistics (written during the step, see _stats_writer),
         # the layer columns, one bits_so_far column (written in step) and bitops_spent; reset and set_state
         # rewrite everything (_obs_full).
-        t, lay, obs = self.t, self.layout, self._obs
         assert self.state is not None, "reset() runs the stem first"  # for the type checker
         if not stats_written:
             rows = self.state.rows
-            self._writers[t](self.state.x, None if rows is None else torch.from_numpy(rows).to(self.device))
+            self._writers[self.t](self.state.x, None if rows is None else torch.from_numpy(rows).to(self.device))
         self._write_stats(self.state.x)
+        return self._observe_parts()
+
+    def _observe_parts(self) -> np.ndarray:
+        # The parts but the activation statistics (the episode cache writes those), then a copy of it all.
+        t, lay, obs = self.t, self.layout, self._obs
         obs[:, self._table_cols] = self._table[t]
         if self._obs_full:
             obs[:, lay.slices["bits_so_far"]] = self.chosen / REFERENCE_BITS
@@ -419,7 +413,7 @@ class EpisodeEngine:
         Each evaluated line adds the MACs of the layers it runs to ``lookahead_macs`` of its
         episode, so callers can report the decision cost honestly.
         """
-        if self.state is None:
+        if not self._started:
             raise RuntimeError("lookahead() called before reset(): call reset() to start an episode")
         if self.done:
             raise RuntimeError("the episode has ended: nothing is left to look ahead at; call reset()")
@@ -441,6 +435,9 @@ class EpisodeEngine:
             raise EnvCallError(
                 f"bit-widths {bad.tolist()} were not trained; use values from {list(self.net.bit_choices)}"
             )
+        if self._cached is not None:
+            self._cached.materialize(self)
+        assert self.state is not None  # for the type checker
         state = self.state.select(rows)
         for j, t in enumerate(range(self.t, self.num_layers)):
             state = self.net.step(state, t, rest[:, j])
@@ -449,6 +446,8 @@ class EpisodeEngine:
 
     def get_state(self) -> dict:
         """A snapshot of the episodes (tensors cloned): pass it to :meth:`set_state` to rewind."""
+        if self._cached is not None:
+            self._cached.materialize(self)
         return {
             "t": self.t,
             "state": None if self.state is None else _copy_state(self.state),
@@ -471,6 +470,9 @@ class EpisodeEngine:
             getattr(self, k)[:] = snapshot[k]
         self._budget_enabled = snapshot["budget_enabled"]
         self._obs_full = True
+        self._started = self.state is not None
+        if self._cached is not None:
+            self._cached.restored(self)
 
 
 def _int_array(value: object, name: str, what: str) -> np.ndarray:

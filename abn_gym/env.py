@@ -144,6 +144,18 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     0 and increase strictly within the switchable layers. ``None`` (the default) decides at every
     layer, unchanged.
 
+    ## Remembered episodes (``episode_cache``)
+    With few decision points an episode depends only on its image and a few actions, and training
+    revisits each (image, actions) prefix. The engine then remembers what the network computed per
+    prefix (the next observation's activation statistics, the logits at the end), keyed by the image
+    and the actions applied (after any budget clipping), and skips the supernet on a revisit. It is
+    exact: observations, rewards, infos and random streams equal those without it, bit for bit.
+    ``"auto"`` turns it on, bounded to 256 MB (least recently used first out), for ``decide_at``
+    with at most 3 points and random sampling; ``0`` turns it off, a number of MB sizes it (on at
+    every layer too). It lives in the env's process, never in shared memory or files: training in
+    several processes (``SubprocVecEnv``, Ray) gives each its own. Hits are counted in
+    ``env.unwrapped.engine.episode_cache`` (:mod:`abn_gym.episode_cache`).
+
     ## Group-relative reward (``group_size``, vector env only)
     ``group_size=K`` on the native vector env (``gymnasium.make_vec(id, num_envs=N,
     vectorization_mode="vector_entry_point", group_size=K)``, or ``SB3VecEnv(..., group_size=K)``)
@@ -235,6 +247,7 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
     - ``decide_at``: the layers where the agent decides, e.g. ``(0, 7, 13)``; None: every layer.
     - ``group_size``: vector env only: K consecutive sub-envs share an image, group-relative
       terminal reward (default 1: off).
+    - ``episode_cache``: ``"auto"`` (default), ``0`` (off) or a size in MB (see Remembered episodes).
     - ``obs_mode``: ``"vector"`` (default) or ``"dict"``.
     - ``device``: ``"cpu"`` (default) or ``"cuda"``.
     - ``data_dir``: Fashion-MNIST directory (default: ``ABN_DATA_DIR``, then Debian's package).
@@ -303,6 +316,8 @@ class ABNEnv(EnvCore, gym.Env[ObsType, np.int64]):
       ``cost_coef`` 0.09 by the same rule on val).
     - ``ABN-MobileNetV2-v0`` / ``ABN-MobileNetV2-Budget-v0``: added (the ``mobilenetv2`` family);
       every earlier id's episodes, observations and rewards are unchanged bit for bit.
+    - ``episode_cache`` (remembered episodes) added, on by default for ``decide_at`` of at most 3
+      points: exact, so every id's episodes, observations and rewards are unchanged bit for bit.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}  # type: ignore[misc]

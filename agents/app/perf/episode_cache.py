@@ -16,12 +16,11 @@ policy bit for bit (they must: the cache is exact). Run it alone, at one thread
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from abn_gym.vector import ABNVectorEnv
 from agents.app.perf.measure import hardware
 from agents.app.train import NORMALIZE_CLIP, NORMALIZE_EPSILON, make_model
 from agents.app.train_args import AgentTrainArgs, train_overrides
+from supernets.foundation.cliargs import arg, dataclass_from_args, dataclass_parser
 
 RECIPE = AgentTrainArgs(
     env="ABN-ResNet20Quarter-v1",
@@ -241,18 +241,22 @@ def report(runs: list[dict[str, Any]], hw: dict[str, Any]) -> str:
     return "\n".join([head, "", table(runs), "", *warm_up_lines(runs), "", warm_up_table(runs)])
 
 
+@dataclass
+class CacheBenchArgs:
+    """Arguments of ``python -m agents.app.perf.episode_cache``."""
+
+    timesteps: int = arg(120_000, "timesteps per run")
+    envs: str = arg(",".join(ENVS), "comma-separated env ids")
+    cache_mb: float = arg(DEFAULT_EPISODE_CACHE_MB, "the cache's size in the cached runs")
+    seed: int = arg(0, "training seed")
+    json: str | None = arg(None, "also write every run's records to this path")
+    report: str | None = arg(None, "only print the report of a --json file written before")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its table (Markdown)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timesteps", type=int, default=120_000, help="timesteps per run (default 120000)")
-    parser.add_argument("--envs", default=",".join(ENVS), help="comma-separated env ids")
-    parser.add_argument(
-        "--cache-mb", type=float, default=DEFAULT_EPISODE_CACHE_MB, help="the cache's size in the cached runs"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None, help="also write every run's records to this path")
-    parser.add_argument("--report", default=None, help="only print the report of a --json file written before")
-    ns = parser.parse_args(argv)
+    parser = dataclass_parser(CacheBenchArgs, description=(__doc__ or "").splitlines()[0])
+    ns = dataclass_from_args(CacheBenchArgs, parser.parse_args(argv))
     if ns.report:
         with open(ns.report) as f:
             saved = json.load(f)

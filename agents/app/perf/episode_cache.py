@@ -29,6 +29,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from abn_gym.config import forget_supernets
 from abn_gym.episode_cache import DEFAULT_EPISODE_CACHE_MB
+from abn_gym.registration import DEFAULT_ENV_ID
 from abn_gym.sb3 import make_sb3_env
 from abn_gym.vector import ABNVectorEnv
 from agents.app.perf.measure import hardware
@@ -49,7 +50,7 @@ RECIPE = AgentTrainArgs(
     eval_episodes=0,
 )
 """The steep recipe (docs: training guide), as ``abn-gym train`` parses it."""
-ENVS = ("ABN-ResNet20Quarter-v1", "ABN-ResNet-v0")
+ENVS = ("ABN-ResNet20Quarter-v1", DEFAULT_ENV_ID)
 WARM_UP_STEPS = 8192
 """Untimed training per env before the timed runs, so that the first timed run pays no one-time costs."""
 

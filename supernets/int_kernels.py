@@ -322,28 +322,24 @@ def _plan(
 
 # Tuning --------------------------------------------------------------------------------------
 @functools.cache
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of /proc/cpuinfo, or None (no such file, as on macOS, or no such line)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(field)), None)
 
 
-@functools.cache
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one, else what ``platform`` says)."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
 def cpu_flags() -> str:
     """The CPU's ISA extensions that matter to int8 kernels (avx2, avx512f, the VNNIs, AMX)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return "+".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in have)
-    except OSError:
-        pass
-    return ""
+    have = set((_cpuinfo("flags") or "").split())
+    return "+".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in have)
 
 
 def machine_key() -> str:

@@ -103,6 +103,14 @@ def forward(batch: int, runs: int, bits: int, name: str = "resnet20-fashionmnist
     ]
 
 
+def shape_tables(archs: list[str], batch: int, bits_list: list[int], reps: int) -> list[str]:
+    """The CPU line, then one markdown table per architecture and bit-width, timed afresh (no cached choices)."""
+    ik.reset_choices()
+    table(archs[0], batch, bits_list[0], 2)  # warm-up, untimed: the first large buffers page-fault
+    head = f"CPU: {ik.cpu_model()} ({ik.cpu_flags()}); torch {torch.__version__}; {torch.get_num_threads()} thread(s)."
+    return [head] + ["\n".join(table(arch, batch, bits, reps)) for arch in archs for bits in bits_list]
+
+
 @dataclass
 class IntKernelBenchArgs:
     """Arguments of ``python -m supernets.int_kernels_bench``."""
@@ -125,17 +133,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Print the per-shape tables and the whole-forward timing as markdown."""
     parser = dataclass_parser(IntKernelBenchArgs, description=(__doc__ or "").split("\n\n")[0])
     args = dataclass_from_args(IntKernelBenchArgs, parser.parse_args(argv))
-    bits_list = [int(b) for b in _items(args.bits)]
-    archs = _items(args.arch)
     torch.set_num_threads(args.threads)
-    ik.reset_choices()
-    table(archs[0], args.batch, bits_list[0], 2)  # warm-up, untimed: the first large buffers page-fault
-    print(f"CPU: {ik.cpu_model()} ({ik.cpu_flags()}); torch {torch.__version__}; {torch.get_num_threads()} thread(s).")
+    print("\n\n".join(shape_tables(_items(args.arch), args.batch, [int(b) for b in _items(args.bits)], args.reps)))
     print()
-    for arch in archs:
-        for bits in bits_list:
-            print("\n".join(table(arch, args.batch, bits, args.reps)))
-            print()
     if args.forward_runs > 0:
         for name in _items(args.forward_net):
             print("\n".join(forward(args.batch, args.forward_runs, args.forward_bits, name)))

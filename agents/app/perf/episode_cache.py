@@ -242,6 +242,25 @@ def report(runs: list[dict[str, Any]], hw: dict[str, Any]) -> str:
     return "\n".join([head, "", table(runs), "", *warm_up_lines(runs), "", warm_up_table(runs)])
 
 
+def measure(envs: list[str], timesteps: int, cache_mb: float, seed: int = 0) -> list[dict[str, Any]]:
+    """Per env, an untimed warm-up, then the recipe for ``timesteps`` without and with a ``cache_mb`` cache."""
+    for env_id in envs:  # untimed: the process's one-time costs (oneDNN's primitives) go here
+        print(f"warming up on {env_id}", file=sys.stderr)
+        train_once(env_id, 0, WARM_UP_STEPS, seed)
+    runs = []
+    for env_id in envs:
+        for cache in (0, cache_mb):
+            print(f"training {env_id} with episode_cache={cache} for {timesteps} steps", file=sys.stderr)
+            runs.append(train_once(env_id, cache, timesteps, seed))
+    return runs
+
+
+def speed_ups(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per env, images/s in the last quarter with the cache over the same without it."""
+    warm = {(r["env"], bool(r["episode_cache"])): _rate(r["rollouts"], 0.75)[0] for r in runs}
+    return {env: warm[(env, True)] / warm[(env, False)] for env, cached in warm if cached}
+
+
 @dataclass
 class CacheBenchArgs:
     """Arguments of ``python -m agents.app.perf.episode_cache``."""
@@ -263,14 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             saved = json.load(f)
         print(report(saved["runs"], saved["hardware"]))
         return 0
-    for env_id in ns.envs.split(","):  # untimed: the process's one-time costs (oneDNN's primitives) go here
-        print(f"warming up on {env_id}", file=sys.stderr)
-        train_once(env_id, 0, WARM_UP_STEPS, ns.seed)
-    runs = []
-    for env_id in ns.envs.split(","):
-        for cache in (0, ns.cache_mb):
-            print(f"training {env_id} with episode_cache={cache} for {ns.timesteps} steps", file=sys.stderr)
-            runs.append(train_once(env_id, cache, ns.timesteps, ns.seed))
+    runs = measure(ns.envs.split(","), ns.timesteps, ns.cache_mb, ns.seed)
     hw = hardware()
     print(report(runs, hw))
     if ns.json:

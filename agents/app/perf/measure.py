@@ -33,6 +33,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import abn_gym  # noqa: F401
+from abn_gym.episode_cache import DEFAULT_EPISODE_CACHE_MB
 from abn_gym.registration import DEFAULT_ENV_ID
 from abn_gym.sb3 import SB3VecEnv
 from agents.app.train_args import AgentTrainArgs
@@ -52,6 +53,13 @@ class PerfArgs:
     quick: bool = arg(False, "fewer sizes and repetitions (a smoke run)", action="store_true")
     device: str = arg("cpu", "cpu or cuda")
     include_bench: bool = arg(False, "also time `abn-gym bench` with its defaults (f)", action="store_true")
+    cache_timesteps: int = arg(
+        0, "also train the recipe without and with the episode cache for this many timesteps per run (g); 0 skips"
+    )
+    cache_mb: float = arg(DEFAULT_EPISODE_CACHE_MB, "the episode cache's size in MB in the cached runs of (g)")
+    int_kernels: bool = arg(
+        False, "also time the integer kernels per layer shape and an env episode with them (h)", action="store_true"
+    )
     out: str | None = arg(None, "also write perf.json and perf.md into this directory")
     latency_table: str | None = arg(
         None, "instead, time every layer at every bit-width and write a cost table (CSV, ms) to this .csv path"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from agents.app.perf import speedups
 from agents.app.perf.latency import write_latency_table
 from agents.app.perf.measure import PerfArgs, hardware, run
 from supernets.foundation.files import atomic_write_json, atomic_write_text
@@ -63,8 +64,9 @@ def format_report(report: dict) -> str:
         )
     if "bench_wall_s" in report:
         lines.append(f"(f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
+    lines += speedups.format_sections(report)
     lines += ["", "| goal (CPU) | target | measured | met |", "| --- | ---: | ---: | :---: |"]
-    for name, target, value, met in goals(report):
+    for name, target, value, met in goals(report) + speedups.goals(report):
         lines.append(f"| {name} | {target} | {value} | {'yes' if met else 'no'} |")
     return "\n".join(lines)
 
@@ -142,6 +144,7 @@ def main(args: PerfArgs) -> int:
         )
         return 0
     report = run(args)
+    report.update(speedups.measure(args))
     table = format_report(report)
     if args.out:
         os.makedirs(args.out, exist_ok=True)

@@ -45,10 +45,6 @@ DEFAULT_EPISODE_CACHE_MB = 256
 """The size of ``episode_cache="auto"`` where it is on (a bound, not an allocation)."""
 AUTO_MAX_DECISIONS = 3
 """``episode_cache="auto"`` is on for ``decide_at`` with at most this many decision points (and random sampling)."""
-SIBLINGS_MAX_MACS = 4_000_000
-"""Networks with at most this many multiply-accumulates per image in their switchable layers (the
-quarter-width ResNet-20, mobilenetv2-tiny; not ResNet-20) fill in a missed outcome's siblings: their
-layers cost so little per row that a step's time is its calls, not its rows (see :class:`CachedRows`)."""
 ENTRY_OVERHEAD_BYTES = 256
 """What one entry costs besides its numbers (its key, its array object, the ordered dict's slot), measured
 with tracemalloc on CPython 3.11 (about 250 bytes); the bound counts it with every entry."""
@@ -122,9 +118,6 @@ class EpisodeCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, key: int) -> bool:
-        return key in self._entries  # a peek: no hit or miss is counted, the order is unchanged
-
     def lookup(self, keys: list[int]) -> list[np.ndarray | None]:
         """The entry of each key (None where there is none); found ones become the most recently used."""
         entries, found = self._entries, []
@@ -177,12 +170,6 @@ class CachedRows:
     per decision made, so prefixes of different lengths never share one. An entry holds the
     (mean, std) statistics of the next observation, and after the last layer the logits too.
     The engine's supernet and split are fixed for its life, so they need no place in the key.
-
-    **Siblings.** On small networks (:data:`SIBLINGS_MAX_MACS`) a row that misses at the last
-    decision also runs, in the same batch, at every other action of that decision (as many as fit
-    in the N rows), and all of them are remembered. The supernet is then called once per bit-width
-    and layer as before, while later visits of the image with another action hit: a small network's
-    step costs its calls, not its rows, so the rare misses of a warm cache would otherwise bound it.
     """
 
     def __init__(self, engine: EpisodeEngine, limit_mb: float) -> None:
@@ -196,7 +183,6 @@ class CachedRows:
             )
         self.keys_fit = len(engine.split) * self.key_base < 2**62  # else Python ints
         self.store = EpisodeCache(limit_mb)
-        self.siblings = sum(spec.macs for spec in engine.net.layer_specs) <= SIBLINGS_MAX_MACS
         self.channels = [0] * (engine.num_layers + 1)  # channels of each layer's observed input, once seen
         self.codes = np.zeros(engine.num_envs, dtype=np.int64)
         self.live = np.zeros(0, dtype=np.int64)  # the batch rows engine.state holds, in its order
@@ -233,29 +219,24 @@ class CachedRows:
         if missed.any():
             state, order = self._state_at(engine, start, missed)
             m = len(order)
-            new_keys = [keys[i] for i in order.tolist()]
+            write = self._writer(engine, end, m)
             if start == end:
-                self._writer(engine, end, m)(state.x, None)
+                write(state.x, None)
             else:
                 assert bits is not None
                 run_bits = bits[order]
-                if terminal and self.siblings:
-                    state, run_bits = self._add_siblings(engine, state, order, run_bits, new_keys)
-                write = self._writer(engine, end, len(new_keys))
                 for j in range(start, end):
                     out = engine._outputs[j]
                     observe = write if j == end - 1 else None
-                    state = engine.net.step(state, j, run_bits, observe, None if out is None else out[: len(new_keys)])
-            total, c = len(new_keys), self.channels[end]
-            stats = np.empty((total, 2, c), dtype=np.float32)
-            sums = engine._sums[:total, :, :c].cpu().numpy()
+                    state = engine.net.step(state, j, run_bits, observe, None if out is None else out[:m])
+            c = self.channels[end]
+            stats = np.empty((m, 2, c), dtype=np.float32)
+            sums = engine._sums[:m, :, :c].cpu().numpy()
             write_stats(sums, stats, engine._stats_scale[end], engine._signed)
-            computed = stats.reshape(total, 2 * c)
+            computed = stats.reshape(m, 2 * c)
             if terminal:
                 computed = np.concatenate([computed, engine.net.head(state).float().cpu().numpy()], axis=1)
-            self.store.insert(new_keys, computed)
-            if total > m:  # the batch's own rows come first
-                state, computed = state.select(slice(0, m)), computed[:m]
+            self.store.insert([keys[i] for i in order.tolist()], computed)
             engine.state, self.live = state, order
         else:
             engine.state, self.live = None, self.live[:0]
@@ -269,34 +250,6 @@ class CachedRows:
         engine._obs_stats[:, :, :c] = block[:, : 2 * c].reshape(n, 2, c)
         engine._obs_stats[:, :, c:] = 0.0
         return torch.from_numpy(np.ascontiguousarray(block[:, 2 * c :])) if terminal else None
-
-    def _add_siblings(
-        self, engine: EpisodeEngine, state: State, order: np.ndarray, run_bits: np.ndarray, keys: list[int]
-    ) -> tuple[State, np.ndarray]:
-        """``state`` and ``run_bits`` with unknown siblings of the rows ``order`` appended (their keys to ``keys``).
-
-        A sibling shares a row's image and earlier actions and differs in the last action; it
-        starts from the row's activations, so it costs only the last segment's layers.
-        """
-        radix, room = self.radix, engine.num_envs - len(order)
-        last = self.codes[order] % radix  # the last action + 1
-        source, sibling_bits, known = [], [], set(keys)
-        for position, (key, digit) in enumerate(zip(keys, last.tolist())):
-            for action in range(len(engine.bit_choices)):
-                sibling = key - digit + action + 1
-                if room == 0:
-                    break
-                if sibling in known or sibling in self.store:
-                    continue
-                known.add(sibling)
-                keys.append(sibling)
-                source.append(position)
-                sibling_bits.append(engine.bit_choices[action])
-                room -= 1
-        if not source:
-            return state, run_bits
-        rows = np.concatenate([np.arange(len(order)), np.asarray(source, dtype=np.int64)])
-        return state.select(rows), np.concatenate([run_bits, np.asarray(sibling_bits, dtype=run_bits.dtype)])
 
     def _state_at(self, engine: EpisodeEngine, t: int, rows: np.ndarray) -> tuple[State, np.ndarray]:
         """Activations at layer ``t`` of the batch rows where ``rows`` (bool, (N,)) is True, and their order.

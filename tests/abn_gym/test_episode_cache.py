@@ -148,37 +148,3 @@ def test_auto_is_on_only_for_a_few_decisions_and_random_sampling():
 def test_invalid_episode_cache_is_refused_with_the_fix(value):
     with pytest.raises(EnvArgumentError, match=r"episode_cache=.*expected 'auto'"):
         gym.make(QUARTER, episode_cache=value)
-
-
-def _one_image_run(cache, actions):
-    envs = ABNVectorEnv(
-        16, autoreset_mode="SAME_STEP", **{**_registered(QUARTER), "decide_at": (0,), "episode_cache": cache}
-    )
-    _ = envs.engine
-    for sampler in envs._samplers:
-        sampler.size = 1  # every episode is image 0: which outcomes are known is then fixed by the actions
-    out = [envs.reset(seed=0)] + [envs.step(a) for a in actions]
-    return out, envs.engine
-
-
-def test_a_small_network_remembers_every_action_of_a_missed_outcome():
-    only_zero = np.zeros(16, dtype=np.int64)
-    one_new = only_zero.copy()
-    one_new[0] = 1
-    every_action = np.arange(16) % 7
-    actions = [only_zero, one_new, every_action]
-    cached, engine = _one_image_run(8, actions)
-    assert engine._cached.siblings  # the quarter-width net is small: SIBLINGS_MAX_MACS
-    # Stem entry, then action 0, then action 1 missed once and its 5 unknown siblings filled in:
-    # the last episode, every action, finds all 7 outcomes.
-    assert len(engine.episode_cache) == 1 + 7
-    misses = engine.episode_cache.misses
-    plain, _ = _one_image_run(0, actions)
-    assert all(_same(a, b) for a, b in zip(plain, cached))
-    # The first reset's 16 rows and first outcome's 16 rows (one batch: none sees another's entry), the new action.
-    assert misses == 16 + 16 + 1
-
-
-def test_a_large_network_runs_only_the_rows_that_miss():
-    envs = ABNVectorEnv(2, **{**_registered("ABN-ResNet-v0"), "decide_at": (0,), "episode_cache": 8})
-    assert not envs.engine._cached.siblings  # ResNet-20's rows are dear: siblings would cost 6 rows each

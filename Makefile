@@ -73,7 +73,7 @@ bench: .venv data
 			$${curves:+--agents "$${curves%,}"}; done
 
 perf: .venv data
-	$(VENV)/bin/abn-gym perf --include-bench --out docs
+	$(VENV)/bin/abn-gym perf --include-bench --int-kernels --cache-timesteps 900000 --out docs
 
 # The README's figures: the leaderboard plots of `make bench`, copied next to the README.
 figures: bench

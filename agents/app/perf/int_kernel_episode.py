@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,8 +55,8 @@ def measure(args: EpisodeArgs) -> dict:
     torch.set_num_threads(args.threads)
     env = ABNVectorEnv(args.num_envs, **env_kwargs(args.env, split="test", autoreset_mode="SameStep"))
     net = env.engine.net
-    layers = env.single_action_space.n
-    actions = np.random.default_rng(0).integers(0, layers, (env.engine.horizon, args.num_envs))
+    choices = len(env.engine.bit_choices)
+    actions = np.random.default_rng(0).integers(0, choices, (env.engine.horizon, args.num_envs))
     x = env.engine.split.inputs(slice(0, args.num_envs))
     config = [4] * net.num_switchable
     times: dict[str, list[float]] = {"off": [], "auto": [], "forward": []}
@@ -97,7 +98,7 @@ def verify_split(env_id: str, num_envs: int = 250, limit: int | None = None, see
             seen, images = [env.reset(seed=seed)], []
             for _ in range(episodes):
                 images.append(engine.indices.copy())
-                for a in rng.integers(0, env.single_action_space.n, (engine.horizon, num_envs)):
+                for a in rng.integers(0, len(engine.bit_choices), (engine.horizon, num_envs)):
                     seen.append(env.step(a))
             logits = []
             with torch.inference_mode():
@@ -107,26 +108,26 @@ def verify_split(env_id: str, num_envs: int = 250, limit: int | None = None, see
                         logits.append(engine.net(x, [b] * engine.net.num_switchable).view(torch.int32).numpy())
             results[kernels] = (seen, logits, np.unique(np.concatenate(images)))
             env.close()
-    (seen_off, logits_off, images), (seen_on, logits_on, _) = results["off"], results[mode]
+    (seen_off, logits_off, covered), (seen_on, logits_on, _) = results["off"], results[mode]
     same_steps = all(_equal(a, b) for a, b in zip(seen_off, seen_on)) and len(seen_off) == len(seen_on)
     same_logits = all(np.array_equal(a, b) for a, b in zip(logits_off, logits_on))
     return {
         "env": env_id,
-        "images": len(images),
+        "images": len(covered),
         "steps": len(seen_off) - 1,
         "identical_steps": same_steps,
         "identical_logits": same_logits,
     }
 
 
-def _equal(a: object, b: object) -> bool:
+def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)):
         return isinstance(b, (tuple, list)) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray) and a.dtype == object:
-        return a.shape == b.shape and all(_equal(x, y) for x, y in zip(a, b))  # type: ignore[union-attr]
-    return bool(np.array_equal(a, b))  # type: ignore[arg-type]
+        return a.shape == b.shape and all(_equal(x, y) for x, y in zip(a, b))
+    return bool(np.array_equal(a, b))
 
 
 def report(args: EpisodeArgs, result: dict) -> str:

@@ -57,6 +57,9 @@ class PerfArgs:
         0, "also train the recipe without and with the episode cache for this many timesteps per run (g); 0 skips"
     )
     cache_mb: float = arg(DEFAULT_EPISODE_CACHE_MB, "the episode cache's size in MB in the cached runs of (g)")
+    from_json: str | None = arg(
+        None, "instead of measuring, report a perf.json written before (with --out, rewrite only its perf.md)"
+    )
     int_kernels: bool = arg(
         False, "also time the integer kernels per layer shape and an env episode with them (h)", action="store_true"
     )

@@ -8,6 +8,7 @@ import os
 from agents.app.perf import speedups
 from agents.app.perf.latency import write_latency_table
 from agents.app.perf.measure import PerfArgs, hardware, run
+from supernets.foundation.errors import UsageError
 from supernets.foundation.files import atomic_write_json, atomic_write_text
 
 
@@ -41,16 +42,16 @@ def format_report(report: dict) -> str:
     s = report["single_env"]
     lines += [
         "",
-        f"(d) single env: {s['steps_per_s']:.0f} steps/s, {s['step_us']:.0f} us/step, of which "
+        f"- (d) single env: {s['steps_per_s']:.0f} steps/s, {s['step_us']:.0f} us/step, of which "
         f"{s['bare_layer_us']:.0f} us is the layer's compute: overhead {s['overhead_us']:.0f} us/step",
     ]
     for key in ("sb3_ppo", "sb3_ppo_256"):
         if key in report:
-            lines += _sb3_lines(report[key])
-    lines.append(f"supernet eval, one configuration over the 10,000 test images: {report['supernet_eval_s']:.1f} s")
+            lines += [f"- {line}" for line in _sb3_lines(report[key])]
+    lines.append(f"- supernet eval, one configuration over the 10,000 test images: {report['supernet_eval_s']:.1f} s")
     m = report["memory"]
     lines.append(
-        f"memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up "
+        f"- memory: N={m['num_envs']} native env {m['rss_mb_after_warmup']:.0f} MB resident after warm-up "
         f"(peak {m['rss_mb_peak']:.0f} MB); over {m['env_steps']:,} more env steps the median resident size "
         f"went from {m['rss_mb_first_quarter']:.0f} MB (first quarter) to {m['rss_mb_last_quarter']:.0f} MB "
         f"(last quarter): {m['growth_mb']:+.0f} MB"
@@ -58,12 +59,12 @@ def format_report(report: dict) -> str:
     if "memory_small_caches" in report:
         c = report["memory_small_caches"]
         lines.append(
-            f"memory with oneDNN's and PyTorch's convolution-primitive caches capped at 16 entries: peak "
+            f"- memory with oneDNN's and PyTorch's convolution-primitive caches capped at 16 entries: peak "
             f"{c['rss_mb_peak']:.0f} MB, {c['growth_mb']:+.0f} MB between the quarters (the default caches hold up "
             "to 1,024 entries each, one per distinct group size; this run shows the growth without them)"
         )
     if "bench_wall_s" in report:
-        lines.append(f"(f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
+        lines.append(f"- (f) abn-gym bench with defaults: {report['bench_wall_s']:.0f} s")
     lines += speedups.format_sections(report)
     lines += ["", "| goal (CPU) | target | measured | met |", "| --- | ---: | ---: | :---: |"]
     for name, target, value, met in goals(report) + speedups.goals(report):
@@ -130,6 +131,22 @@ def goals(report: dict) -> list[tuple[str, str, str, bool]]:
     return out
 
 
+def _read_report(path: str) -> dict:
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise UsageError(
+            f"--from-json {path}: cannot read a perf report there ({e}); give the perf.json "
+            "that `abn-gym perf --out DIR` wrote"
+        ) from e
+    if not isinstance(report, dict) or not {"hardware", "rows", "ratios"} <= report.keys():
+        raise UsageError(
+            f"--from-json {path}: not a perf report; give the perf.json that `abn-gym perf --out DIR` wrote"
+        )
+    return report
+
+
 def main(args: PerfArgs) -> int:
     """Run and print (a table, or one JSON object with ``json``); with ``out``, also write perf.json and perf.md."""
     if args.latency_table is not None:
@@ -143,12 +160,16 @@ def main(args: PerfArgs) -> int:
             f"{hw['torch_threads']} threads\n{text}"
         )
         return 0
-    report = run(args)
-    report.update(speedups.measure(args))
+    if args.from_json is not None:
+        report = _read_report(args.from_json)
+    else:
+        report = run(args)
+        report.update(speedups.measure(args))
     table = format_report(report)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        atomic_write_json(os.path.join(args.out, "perf.json"), report)
+        if args.from_json is None:
+            atomic_write_json(os.path.join(args.out, "perf.json"), report)
         atomic_write_text(os.path.join(args.out, "perf.md"), table + "\n")
     print(json.dumps(report) if args.json else table)
     return 0

@@ -55,3 +55,20 @@ def test_free_vec_env_trains_ppo_at_the_envs_shapes():
     dones = [free.step(np.array([0, 1]))[2][0] for _ in range(36)]
     assert [k for k, d in enumerate(dones) if d] == [17, 35]  # episodes of 18 steps, like the env's
     PPO("MlpPolicy", free, n_steps=18, batch_size=36, n_epochs=1, seed=0, device="cpu").learn(36)
+
+
+def test_a_written_report_is_rendered_again_without_measuring(tmp_path, capsys):
+    from pathlib import Path
+
+    from agents.app.cli import main
+
+    committed = Path(__file__).parents[4] / "docs" / "perf.json"
+    assert main(["perf", "--from-json", str(committed), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "perf.md").read_text()
+    assert text == format_report(json.loads(committed.read_text())) + "\n"
+    assert "\n- (d) single env:" in text and "| goal (CPU) |" in text
+    assert not (tmp_path / "perf.json").exists()  # the measurements are not rewritten
+    capsys.readouterr()
+    (tmp_path / "other.json").write_text('{"not": "a report"}')
+    assert main(["perf", "--from-json", str(tmp_path / "other.json")]) == 2
+    assert "not a perf report" in capsys.readouterr().err
